@@ -1,0 +1,85 @@
+"""image_processor's configuration: every environment variable it reads, validated once per container."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """A missing or malformed environment variable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    thumbnail_bucket: str
+    metadata_queue_url: str
+    thumbnail_size: int = 256
+    thumbnail_prefix: str = "thumbnails/"
+    # Objects above this are rejected from the event's size alone, before any download.
+    max_image_bytes: int = 50 * MIB
+    # 100 MP. A decoded frame costs up to 4 bytes a pixel (RGBA) and Pillow's resize keeps
+    # one intermediate, so the worst accepted non-JPEG (PNG, TIFF, WebP decode at full size)
+    # needs about 400 MB + 100 MB for a fourfold-reduced copy, plus ~100 MB of runtime and the
+    # up to 50 MB download: ~650 MB, inside the 1,024 MB default memory. JPEGs decode as a
+    # DCT-scaled draft and need far less. Raise it only together with memory_size.
+    max_image_pixels: int = 100_000_000
+    include_gps: bool = False
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    return Settings(
+        thumbnail_bucket=_required(environ, "THUMBNAIL_BUCKET"),
+        metadata_queue_url=_required(environ, "METADATA_QUEUE_URL"),
+        thumbnail_size=_integer(environ, "THUMBNAIL_SIZE", Settings.thumbnail_size, low=16, high=4096),
+        thumbnail_prefix=_prefix(environ, "THUMBNAIL_PREFIX", Settings.thumbnail_prefix),
+        max_image_bytes=_integer(
+            environ, "MAX_IMAGE_BYTES", Settings.max_image_bytes, low=1, high=5 * 1024**3
+        ),
+        max_image_pixels=_integer(
+            environ, "MAX_IMAGE_PIXELS", Settings.max_image_pixels, low=1, high=1_000_000_000
+        ),
+        include_gps=_boolean(environ, "INCLUDE_GPS", Settings.include_gps),
+    )
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is required but not set")
+    return value
+
+
+def _integer(environ: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _prefix(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name, default)
+    if value.startswith("/") or (value and not value.endswith("/")):
+        raise ConfigError(
+            f"{name} must be empty or a key prefix like 'thumbnails/' (no leading /), got {value!r}"
+        )
+    return value
+
+
+def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")

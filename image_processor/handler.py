@@ -1,0 +1,68 @@
+"""Lambda entry point: S3 object events in, thumbnails and metadata messages out.
+
+Configuration and AWS clients are set up once per container, at import (Lambda's init phase),
+so a misconfigured function fails at start-up with the variable's name. boto3 reads
+AWS_ENDPOINT_URL itself, which is how the local stack points these clients at its emulator.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from image_processor.config import load_settings
+from image_processor.imaging import limit_decoder_pixels
+from image_processor.processing import Outcome, process_created, process_removed
+from image_processor.s3_events import S3Event, parse_s3_event
+from image_processor.storage import send_message
+from pipeline_common.observability import Logger, emit_metrics
+
+SETTINGS = load_settings(os.environ)
+limit_decoder_pixels(SETTINGS.max_image_pixels)
+_AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+s3 = boto3.client("s3", config=_AWS_CONFIG)
+sqs = boto3.client("sqs", config=_AWS_CONFIG)
+logger = Logger("image_processor")
+
+
+def lambda_handler(event: S3Event, context: Any) -> dict[str, int]:
+    logger.bind_invocation(context)
+    counts = {"PROCESSED": 0, "REJECTED": 0, "DELETED": 0, "IGNORED": 0}
+    for object_event in parse_s3_event(event):
+        if object_event.kind is None:
+            logger.warning("ignored event", event_name=object_event.event_name, key=object_event.key)
+            counts["IGNORED"] += 1
+            continue
+        process = process_created if object_event.kind == "created" else process_removed
+        outcome = process(object_event, s3=s3, settings=SETTINGS)
+        send_message(sqs, SETTINGS.metadata_queue_url, outcome.message)
+        _report(outcome, context)
+        counts[outcome.status] += 1
+    return counts
+
+
+def _report(outcome: Outcome, context: Any) -> None:
+    message = outcome.message
+    log = logger.warning if outcome.status == "REJECTED" else logger.info
+    log(
+        f"image {outcome.status.lower()}",
+        key=message["key"],
+        outcome=outcome.status,
+        reason=message["reason"],
+        reason_detail=message["reason_detail"],
+        ms=message["processing_ms"],
+        bytes_in=outcome.bytes_in,
+        bytes_out=outcome.bytes_out,
+    )
+    counter = {"PROCESSED": "ImagesProcessed", "REJECTED": "ImagesRejected", "DELETED": "ImagesDeleted"}
+    metrics = {counter[outcome.status]: (1, "Count")}
+    if outcome.status == "PROCESSED":
+        metrics |= {
+            "ProcessingTime": (message["processing_ms"], "Milliseconds"),
+            "BytesIn": (outcome.bytes_in, "Bytes"),
+            "BytesOut": (outcome.bytes_out, "Bytes"),
+        }
+    emit_metrics(getattr(context, "function_name", "image_processor"), metrics, {"key": message["key"]})

@@ -1,0 +1,320 @@
+"""Thumbnails and image metadata with Pillow. Pure functions: no AWS, no I/O beyond memory.
+
+The fast path decodes each image once: `Image.open` reads only the header (format, size,
+EXIF), `Image.thumbnail` then asks the JPEG decoder for a DCT-scaled draft (1/2, 1/4 or 1/8
+of full size) and resamples that, and only the small result is rotated for EXIF orientation.
+Applying `ImageOps.exif_transpose` first would force a full-size decode and rotation, which is
+several times slower on large photos and needs several times the memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF")
+THUMBNAIL_CONTENT_TYPE = "image/webp"
+THUMBNAIL_EXTENSION = ".webp"
+THUMBNAIL_QUALITY = 80
+# thumbnail() decodes a JPEG draft at least reducing_gap times the target size, then resamples:
+# 2.0 keeps the result indistinguishable from a full-resolution resample (Pillow's docs).
+REDUCING_GAP = 2.0
+S3_MAX_KEY_BYTES = 1024
+
+# Orientation tag values (EXIF 2.3, tag 0x0112) and the transpose that makes the image upright:
+# the same table ImageOps.exif_transpose uses, applied here to the small thumbnail.
+_UPRIGHT_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ORIENTATION_TAG = 0x0112
+_EXIF_IFD = 0x8769
+_GPS_IFD = 0x8825
+_BASE_EXIF_FIELDS = {0x010F: "make", 0x0110: "model", 0x0132: "datetime"}
+_EXIF_IFD_FIELDS = {
+    0x9003: "datetime_original",
+    0x829A: "exposure_time",
+    0x829D: "f_number",
+    0x8827: "iso",
+    0x920A: "focal_length",
+    0xA434: "lens_model",
+}
+_EXIF_TEXT_LIMIT = 128
+
+
+class ImageRejectedError(Exception):
+    """The upload can never become a thumbnail: retrying will not help.
+
+    `reason` is a stable machine-readable code (it lands in the record); `detail` says what
+    exactly was wrong with this file.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    mime_type: str
+    width: int
+    height: int
+    display_width: int
+    display_height: int
+    mode: str
+    frame_count: int
+    exif: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    data: bytes
+    width: int
+    height: int
+    content_type: str = THUMBNAIL_CONTENT_TYPE
+
+
+def make_thumbnail(
+    data: bytes, *, size: int, max_pixels: int, include_gps: bool = False
+) -> tuple[ImageInfo, Thumbnail]:
+    """Decodes `data` once and returns its metadata and a WebP thumbnail fitting size x size.
+
+    Raises ImageRejectedError for anything that is not a well-formed image we accept.
+    """
+    if not data:
+        raise ImageRejectedError("empty_object", "the object is 0 bytes long")
+    with _rejecting_decode_errors(), _open(data) as image:
+        _check_pixels(image, max_pixels)
+        orientation, exif = read_exif(image, include_gps=include_gps)
+        info = ImageInfo(
+            format=image.format or "",
+            mime_type=image.get_format_mimetype() or "",
+            width=image.width,
+            height=image.height,
+            display_width=image.height if orientation >= 5 else image.width,
+            display_height=image.width if orientation >= 5 else image.height,
+            mode=image.mode,
+            frame_count=getattr(image, "n_frames", 1),
+            exif=exif,
+        )
+        # An ICC profile describes the source's colour space: only an RGB one fits the RGB thumbnail.
+        icc_profile = image.info.get("icc_profile") if image.mode in ("RGB", "RGBA") else None
+        small = _decode_small(image, size)
+    upright = small.transpose(_UPRIGHT_TRANSPOSE[orientation]) if orientation in _UPRIGHT_TRANSPOSE else small
+    return info, _encode(upright, icc_profile=icc_profile)
+
+
+def limit_decoder_pixels(max_pixels: int) -> None:
+    """Aligns Pillow's own bomb check (it also guards every animation frame) with our limit."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def thumbnail_key(source_key: str, prefix: str) -> str:
+    """The thumbnail's key: a pure function of the source key, so re-processing overwrites it.
+
+    The source extension stays in the name (`a.png` and `a.jpg` never collide). Keys that would
+    pass S3's 1,024-byte limit fall back to a hash of the source key.
+    """
+    key = f"{prefix}{source_key}{THUMBNAIL_EXTENSION}"
+    if len(key.encode("utf-8")) <= S3_MAX_KEY_BYTES:
+        return key
+    digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()
+    return f"{prefix}_long/{digest}{THUMBNAIL_EXTENSION}"
+
+
+def read_exif(image: Image.Image, *, include_gps: bool) -> tuple[int, dict[str, Any]]:
+    """Returns (orientation 1-8, a bounded allow-list of EXIF fields). Corrupt EXIF is not fatal."""
+    try:
+        exif = image.getexif()
+        orientation = exif.get(_ORIENTATION_TAG, 1)
+        fields = _pick(exif, _BASE_EXIF_FIELDS) | _pick(exif.get_ifd(_EXIF_IFD), _EXIF_IFD_FIELDS)
+        if include_gps:
+            fields |= _gps_coordinates(exif.get_ifd(_GPS_IFD))
+    except Exception as error:  # noqa: BLE001 - a broken EXIF block must not lose the image
+        return 1, {"error": f"unreadable EXIF: {type(error).__name__}: {error}"[:_EXIF_TEXT_LIMIT]}
+    if not isinstance(orientation, int) or not 1 <= orientation <= 8:
+        orientation = 1
+    if orientation != 1:
+        fields["orientation"] = orientation
+    return orientation, fields
+
+
+@contextmanager
+def _rejecting_decode_errors() -> Iterator[None]:
+    """Turns whatever Pillow raises on a hostile or broken file into a rejection with its reason."""
+    try:
+        yield
+    except (ImageRejectedError, MemoryError):
+        raise
+    except Exception as error:  # hostile files make Pillow raise almost anything
+        raise _decode_failure(error) from error
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError as error:
+        raise _unrecognised(data) from error
+
+
+def _unrecognised(data: bytes) -> ImageRejectedError:
+    other_format = _identify_any_format(data) or _sniff_unsupported(data)
+    if other_format:
+        accepted = ", ".join(ACCEPTED_FORMATS)
+        detail = f"{other_format} is not accepted (accepted: {accepted})"
+        return ImageRejectedError("unsupported_format", detail)
+    head = data[:16]
+    kind = "text" if _looks_like_text(data) else "binary data"
+    return ImageRejectedError("not_an_image", f"content is {kind}, not an image (starts with {head!r})")
+
+
+def _identify_any_format(data: bytes) -> str | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.format
+    except Exception:  # noqa: BLE001 - any failure simply means "not an image Pillow knows"
+        return None
+
+
+def _sniff_unsupported(data: bytes) -> str | None:
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"%pdf"):
+        return "PDF"
+    if b"<svg" in head and head.startswith((b"<?xml", b"<svg", b"<!--")):
+        return "SVG"
+    if data[4:8] == b"ftyp" and data[8:12] in {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}:
+        return "HEIC"
+    return None
+
+
+def _looks_like_text(data: bytes) -> bool:
+    try:
+        data[:512].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _check_pixels(image: Image.Image, max_pixels: int) -> None:
+    pixels = image.width * image.height
+    if pixels <= max_pixels:
+        return
+    # Pillow's own rule: past twice its MAX_IMAGE_PIXELS a file is treated as an attack.
+    reason = "decompression_bomb" if pixels > 2 * max_pixels else "too_many_pixels"
+    raise ImageRejectedError(
+        reason,
+        f"{image.width}x{image.height} = {pixels:,} pixels is over MAX_IMAGE_PIXELS={max_pixels:,}",
+    )
+
+
+def _decode_small(image: Image.Image, size: int) -> Image.Image:
+    """Decodes the first frame, reduced to fit size x size, in RGB or RGBA, detached from the file."""
+    resizable = _resizable_mode(image)
+    resizable.thumbnail((size, size), reducing_gap=REDUCING_GAP)
+    if resizable.mode in ("RGB", "RGBA"):
+        return resizable.copy() if resizable is image else resizable
+    has_alpha = "A" in resizable.mode or resizable.has_transparency_data
+    return resizable.convert("RGBA" if has_alpha else "RGB")
+
+
+def _resizable_mode(image: Image.Image) -> Image.Image:
+    """Converts modes Pillow cannot resample well; leaves JPEG's modes alone so draft() still works."""
+    mode = image.mode
+    if mode in ("RGB", "RGBA", "L", "LA", "CMYK", "YCbCr"):
+        return image.convert("RGBA") if image.has_transparency_data and "A" not in mode else image
+    if mode in ("P", "PA"):
+        return image.convert("RGBA" if image.has_transparency_data else "RGB")
+    if mode == "1":
+        return image.convert("L")
+    if mode == "F" or mode.startswith("I"):
+        return _to_eight_bit(image)
+    if mode in ("La", "RGBa"):
+        return image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def _to_eight_bit(image: Image.Image) -> Image.Image:
+    """Maps 16-bit and float grayscale onto 0-255 ("I" -> "L" alone would clip at 255)."""
+    wide = image.convert("F")
+    low, high = wide.getextrema()
+    if image.mode != "F" and high <= 255:
+        scale, offset = 1.0, 0.0
+    elif image.mode != "F":
+        scale, offset = 255 / 65535, 0.0
+    elif high > low:
+        scale, offset = 255 / (high - low), -low * 255 / (high - low)
+    else:  # a flat float image: assume the usual 0.0-1.0 range
+        scale, offset = 0.0, min(max(low, 0.0), 1.0) * 255
+    return wide.point(lambda value: value * scale + offset).convert("L")
+
+
+def _encode(image: Image.Image, *, icc_profile: bytes | None) -> Thumbnail:
+    buffer = io.BytesIO()
+    # exif/xmp left out on purpose: the thumbnail must not carry camera or GPS data.
+    image.save(buffer, "WEBP", quality=THUMBNAIL_QUALITY, icc_profile=icc_profile or b"", exif=b"")
+    return Thumbnail(data=buffer.getvalue(), width=image.width, height=image.height)
+
+
+def _decode_failure(error: Exception) -> ImageRejectedError:
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, Image.DecompressionBombError) or "Decompressed Data Too Large" in str(error):
+        return ImageRejectedError("decompression_bomb", text)
+    if "truncated" in str(error).lower() or isinstance(error, EOFError):
+        return ImageRejectedError("truncated_image", text)
+    return ImageRejectedError("corrupt_image", text)
+
+
+def _pick(tags: Any, wanted: dict[int, str]) -> dict[str, Any]:
+    picked = {}
+    for tag, name in wanted.items():
+        value = _plain(tags.get(tag))
+        if value is not None:
+            picked[name] = value
+    return picked
+
+
+def _plain(value: Any) -> Any:
+    """EXIF values as JSON-friendly scalars; None for anything unusable."""
+    if isinstance(value, tuple | list):
+        return _plain(value[0]) if len(value) == 1 else None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        text = value.replace("\x00", "").strip()
+        return text[:_EXIF_TEXT_LIMIT] or None
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return round(number, 6) if math.isfinite(number) else None
+
+
+def _gps_coordinates(gps: Any) -> dict[str, float]:
+    coordinates = {}
+    for name, ref_tag, value_tag, negative in (("gps_latitude", 1, 2, "S"), ("gps_longitude", 3, 4, "W")):
+        parts = gps.get(value_tag)
+        if not parts or len(parts) != 3:
+            continue
+        degrees, minutes, seconds = (float(part) for part in parts)
+        decimal = degrees + minutes / 60 + seconds / 3600
+        if not math.isfinite(decimal):
+            continue
+        sign = -1 if str(gps.get(ref_tag, "")).upper().startswith(negative) else 1
+        coordinates[name] = round(sign * decimal, 6)
+    return coordinates

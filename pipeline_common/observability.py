@@ -1,0 +1,106 @@
+"""Structured JSON logs and CloudWatch Embedded Metric Format (EMF) metrics.
+
+Both functions write one JSON object per line to stdout, which Lambda ships to the function's
+log group. CloudWatch turns the EMF lines into metrics without any PutMetricData call, so a
+metric costs no request and no latency. The writer looks `sys.stdout` up at every call so a
+host that redirects stdout per invocation (the local runner does) captures every line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+METRICS_NAMESPACE = "ImagePipeline"
+
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+
+
+def _write_line(document: Mapping[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, default=str, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+class Logger:
+    """A minimal structured logger: `logger.info("image processed", key=..., ms=...)`."""
+
+    def __init__(self, service: str, level: str | None = None) -> None:
+        level_name = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
+        if level_name not in _LEVELS:
+            raise ValueError(f"LOG_LEVEL must be one of {', '.join(_LEVELS)}, got {level_name!r}")
+        self.service = service
+        self._threshold = _LEVELS[level_name]
+        self._context: dict[str, Any] = {}
+
+    def bind_invocation(self, context: Any) -> None:
+        """Adds the Lambda request id and function name to every following line."""
+        self._context = {
+            "function_name": getattr(context, "function_name", None),
+            "request_id": getattr(context, "aws_request_id", None),
+        }
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self._log("DEBUG", message, fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self._log("INFO", message, fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self._log("WARNING", message, fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self._log("ERROR", message, fields)
+
+    def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        if _LEVELS[level] < self._threshold:
+            return
+        _write_line(
+            {
+                "level": level,
+                "message": message,
+                "timestamp": _iso_now(),
+                "service": self.service,
+                **self._context,
+                **fields,
+            }
+        )
+
+
+def emit_metrics(
+    function_name: str,
+    metrics: Mapping[str, tuple[float, str]],
+    properties: Mapping[str, Any] | None = None,
+) -> None:
+    """Writes one EMF document: `metrics` maps a metric name to (value, CloudWatch unit).
+
+    The single dimension is the function name, so two stacks in one account never mix figures.
+    `properties` become searchable log fields that are not metrics (for example the object key).
+    """
+    if not metrics:
+        return
+    _write_line(
+        {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": METRICS_NAMESPACE,
+                        "Dimensions": [["FunctionName"]],
+                        "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()],
+                    }
+                ],
+            },
+            "FunctionName": function_name,
+            **{name: value for name, (value, _) in metrics.items()},
+            **(properties or {}),
+        }
+    )
+
+
+def _iso_now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
