@@ -35,12 +35,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         metadata_queue_url=_required(environ, "METADATA_QUEUE_URL"),
         thumbnail_size=_integer(environ, "THUMBNAIL_SIZE", Settings.thumbnail_size, low=16, high=4096),
         thumbnail_prefix=_prefix(environ, "THUMBNAIL_PREFIX", Settings.thumbnail_prefix),
-        max_image_bytes=_integer(
-            environ, "MAX_IMAGE_BYTES", Settings.max_image_bytes, low=1, high=5 * 1024**3
-        ),
-        max_image_pixels=_integer(
-            environ, "MAX_IMAGE_PIXELS", Settings.max_image_pixels, low=1, high=1_000_000_000
-        ),
+        max_image_bytes=_integer(environ, "MAX_IMAGE_BYTES", Settings.max_image_bytes, low=1, high=5 * 1024**3),
+        max_image_pixels=_integer(environ, "MAX_IMAGE_PIXELS", Settings.max_image_pixels, low=1, high=1_000_000_000),
         include_gps=_boolean(environ, "INCLUDE_GPS", Settings.include_gps),
     )
 
@@ -68,9 +64,7 @@ def _integer(environ: Mapping[str, str], name: str, default: int, *, low: int, h
 def _prefix(environ: Mapping[str, str], name: str, default: str) -> str:
     value = environ.get(name, default)
     if value.startswith("/") or (value and not value.endswith("/")):
-        raise ConfigError(
-            f"{name} must be empty or a key prefix like 'thumbnails/' (no leading /), got {value!r}"
-        )
+        raise ConfigError(f"{name} must be empty or a key prefix like 'thumbnails/' (no leading /), got {value!r}")
     return value
 
 
