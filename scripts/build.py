@@ -1,0 +1,443 @@
+"""Builds the Lambda packages: <out>/image_processor.zip, <out>/db_writer.zip and <out>/build-info.json.
+
+Run it through ./build.sh; the README's "Build" section explains the options. Standard library only, so it
+runs on any Python >= 3.11 without the project's virtualenv.
+"""
+
+import argparse
+import email.parser
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from build_zip import merge, tree_files, write_zip
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ("image_processor", "db_writer")
+SHARED_PACKAGES = ("pipeline_common",)
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+DEFAULT_PYTHON = "3.13"
+DEFAULT_ARCH = "arm64"
+DEFAULT_IMAGE = "public.ecr.aws/lambda/python:{python}"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    wheel_suffix: str  # platform tags end in this, e.g. manylinux_2_28_aarch64
+    docker_platform: str
+    elf_machine: int  # e_machine in the ELF header
+
+
+ARCHITECTURES = {
+    "arm64": Architecture("aarch64", "linux/arm64", 183),
+    "x86_64": Architecture("x86_64", "linux/amd64", 62),
+}
+ELF_MACHINE_NAMES = {183: "arm64 (aarch64)", 62: "x86_64", 3: "x86 (32-bit)", 40: "arm (32-bit)"}
+
+# The Lambda Python runtime provides the AWS SDK; a bundled copy only adds megabytes and shadows the
+# runtime's patched version. Dropped even when a requirement pulls it in transitively.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+# pip writes these per install: RECORD lists local paths and hashes of files we drop, INSTALLER/REQUESTED
+# and direct_url.json describe how pip was called. None is read at run time; all vary between pips.
+INSTALL_RECORD_FILES = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+PIP_NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
+EXTENSION_PYTHON_TAG = re.compile(r"\.cpython-(\d)(\d+)-")
+
+
+class BuildError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+@dataclass(frozen=True)
+class Target:
+    python: str  # "3.13"
+    arch: str  # "arm64" | "x86_64"
+
+    @property
+    def runtime(self) -> str:
+        return f"python{self.python}"
+
+    @property
+    def lambda_os(self) -> str:
+        return "Amazon Linux 2 (glibc 2.26)" if self.python == "3.11" else "Amazon Linux 2023 (glibc 2.34)"
+
+    @property
+    def pip_platforms(self) -> list[str]:
+        # Pillow's current releases ship manylinux_2_28 wheels only; a lone manylinux2014 tag would
+        # silently pick an old Pillow. python3.11 runs on Amazon Linux 2, whose glibc 2.26 cannot load
+        # manylinux_2_28 wheels, so it gets manylinux2014 alone.
+        suffix = ARCHITECTURES[self.arch].wheel_suffix
+        if self.python == "3.11":
+            return [f"manylinux2014_{suffix}"]
+        return [f"manylinux_2_28_{suffix}", f"manylinux2014_{suffix}"]
+
+
+@dataclass(frozen=True)
+class Options:
+    target: Target
+    docker: str  # "auto" | "docker" | "pip"
+    out: Path
+    cache: Path
+    image: str
+
+
+def python_version(value: str) -> str:
+    version = value.removeprefix("python")
+    if version not in PYTHON_VERSIONS:
+        raise argparse.ArgumentTypeError(
+            f"unsupported Python version {value!r}; choose one of {', '.join(PYTHON_VERSIONS)}"
+        )
+    return version
+
+
+def architecture(value: str) -> str:
+    if value not in ARCHITECTURES:
+        raise argparse.ArgumentTypeError(
+            f"unsupported architecture {value!r}; choose one of {', '.join(ARCHITECTURES)} (Lambda's names)"
+        )
+    return value
+
+
+def docker_mode(value: str) -> str:
+    modes = {"auto": "auto", "1": "docker", "true": "docker", "0": "pip", "false": "pip"}
+    if value.lower() not in modes:
+        raise argparse.ArgumentTypeError(f"must be auto, 1/true or 0/false, not {value!r}")
+    return modes[value.lower()]
+
+
+def parse_options(argv: list[str], env: dict[str, str]) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="build.sh",
+        description="Build the Lambda zips and build-info.json for the target runtime and architecture.",
+        epilog="Environment: BUILD_ARCH, BUILD_PYTHON, BUILD_DOCKER (auto|1|0), BUILD_OUT set the same as "
+        "the options (options win); BUILD_CACHE_DIR is pip's cache (default .cache/pip); BUILD_IMAGE "
+        f"replaces the Docker image (default {DEFAULT_IMAGE.format(python='<version>')}).",
+    )
+    parser.add_argument(
+        "--arch",
+        type=architecture,
+        metavar="{arm64,x86_64}",
+        help=f"Lambda architecture: arm64 or x86_64 (default {DEFAULT_ARCH}, as in Terraform)",
+    )
+    parser.add_argument(
+        "--python",
+        type=python_version,
+        metavar="{" + ",".join(PYTHON_VERSIONS) + "}",
+        help=f"Lambda Python version: {', '.join(PYTHON_VERSIONS)} (default {DEFAULT_PYTHON}, as in Terraform)",
+    )
+    path = parser.add_mutually_exclusive_group()
+    path.add_argument(
+        "--docker",
+        dest="docker",
+        action="store_const",
+        const="docker",
+        help="install dependencies inside the Lambda image; fail if no Docker engine answers",
+    )
+    path.add_argument(
+        "--no-docker",
+        dest="docker",
+        action="store_const",
+        const="pip",
+        help="install dependencies with the host's pip for the target platform, even if Docker runs",
+    )
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="output folder (default dist/, the one Terraform reads)"
+    )
+    args = parser.parse_args(argv)
+
+    def from_env(name: str, default: str, convert: Callable[[str], str]) -> str:
+        try:
+            return convert(env.get(name, default))
+        except argparse.ArgumentTypeError as e:
+            parser.error(f"{name}: {e}")
+
+    arch = args.arch or from_env("BUILD_ARCH", DEFAULT_ARCH, architecture)
+    python = args.python or from_env("BUILD_PYTHON", DEFAULT_PYTHON, python_version)
+    docker = args.docker or from_env("BUILD_DOCKER", "auto", docker_mode)
+    return Options(
+        target=Target(python=python, arch=arch),
+        docker=docker,
+        out=(args.out or Path(env.get("BUILD_OUT", ROOT / "dist"))).resolve(),
+        cache=Path(env.get("BUILD_CACHE_DIR", ROOT / ".cache" / "pip")).resolve(),
+        image=env.get("BUILD_IMAGE", DEFAULT_IMAGE.format(python=python)),
+    )
+
+
+def docker_engine() -> tuple[bool, str]:
+    """Whether a Docker engine answers, and a short reason to print either way."""
+    if shutil.which("docker") is None:
+        return False, "no docker command on PATH"
+    try:
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        return False, "`docker info` did not answer within 60 s"
+    version = result.stdout.strip()
+    if result.returncode != 0 or not version:
+        detail = (result.stderr.strip().splitlines() or ["no output"])[0]
+        return False, f"no Docker engine answered `docker info` ({detail})"
+    return True, f"Docker engine {version} answered `docker info`"
+
+
+def choose_path(mode: str) -> tuple[str, str]:
+    """Returns ("docker" | "pip", why)."""
+    if mode == "pip":
+        return "pip", "--no-docker (or BUILD_DOCKER=0) was given"
+    answers, why = docker_engine()
+    if mode == "docker" and not answers:
+        raise BuildError(f"--docker (or BUILD_DOCKER=1) was given but {why}; start Docker or use --no-docker")
+    return ("docker", why) if answers else ("pip", why)
+
+
+def requirement_lines(requirements: Path) -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def pip_command(target: Target, requirements: Path, site: Path, cache: Path) -> list[str]:
+    platforms = [arg for tag in target.pip_platforms for arg in ("--platform", tag)]
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--cache-dir",
+        str(cache),
+        "--target",
+        str(site),
+        *platforms,
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        target.python,
+        "-r",
+        str(requirements),
+    ]
+
+
+def docker_command(options: Options, requirements: Path, site: Path) -> list[str]:
+    # The image is the Lambda runtime itself, so pip picks exactly what runs there (and may build an
+    # sdist). Running as the calling user keeps the installed files removable without root.
+    return [
+        "docker",
+        "run",
+        "--rm",
+        "--platform",
+        ARCHITECTURES[options.target.arch].docker_platform,
+        "--user",
+        f"{os.getuid()}:{os.getgid()}",
+        "--env",
+        "HOME=/tmp",
+        "--entrypoint",
+        "python3",
+        "--volume",
+        f"{requirements}:/build/requirements.txt:ro",
+        "--volume",
+        f"{site}:/build/site",
+        "--volume",
+        f"{options.cache}:/build/pip-cache",
+        options.image,
+        "-m",
+        "pip",
+        "install",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--cache-dir",
+        "/build/pip-cache",
+        "--target",
+        "/build/site",
+        "-r",
+        "/build/requirements.txt",
+    ]
+
+
+def install(options: Options, path: str, function: str, requirements: Path, site: Path) -> None:
+    if path == "docker":
+        command = docker_command(options, requirements, site)
+        where = f"inside {options.image} ({ARCHITECTURES[options.target.arch].docker_platform})"
+    else:
+        command = pip_command(options.target, requirements, site, options.cache)
+        tags = " / ".join(options.target.pip_platforms)
+        where = f"with pip for {tags}, cp{options.target.python.replace('.', '')}, wheels only"
+    print(f"    installing {' '.join(requirement_lines(requirements))} {where}", flush=True)
+    options.cache.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PIP_ROOT_USER_ACTION": "ignore"}
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    if result.returncode == 0:
+        return
+    print(result.stdout, file=sys.stderr)
+    missing = PIP_NO_WHEEL.search(result.stdout)
+    if missing and path == "pip":
+        raise BuildError(
+            f"{function}: no wheel of {missing.group(1)} for {options.target.runtime} on "
+            f"{options.target.arch}: {options.target.runtime} runs on {options.target.lambda_os}, which needs "
+            f"a {' or '.join(options.target.pip_platforms)} wheel. This path never uses a host wheel or "
+            "builds from source: pin a version that ships such a wheel, or build with --docker."
+        )
+    if missing:
+        raise BuildError(f"{function}: pip in {options.image} found no distribution of {missing.group(1)}")
+    raise BuildError(f"{function}: installing {requirements.relative_to(ROOT)} failed (pip's output above)")
+
+
+def read_metadata(dist_info: Path) -> tuple[str, str]:
+    headers = email.parser.HeaderParser().parsestr((dist_info / "METADATA").read_text(encoding="utf-8"))
+    return canonical_name(headers["Name"]), headers["Version"]
+
+
+def canonical_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def record_paths(dist_info: Path) -> set[str]:
+    record = dist_info / "RECORD"
+    if not record.is_file():
+        raise BuildError(f"{dist_info.name} has no RECORD, so its files cannot be told apart")
+    rows = (line.split(",", 1)[0] for line in record.read_text(encoding="utf-8").splitlines())
+    # Rows are '/'-separated paths relative to the install folder, as in the archive.
+    return {row for row in rows if row}
+
+
+def dependency_files(site: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """Archive entries and {distribution: version} of what pip installed, minus the runtime's own SDK."""
+    versions: dict[str, str] = {}
+    dropped: set[str] = set()
+    for dist_info in sorted(site.glob("*.dist-info")):
+        name, version = read_metadata(dist_info)
+        if name in RUNTIME_PROVIDED:
+            print(f"    leaving out {name} {version}: the Lambda runtime provides it")
+            dropped |= record_paths(dist_info) | {dist_info.name}
+        else:
+            versions[name] = version
+    files = {
+        name: path
+        for name, path in tree_files(site).items()
+        if name.split("/", 1)[0] not in dropped
+        and name not in dropped
+        and not name.startswith("bin/")  # console scripts carry the host's interpreter path
+        and not (".dist-info/" in name and name.rsplit("/", 1)[1] in INSTALL_RECORD_FILES)
+    }
+    return files, dict(sorted(versions.items()))
+
+
+def check_binaries(files: dict[str, Path], target: Target) -> None:
+    """Fails when a compiled file is for another CPU or Python: a host wheel must never ship."""
+    expected = ARCHITECTURES[target.arch].elf_machine
+    major, minor = target.python.split(".")
+    for name, path in files.items():
+        with path.open("rb") as f:
+            header = f.read(20)
+        if header[:4] == b"\x7fELF":
+            machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+            if machine != expected:
+                found = ELF_MACHINE_NAMES.get(machine, f"ELF machine {machine}")
+                raise BuildError(f"{name} is compiled for {found}, not {target.arch}")
+        tag = EXTENSION_PYTHON_TAG.search(name)
+        if tag and tag.groups() != (major, minor):
+            raise BuildError(f"{name} is compiled for Python {tag[1]}.{tag[2]}, not {target.python}")
+
+
+def source_files(function: str) -> dict[str, Path]:
+    package = ROOT / function
+    if not (package / "handler.py").is_file():
+        raise BuildError(f"{function}/handler.py is missing: the Lambda handler is {function}.handler")
+    code = tree_files(package, f"{function}/")
+    code.pop(f"{function}/requirements.txt", None)  # a build input, not run-time code
+    for shared in SHARED_PACKAGES:
+        if not (ROOT / shared / "__init__.py").is_file():
+            raise BuildError(f"{shared}/__init__.py is missing; every zip ships {shared}/")
+        code = merge(code, tree_files(ROOT / shared, f"{shared}/"))
+    return code
+
+
+def build_function(options: Options, path: str, function: str, staging: Path) -> dict:
+    print(f"==> {function}", flush=True)
+    requirements = ROOT / function / "requirements.txt"
+    code = source_files(function)
+    dependencies: dict[str, Path] = {}
+    versions: dict[str, str] = {}
+    build_root = ROOT / ".build"
+    build_root.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{function}-", dir=build_root) as site:
+        if requirements.is_file() and requirement_lines(requirements):
+            install(options, path, function, requirements, Path(site))
+            dependencies, versions = dependency_files(Path(site))
+            check_binaries(dependencies, options.target)
+        else:
+            print("    no requirements to install")
+        zip_path = staging / f"{function}.zip"
+        try:
+            write_zip(merge(code, dependencies), zip_path)
+        except ValueError as e:
+            raise BuildError(f"{function}: a dependency and our code use the same path: {e}") from e
+    data = zip_path.read_bytes()
+    return {
+        "zip": zip_path.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "requirements": versions,
+    }
+
+
+def build(options: Options) -> dict:
+    started = time.monotonic()
+    path, why = choose_path(options.docker)
+    install_path = "Docker" if path == "docker" else "pip (no Docker)"
+    print(f"==> building for {options.target.runtime} {options.target.arch}: {install_path}, because {why}")
+    options.out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=options.out))
+    try:
+        functions = {function: build_function(options, path, function, staging) for function in FUNCTIONS}
+        info = {
+            "runtime": options.target.runtime,
+            "architecture": options.target.arch,
+            "functions": functions,
+            "build_path": path,
+        }
+        (staging / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
+        # build-info.json last: whoever reads it finds zips that match it.
+        for name in [*(f["zip"] for f in functions.values()), "build-info.json"]:
+            os.replace(staging / name, options.out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for function in functions.values():
+        shown = display(options.out / function["zip"])
+        print(f"    {shown}  {function['size']:>10,} bytes  sha256 {function['sha256']}")
+    print(f"    {display(options.out / 'build-info.json')}")
+    print(f"==> done in {time.monotonic() - started:.1f} s")
+    return info
+
+
+def display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: list[str]) -> int:
+    options = parse_options(argv, dict(os.environ))
+    try:
+        build(options)
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
