@@ -1,0 +1,322 @@
+"""./build.sh: reproducible Lambda zips for the target platform, and the build-info.json Terraform checks."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.build.project import ROOT, Build, copy_project, fake_project, run_build
+
+pytestmark = pytest.mark.slow
+
+FUNCTIONS = ("image_processor", "db_writer")
+EM_AARCH64 = 183
+EM_X86_64 = 62
+RUNTIME_SDK = {"boto3", "botocore", "s3transfer"}
+PIP_INSTALL_RECORDS = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+
+
+def pinned_requirements(function: str) -> dict[str, str]:
+    lines = (ROOT / function / "requirements.txt").read_text().splitlines()
+    pins = (line.split("#", 1)[0].strip().split("==") for line in lines)
+    return {pin[0].lower(): pin[1] for pin in pins if len(pin) == 2}
+
+
+def elf_machines(archive: zipfile.ZipFile) -> dict[str, int]:
+    machines = {}
+    for name in archive.namelist():
+        with archive.open(name) as member:
+            header = member.read(20)
+        if header[:4] == b"\x7fELF":
+            machines[name] = int.from_bytes(header[18:20], "little")
+    return machines
+
+
+def test_build_same_sources_give_identical_zips(arm64_build: Build, tmp_path: Path):
+    # GIVEN a second checkout elsewhere, whose files have other permissions, built under another umask
+    checkout = copy_project(tmp_path / "checkout")
+    for package in ("image_processor", "db_writer", "pipeline_common"):
+        for path in (checkout / package).rglob("*.py"):
+            path.chmod(0o600)
+    out = tmp_path / "elsewhere" / "dist"
+
+    # WHEN it is built into another folder
+    result = run_build(checkout, "--no-docker", "--out", str(out), umask=0o077)
+
+    # THEN every output is byte-identical to the first build's
+    assert result.returncode == 0, result.stderr
+    for name in ("image_processor.zip", "db_writer.zip", "build-info.json"):
+        assert (out / name).read_bytes() == (arm64_build.out / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_build_zip_entries_are_sorted_with_fixed_times_and_modes(arm64_build: Build, function: str):
+    entries = arm64_build.archive(function).infolist()
+
+    assert [entry.filename for entry in entries] == sorted(entry.filename for entry in entries)
+    assert {entry.date_time for entry in entries} == {(1980, 1, 1, 0, 0, 0)}
+    assert {entry.external_attr >> 16 for entry in entries} <= {0o100644, 0o100755}
+
+
+@pytest.mark.parametrize(
+    ("arch", "machine", "triplet"), [("arm64", EM_AARCH64, "aarch64"), ("x86_64", EM_X86_64, "x86_64")]
+)
+def test_build_image_processor_has_handler_and_pillow_for_the_arch(request, arch, machine, triplet):
+    build: Build = request.getfixturevalue(f"{arch}_build")
+    archive = build.archive("image_processor")
+    names = set(archive.namelist())
+
+    assert {"image_processor/handler.py", "image_processor/imaging.py", "pipeline_common/__init__.py"} <= names
+    assert f"PIL/_imaging.cpython-313-{triplet}-linux-gnu.so" in names
+    machines = elf_machines(archive)
+    assert any(name.startswith("pillow.libs/") for name in machines)  # the codecs Pillow bundles
+    assert set(machines.values()) == {machine}
+    assert build.info()["architecture"] == arch
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_build_zips_hold_no_sdk_tests_caches_or_install_records(arm64_build: Build, function: str):
+    def unwanted(name: str) -> bool:
+        parts = name.split("/")
+        return (
+            parts[0] in RUNTIME_SDK
+            or parts[0].split("-")[0] in RUNTIME_SDK
+            or "__pycache__" in parts
+            or "tests" in parts
+            or name.endswith((".pyc", ".pyo"))
+            or (parts[0].endswith(".dist-info") and parts[-1] in PIP_INSTALL_RECORDS)
+        )
+
+    names = arm64_build.archive(function).namelist()
+
+    assert [name for name in names if unwanted(name)] == []
+    assert f"{function}/requirements.txt" not in names
+    assert {name.split("/")[0] for name in names if name.endswith(".py")} >= {function, "pipeline_common"}
+
+
+def test_build_info_describes_the_zips_it_wrote(arm64_build: Build):
+    info = arm64_build.info()
+
+    assert (info["runtime"], info["architecture"]) == ("python3.13", "arm64")
+    assert set(info["functions"]) == set(FUNCTIONS)
+    for function in FUNCTIONS:
+        entry = info["functions"][function]
+        data = (arm64_build.out / entry["zip"]).read_bytes()
+        assert entry["zip"] == f"{function}.zip"
+        assert (entry["sha256"], entry["size"]) == (hashlib.sha256(data).hexdigest(), len(data))
+        assert entry["requirements"] == pinned_requirements(function)
+        # The build prints what it wrote, so a user can compare with what Terraform deployed.
+        assert re.search(rf"{function}\.zip +{entry['size']:,} bytes +sha256 {entry['sha256']}", arm64_build.stdout)
+
+
+def test_build_says_which_path_it_took_and_why(arm64_build: Build):
+    assert "building for python3.13 arm64: pip (no Docker), because --no-docker" in arm64_build.stdout
+
+
+def sdk_folder(destination: Path) -> Path:
+    """A folder holding only boto3 and what it needs, linked from this virtualenv (as Lambda provides them)."""
+    destination.mkdir()
+    todo, seen = ["boto3"], set()
+    while todo:
+        try:
+            distribution = importlib.metadata.distribution(todo.pop())
+        except importlib.metadata.PackageNotFoundError:
+            continue  # a requirement whose environment marker excludes this Python
+        if distribution.name in seen:
+            continue
+        seen.add(distribution.name)
+        requires = [req for req in distribution.requires or [] if "extra ==" not in req]
+        todo += [re.match(r"[A-Za-z0-9._-]+", req)[0] for req in requires]
+        for top in {file.parts[0] for file in distribution.files} - {"..", "bin", "__pycache__"}:
+            (destination / top).symlink_to(distribution.locate_file(top))
+    return destination
+
+
+SMOKE = """
+import sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import io, json
+import boto3, PIL
+import image_processor.handler  # the init phase: configuration and boto3 clients
+from image_processor.imaging import make_thumbnail
+from PIL import Image
+
+photo = io.BytesIO()
+Image.radial_gradient("L").convert("RGB").resize((1200, 800)).save(photo, "JPEG")
+info, thumbnail = make_thumbnail(photo.getvalue(), size=256, max_pixels=100_000_000)
+with open(sys.argv[3], "wb") as out:
+    out.write(thumbnail.data)
+print(json.dumps({"PIL": PIL.__file__, "boto3": boto3.__file__, "format": info.format}))
+"""
+
+
+def test_build_unzipped_package_imports_the_handler_and_makes_a_thumbnail(
+    x86_64_build: Build, python313: str, tmp_path: Path
+):
+    # GIVEN the x86_64 package (this host's architecture) unzipped, and boto3 alone in another folder
+    task = tmp_path / "task"
+    x86_64_build.archive("image_processor").extractall(task)
+    sdk = sdk_folder(tmp_path / "sdk")
+    env = {
+        "THUMBNAIL_BUCKET": "thumbs",
+        "METADATA_QUEUE_URL": "https://sqs.invalid/q",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+    # WHEN a fresh Python 3.13 whose path is only those two folders and the standard library runs it
+    result = subprocess.run(
+        [python313, "-I", "-S", "-c", SMOKE, str(task), str(sdk), str(tmp_path / "thumb.webp")],
+        capture_output=True,
+        text=True,
+        env={**env, "PATH": os.environ["PATH"]},
+        timeout=120,
+    )
+
+    # THEN it imported Pillow from the package and wrote a real WebP thumbnail
+    assert result.returncode == 0, result.stderr
+    imported = json.loads(result.stdout)
+    assert Path(imported["PIL"]).is_relative_to(task)
+    assert Path(imported["boto3"]).parent.parent == sdk
+    assert imported["format"] == "JPEG"
+    thumbnail = Image.open(io.BytesIO((tmp_path / "thumb.webp").read_bytes()))
+    assert (thumbnail.format, thumbnail.size) == ("WEBP", (256, 171))
+
+
+def test_build_fails_naming_the_package_without_a_wheel_for_the_target(tmp_path: Path):
+    # GIVEN python3.11, which runs on Amazon Linux 2 (glibc 2.26): Pillow's manylinux_2_28 wheels cannot load
+    (pillow,) = pinned_requirements("image_processor").items()
+    out = tmp_path / "dist"
+
+    result = run_build(ROOT, "--no-docker", "--python", "3.11", "--out", str(out))
+
+    assert result.returncode == 1
+    assert f"error: image_processor: no wheel of {pillow[0]}=={pillow[1]} for python3.11 on arm64" in result.stderr
+    assert "manylinux2014_aarch64" in result.stderr
+    assert list(out.iterdir()) == []  # nothing half-built for Terraform to pick up
+
+
+def test_build_docker_path_installs_inside_the_lambda_image(tmp_path: Path, fake_docker):
+    # GIVEN a Docker engine that answers, and a requirement whose install also pulls in boto3
+    environment, calls = fake_docker
+    project = fake_project(tmp_path / "project", image_processor_requirements="fakeimg==1.0\n")
+    out = tmp_path / "dist"
+
+    result = run_build(project, "--python", "3.12", "--out", str(out), env=environment("up"))
+
+    # THEN it runs pip in the python3.12 Lambda image for linux/arm64, into a build folder
+    assert result.returncode == 0, result.stderr
+    assert "python3.12 arm64: Docker, because Docker engine 28.2.2 answered `docker info`" in result.stdout
+    info_call, run_call = calls()  # db_writer has no requirements: one run only
+    assert info_call == ["info", "--format", "{{.ServerVersion}}"]
+    site = run_call[run_call.index("--volume") + 3].removesuffix(":/build/site")
+    assert Path(site).parent == project / ".build"
+    assert run_call == [
+        "run", "--rm", "--platform", "linux/arm64", "--user", f"{os.getuid()}:{os.getgid()}",
+        "--env", "HOME=/tmp", "--entrypoint", "python3",
+        "--volume", f"{project}/image_processor/requirements.txt:/build/requirements.txt:ro",
+        "--volume", f"{site}:/build/site",
+        "--volume", f"{ROOT}/.cache/pip:/build/pip-cache",
+        "public.ecr.aws/lambda/python:3.12",
+        "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-warn-script-location",
+        "--cache-dir", "/build/pip-cache", "--target", "/build/site", "-r", "/build/requirements.txt",
+    ]  # fmt: skip
+    # AND the zip keeps the package, not the SDK, scripts, bytecode, tests or pip's install records
+    build = Build(out, result.stdout)
+    assert sorted(build.archive("image_processor").namelist()) == [
+        "fakeimg-1.0.dist-info/METADATA",
+        "fakeimg-1.0.dist-info/WHEEL",
+        "fakeimg/__init__.py",
+        "image_processor/__init__.py",
+        "image_processor/handler.py",
+        "pipeline_common/__init__.py",
+    ]
+    assert "leaving out boto3 1.0: the Lambda runtime provides it" in result.stdout
+    assert build.info()["functions"]["image_processor"]["requirements"] == {"fakeimg": "1.0"}
+    assert build.info()["build_path"] == "docker"
+    assert not Path(site).exists()  # the build folder is cleaned up
+
+
+@pytest.mark.parametrize(
+    ("args", "engine", "returncode", "says"),
+    [
+        ([], "down", 0, "pip (no Docker), because no Docker engine answered `docker info` (Cannot connect"),
+        (["--no-docker"], "up", 0, "pip (no Docker), because --no-docker (or BUILD_DOCKER=0) was given"),
+        (["--docker"], "down", 1, "error: --docker (or BUILD_DOCKER=1) was given but no Docker engine answered"),
+    ],
+    ids=["auto-without-engine", "no-docker-with-engine", "docker-without-engine"],
+)
+def test_build_path_choice(tmp_path: Path, fake_docker, args, engine, returncode, says):
+    environment, calls = fake_docker
+    project = fake_project(tmp_path / "project")
+
+    result = run_build(project, *args, "--out", str(tmp_path / "dist"), env=environment(engine))
+
+    assert result.returncode == returncode
+    assert says in result.stdout + result.stderr
+    asked_docker = [call for call in calls() if call[0] == "info"]
+    assert len(asked_docker) == (0 if "--no-docker" in args else 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["--arch", "amd64"], {}, "argument --arch: unsupported architecture 'amd64'; choose one of arm64, x86_64"),
+        (["--python", "3.9"], {}, "argument --python: unsupported Python version '3.9'; choose one of 3.11"),
+        ([], {"BUILD_ARCH": "aarch64"}, "BUILD_ARCH: unsupported architecture 'aarch64'"),
+        ([], {"BUILD_DOCKER": "maybe"}, "BUILD_DOCKER: must be auto, 1/true or 0/false, not 'maybe'"),
+    ],
+    ids=["arch-flag", "python-flag", "arch-env", "docker-env"],
+)
+def test_build_rejects_bad_settings_by_name(tmp_path: Path, args, env, says):
+    result = run_build(fake_project(tmp_path / "project"), *args, env=env)
+
+    assert result.returncode == 2
+    assert says in result.stderr
+
+
+def test_build_names_a_missing_handler(tmp_path: Path):
+    project = fake_project(tmp_path / "project")
+    (project / "db_writer" / "handler.py").unlink()
+
+    result = run_build(project, "--no-docker", "--out", str(tmp_path / "dist"))
+
+    assert result.returncode == 1
+    assert "error: db_writer/handler.py is missing" in result.stderr
+
+
+def test_build_env_vars_select_the_target(tmp_path: Path):
+    project = fake_project(tmp_path / "project")
+    out = tmp_path / "from-env"
+
+    env = {"BUILD_ARCH": "x86_64", "BUILD_PYTHON": "python3.12", "BUILD_DOCKER": "0", "BUILD_OUT": str(out)}
+    result = run_build(project, env=env)
+
+    assert result.returncode == 0, result.stderr
+    info = json.loads((out / "build-info.json").read_text())
+    assert (info["runtime"], info["architecture"]) == ("python3.12", "x86_64")
+
+
+def test_build_executables_are_0755_whatever_their_mode(tmp_path: Path):
+    # GIVEN the same tiny project in two places, one file executable in both
+    outputs = []
+    for name in ("one", "two"):
+        project = fake_project(tmp_path / name)
+        (project / "db_writer" / "tool.sh").write_text("#!/bin/sh\n")
+        (project / "db_writer" / "tool.sh").chmod(0o700 if name == "one" else 0o755)
+        assert run_build(project, "--no-docker", "--out", str(tmp_path / name / "dist")).returncode == 0
+        outputs.append((tmp_path / name / "dist" / "db_writer.zip").read_bytes())
+
+    # THEN the zips match, and the executable keeps its x bit as 0755
+    assert outputs[0] == outputs[1]
+    info = zipfile.ZipFile(io.BytesIO(outputs[0])).getinfo("db_writer/tool.sh")
+    assert info.external_attr >> 16 == 0o100755
