@@ -1,0 +1,51 @@
+locals {
+  # AWS: "set the source queue's visibility timeout to at least six times the timeout that you configure
+  # on your function" plus MaximumBatchingWindowInSeconds, or messages of a batch still running are
+  # delivered again. https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+  metadata_visibility_timeout_seconds = 6 * var.db_writer_timeout + var.maximum_batching_window_in_seconds
+
+  # 14 days, SQS's maximum: failed messages wait for a human. Longer than the metadata queue's 4 days,
+  # because a message keeps its original enqueue time when it moves to the DLQ.
+  dlq_retention_seconds      = 1209600
+  metadata_retention_seconds = 345600
+}
+
+# image_processor -> db_writer: one JSON message per processed, rejected or deleted upload.
+resource "aws_sqs_queue" "metadata" {
+  name                       = local.metadata_queue_name
+  visibility_timeout_seconds = local.metadata_visibility_timeout_seconds
+  message_retention_seconds  = local.metadata_retention_seconds
+  receive_wait_time_seconds  = 20
+  sqs_managed_sse_enabled    = true
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.metadata_dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+}
+
+# Metadata messages db_writer failed to write max_receive_count times.
+resource "aws_sqs_queue" "metadata_dlq" {
+  name                      = local.metadata_dlq_name
+  message_retention_seconds = local.dlq_retention_seconds
+  receive_wait_time_seconds = 20
+  sqs_managed_sse_enabled   = true
+}
+
+# Only the metadata queue may use the DLQ; also what the console's "Start DLQ redrive" sends back to.
+resource "aws_sqs_queue_redrive_allow_policy" "metadata_dlq" {
+  queue_url = aws_sqs_queue.metadata_dlq.id
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.metadata.arn]
+  })
+}
+
+# On-failure destination of image_processor: S3 events that failed every retry or grew too old.
+resource "aws_sqs_queue" "processor_failures" {
+  name                      = local.processor_failures_queue_name
+  message_retention_seconds = local.dlq_retention_seconds
+  receive_wait_time_seconds = 20
+  sqs_managed_sse_enabled   = true
+}

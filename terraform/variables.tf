@@ -1,0 +1,339 @@
+################################################################################
+# Naming, region and tags
+################################################################################
+
+variable "aws_region" {
+  description = "AWS region to deploy to, e.g. \"eu-west-1\". null uses the region of the AWS CLI configuration (AWS_REGION, AWS_PROFILE, ~/.aws/config)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.aws_region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.aws_region))
+    error_message = "aws_region must be a region code such as \"us-east-1\" or \"eu-central-1\"."
+  }
+}
+
+variable "project_name" {
+  description = "First part of every resource name (\"<project_name>-<environment>-...\"). Lower-case letters, digits and hyphens, because it is part of the S3 bucket names."
+  type        = string
+  default     = "image-pipeline"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,22}[a-z0-9]$", var.project_name))
+    error_message = "project_name must be 2-24 characters of lower-case letters, digits and hyphens, start with a letter and not end with a hyphen (it is part of the S3 bucket names)."
+  }
+}
+
+variable "environment" {
+  description = "Second part of every resource name, e.g. \"dev\" or \"prod\"; several environments can live in one account."
+  type        = string
+  default     = "dev"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", var.environment))
+    error_message = "environment must be 1-16 characters of lower-case letters, digits and hyphens, not starting or ending with a hyphen (it is part of the S3 bucket names)."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource, added through the provider's default_tags (Project, Environment and ManagedBy are always set)."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Lambda packages (build.sh output)
+################################################################################
+
+variable "package_dir" {
+  description = "Folder holding build.sh's output: image_processor.zip, db_writer.zip and build-info.json. A relative path is relative to this terraform/ folder."
+  type        = string
+  default     = "../dist"
+
+  validation {
+    condition     = length(trimspace(var.package_dir)) > 0
+    error_message = "package_dir must name a folder, e.g. \"../dist\"."
+  }
+}
+
+variable "lambda_runtime" {
+  description = "Python runtime of both functions. It must be the runtime build.sh built the packages for (dist/build-info.json); plan fails otherwise."
+  type        = string
+  default     = "python3.13"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12", "python3.13"], var.lambda_runtime)
+    error_message = "lambda_runtime must be one of python3.11, python3.12 or python3.13 (the handlers support Python 3.11-3.13)."
+  }
+}
+
+variable "lambda_architecture" {
+  description = "CPU architecture of both functions: arm64 (Graviton, about 20% cheaper per GB-second) or x86_64. It must be the architecture build.sh built Pillow's wheels for (dist/build-info.json); plan fails otherwise."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be \"arm64\" or \"x86_64\"."
+  }
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of both functions: DEBUG, INFO, WARNING or ERROR."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch Logs keeps each function's logs. Short by default because the logs are for debugging and CloudWatch bills storage per GB-month."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+################################################################################
+# image_processor
+################################################################################
+
+variable "image_processor_memory_size" {
+  description = "Memory of image_processor in MB (CPU grows with it). 1024 holds the worst accepted image: a 100-megapixel non-JPEG decodes to about 400 MB plus a reduced copy, the runtime and the download, about 650 MB in all (see image_processor/config.py)."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.image_processor_memory_size >= 512 && var.image_processor_memory_size <= 10240 && floor(var.image_processor_memory_size) == var.image_processor_memory_size
+    error_message = "image_processor_memory_size must be a whole number of MB between 512 (below that large images run out of memory) and 10240."
+  }
+}
+
+variable "image_processor_timeout" {
+  description = "Timeout of image_processor in seconds. 60 leaves a wide margin over a 100-megapixel image, which decodes and resizes in a few seconds at 1024 MB."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.image_processor_timeout >= 10 && var.image_processor_timeout <= 900 && floor(var.image_processor_timeout) == var.image_processor_timeout
+    error_message = "image_processor_timeout must be a whole number of seconds between 10 and 900."
+  }
+}
+
+variable "image_processor_maximum_retry_attempts" {
+  description = "How many times Lambda retries a failed S3 event (asynchronous invocation) before it sends it to the processor-failures queue."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = contains([0, 1, 2], var.image_processor_maximum_retry_attempts)
+    error_message = "image_processor_maximum_retry_attempts must be 0, 1 or 2 (Lambda's limit)."
+  }
+}
+
+variable "image_processor_maximum_event_age_in_seconds" {
+  description = "Oldest S3 event Lambda still tries to process, in seconds; older events go to the processor-failures queue."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.image_processor_maximum_event_age_in_seconds >= 60 && var.image_processor_maximum_event_age_in_seconds <= 21600
+    error_message = "image_processor_maximum_event_age_in_seconds must be between 60 and 21600 (Lambda's limits)."
+  }
+}
+
+variable "upload_prefix" {
+  description = "Only uploads whose key starts with this prefix (e.g. \"incoming/\") are processed; \"\" processes the whole bucket. There is deliberately no suffix filter: S3 filters are case-sensitive and the function recognises images by their content."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !startswith(var.upload_prefix, "/") && length(var.upload_prefix) <= 1024
+    error_message = "upload_prefix must be an S3 key prefix without a leading \"/\" (e.g. \"incoming/\"), or \"\"."
+  }
+}
+
+variable "thumbnail_size" {
+  description = "THUMBNAIL_SIZE: longest side of a thumbnail in pixels."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.thumbnail_size >= 16 && var.thumbnail_size <= 4096 && floor(var.thumbnail_size) == var.thumbnail_size
+    error_message = "thumbnail_size must be a whole number of pixels between 16 and 4096."
+  }
+}
+
+variable "thumbnail_prefix" {
+  description = "THUMBNAIL_PREFIX: key prefix of the thumbnails in the thumbnails bucket (image_processor may only write and delete under it). \"\" or a prefix ending in \"/\"."
+  type        = string
+  default     = "thumbnails/"
+
+  validation {
+    condition     = var.thumbnail_prefix == "" || (endswith(var.thumbnail_prefix, "/") && !startswith(var.thumbnail_prefix, "/"))
+    error_message = "thumbnail_prefix must be \"\" or a key prefix ending in \"/\" without a leading \"/\", e.g. \"thumbnails/\"."
+  }
+}
+
+variable "max_image_bytes" {
+  description = "MAX_IMAGE_BYTES: larger uploads are rejected (recorded as REJECTED, too_many_bytes) without being downloaded."
+  type        = number
+  default     = 52428800
+
+  validation {
+    condition     = var.max_image_bytes >= 1 && var.max_image_bytes <= 5368709120 && floor(var.max_image_bytes) == var.max_image_bytes
+    error_message = "max_image_bytes must be a whole number of bytes between 1 and 5368709120 (5 GiB)."
+  }
+}
+
+variable "max_image_pixels" {
+  description = "MAX_IMAGE_PIXELS: images with more pixels are rejected (decompression-bomb guard). Raise it only together with image_processor_memory_size."
+  type        = number
+  default     = 100000000
+
+  validation {
+    condition     = var.max_image_pixels >= 1 && var.max_image_pixels <= 1000000000 && floor(var.max_image_pixels) == var.max_image_pixels
+    error_message = "max_image_pixels must be a whole number between 1 and 1000000000."
+  }
+}
+
+variable "include_gps" {
+  description = "INCLUDE_GPS: keep GPS coordinates from EXIF in the stored metadata. Off by default because they locate where a photo was taken."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Metadata queue and db_writer
+################################################################################
+
+variable "db_writer_memory_size" {
+  description = "Memory of db_writer in MB. 256 is plenty for parsing a batch of small JSON messages and writing them to DynamoDB."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.db_writer_memory_size >= 128 && var.db_writer_memory_size <= 10240 && floor(var.db_writer_memory_size) == var.db_writer_memory_size
+    error_message = "db_writer_memory_size must be a whole number of MB between 128 and 10240."
+  }
+}
+
+variable "db_writer_timeout" {
+  description = "Timeout of db_writer in seconds. 30 covers a batch of 10 conditional writes with retries; the metadata queue's visibility timeout is derived from it (6 x timeout + batching window)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.db_writer_timeout >= 3 && var.db_writer_timeout <= 900 && floor(var.db_writer_timeout) == var.db_writer_timeout
+    error_message = "db_writer_timeout must be a whole number of seconds between 3 and 900."
+  }
+}
+
+variable "batch_size" {
+  description = "Most metadata messages db_writer receives in one invocation."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.batch_size >= 1 && var.batch_size <= 10000 && floor(var.batch_size) == var.batch_size
+    error_message = "batch_size must be a whole number between 1 and 10000 (above 10 also needs maximum_batching_window_in_seconds >= 1)."
+  }
+}
+
+variable "maximum_batching_window_in_seconds" {
+  description = "How long Lambda waits to fill a batch of metadata messages before it invokes db_writer, in seconds."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.maximum_batching_window_in_seconds >= 0 && var.maximum_batching_window_in_seconds <= 300 && floor(var.maximum_batching_window_in_seconds) == var.maximum_batching_window_in_seconds
+    error_message = "maximum_batching_window_in_seconds must be a whole number between 0 and 300."
+  }
+}
+
+variable "maximum_concurrency" {
+  description = "Most db_writer instances the SQS event source runs at once; keeps DynamoDB writes and Lambda concurrency bounded."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.maximum_concurrency >= 2 && var.maximum_concurrency <= 1000 && floor(var.maximum_concurrency) == var.maximum_concurrency
+    error_message = "maximum_concurrency must be a whole number between 2 and 1000 (Lambda's limits)."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives of a metadata message before SQS moves it to the metadata DLQ. At least 5, so throttling or a short DynamoDB outage does not send good messages to the DLQ."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 5 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
+    error_message = "max_receive_count must be a whole number between 5 and 1000."
+  }
+}
+
+################################################################################
+# Storage
+################################################################################
+
+variable "versioning_enabled" {
+  description = "Keep previous versions of overwritten and deleted objects in both buckets (they expire after noncurrent_version_expiration_days)."
+  type        = bool
+  default     = true
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which S3 deletes a previous (noncurrent) object version."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1 && floor(var.noncurrent_version_expiration_days) == var.noncurrent_version_expiration_days
+    error_message = "noncurrent_version_expiration_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete both buckets even when they still hold objects (and versions). Keep false wherever the images matter."
+  type        = bool
+  default     = false
+}
+
+variable "dynamodb_deletion_protection" {
+  description = "Turn on DynamoDB deletion protection for the metadata table; `terraform destroy` fails until it is set to false and applied."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Monitoring
+################################################################################
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic; null for none. AWS sends a confirmation e-mail that must be accepted."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address such as \"ops@example.com\", or null."
+  }
+}
+
+variable "queue_age_alarm_threshold_seconds" {
+  description = "Alarm when the oldest message in the metadata queue is older than this many seconds: db_writer has stopped keeping up. 1800 stays above the ~15 minutes (max_receive_count x visibility timeout) a single bad message may take to reach the DLQ, which has its own alarm."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.queue_age_alarm_threshold_seconds >= 60
+    error_message = "queue_age_alarm_threshold_seconds must be at least 60."
+  }
+}
