@@ -172,6 +172,9 @@ def _open(data: bytes) -> Image.Image:
 
 
 def _unrecognised(data: bytes) -> ImageRejectedError:
+    claimed_format = _accepted_signature(data)
+    if claimed_format:
+        return ImageRejectedError("corrupt_image", f"starts like a {claimed_format} file but its header is unreadable")
     other_format = _identify_any_format(data) or _sniff_unsupported(data)
     if other_format:
         accepted = ", ".join(ACCEPTED_FORMATS)
@@ -180,6 +183,26 @@ def _unrecognised(data: bytes) -> ImageRejectedError:
     head = data[:16]
     kind = "text" if _looks_like_text(data) else "binary data"
     return ImageRejectedError("not_an_image", f"content is {kind}, not an image (starts with {head!r})")
+
+
+def _accepted_signature(data: bytes) -> str | None:
+    signatures = {
+        b"\xff\xd8\xff": "JPEG",
+        b"\x89PNG\r\n\x1a\n": "PNG",
+        b"GIF87a": "GIF",
+        b"GIF89a": "GIF",
+        b"II*\x00": "TIFF",
+        b"MM\x00*": "TIFF",
+        b"BM": "BMP",
+    }
+    for signature, name in signatures.items():
+        if data.startswith(signature):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[4:8] == b"ftyp" and data[8:12] in {b"avif", b"avis"}:
+        return "AVIF"
+    return None
 
 
 def _identify_any_format(data: bytes) -> str | None:

@@ -1,0 +1,143 @@
+"""Shared fixtures: fake AWS (moto) with the stack's resources, real event shapes, handler loading."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from moto import mock_aws
+
+EVENTS_DIR = Path(__file__).parent / "events"
+REGION = "us-east-1"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A real event shape from tests/events, as a fresh copy the test may change."""
+    return copy.deepcopy(json.loads((EVENTS_DIR / f"{name}.json").read_text()))
+
+
+def s3_event(name: str, *, bucket: str, key: str, size: int | None = None, sequencer: str | None = None) -> dict:
+    """An S3 notification of the given shape for `key`, URL-encoded the way S3 encodes it."""
+    event = load_event(name)
+    record = event["Records"][0]
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    record["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    if size is not None:
+        record["s3"]["object"]["size"] = size
+    if sequencer is not None:
+        record["s3"]["object"]["sequencer"] = sequencer
+    return event
+
+
+@dataclass
+class Stack:
+    """The pipeline's AWS resources in moto, named as the Terraform stack names them."""
+
+    uploads_bucket: str = "image-pipeline-dev-uploads-123456789012-us-east-1"
+    thumbnails_bucket: str = "image-pipeline-dev-thumbnails-123456789012-us-east-1"
+    table_name: str = "image-pipeline-dev-images"
+    queue_url: str = ""
+    dlq_url: str = ""
+    s3: Any = None
+    sqs: Any = None
+    dynamodb: Any = None
+
+    def item(self, key: str) -> dict[str, Any] | None:
+        response = self.dynamodb.get_item(TableName=self.table_name, Key={"image_key": {"S": key}})
+        if "Item" not in response:
+            return None
+        deserializer = boto3.dynamodb.types.TypeDeserializer()
+        return {name: deserializer.deserialize(value) for name, value in response["Item"].items()}
+
+    def thumbnail_keys(self) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=self.thumbnails_bucket)
+        return [entry["Key"] for entry in listing.get("Contents", [])]
+
+    def queued_messages(self, queue_url: str | None = None) -> list[dict[str, Any]]:
+        response = self.sqs.receive_message(
+            QueueUrl=queue_url or self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        )
+        return [json.loads(message["Body"]) for message in response.get("Messages", [])]
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """Fake credentials before any client exists, then moto for the whole test."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def stack(aws) -> Stack:
+    stack = Stack(s3=boto3.client("s3"), sqs=boto3.client("sqs"), dynamodb=boto3.client("dynamodb"))
+    stack.s3.create_bucket(Bucket=stack.uploads_bucket)
+    stack.s3.create_bucket(Bucket=stack.thumbnails_bucket)
+    stack.dlq_url = stack.sqs.create_queue(QueueName="image-pipeline-dev-metadata-dlq")["QueueUrl"]
+    dlq_arn = stack.sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    stack.queue_url = stack.sqs.create_queue(
+        QueueName="image-pipeline-dev-metadata",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
+    )["QueueUrl"]
+    stack.dynamodb.create_table(
+        TableName=stack.table_name,
+        KeySchema=[{"AttributeName": "image_key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "image_key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return stack
+
+
+def fresh_import(module_name: str) -> ModuleType:
+    """Imports a handler anew, so it reads this test's environment and creates clients under moto."""
+    sys.modules.pop(module_name, None)
+    return importlib.import_module(module_name)
+
+
+@pytest.fixture
+def image_processor(stack, monkeypatch) -> ModuleType:
+    monkeypatch.setenv("THUMBNAIL_BUCKET", stack.thumbnails_bucket)
+    monkeypatch.setenv("METADATA_QUEUE_URL", stack.queue_url)
+    return fresh_import("image_processor.handler")
+
+
+@pytest.fixture
+def db_writer(stack, monkeypatch) -> ModuleType:
+    monkeypatch.setenv("TABLE_NAME", stack.table_name)
+    return fresh_import("db_writer.handler")
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "image-pipeline-dev-test"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    memory_limit_in_mb: int = 1024
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def context() -> LambdaContext:
+    return LambdaContext()

@@ -1,0 +1,68 @@
+"""Both functions' configuration: defaults, and a clear error naming any bad variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from db_writer.config import ConfigError as DbWriterConfigError
+from db_writer.config import load_settings as load_db_writer_settings
+from image_processor.config import ConfigError, Settings, load_settings
+
+REQUIRED = {"THUMBNAIL_BUCKET": "thumbs", "METADATA_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q"}
+
+
+def test_image_processor_defaults():
+    settings = load_settings(REQUIRED)
+
+    assert settings == Settings(thumbnail_bucket="thumbs", metadata_queue_url=REQUIRED["METADATA_QUEUE_URL"])
+    assert (settings.thumbnail_size, settings.thumbnail_prefix) == (256, "thumbnails/")
+    assert (settings.max_image_bytes, settings.max_image_pixels, settings.include_gps) == (
+        52_428_800,
+        100_000_000,
+        False,
+    )
+
+
+def test_image_processor_reads_every_variable():
+    settings = load_settings(
+        REQUIRED
+        | {
+            "THUMBNAIL_SIZE": "512",
+            "THUMBNAIL_PREFIX": "small/",
+            "MAX_IMAGE_BYTES": "1048576",
+            "MAX_IMAGE_PIXELS": "25_000_000",
+            "INCLUDE_GPS": "true",
+        }
+    )
+
+    assert (settings.thumbnail_size, settings.thumbnail_prefix) == (512, "small/")
+    assert (settings.max_image_bytes, settings.max_image_pixels, settings.include_gps) == (1_048_576, 25_000_000, True)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"THUMBNAIL_BUCKET": ""}, "THUMBNAIL_BUCKET is required"),
+        ({"METADATA_QUEUE_URL": " "}, "METADATA_QUEUE_URL is required"),
+        ({"THUMBNAIL_SIZE": "big"}, "THUMBNAIL_SIZE must be a whole number, got 'big'"),
+        ({"THUMBNAIL_SIZE": "0"}, "THUMBNAIL_SIZE must be between 16 and 4096, got 0"),
+        ({"MAX_IMAGE_BYTES": "-5"}, "MAX_IMAGE_BYTES must be between"),
+        ({"MAX_IMAGE_PIXELS": "1e9"}, "MAX_IMAGE_PIXELS must be a whole number"),
+        ({"THUMBNAIL_PREFIX": "thumbs"}, "THUMBNAIL_PREFIX must be empty or a key prefix"),
+        ({"THUMBNAIL_PREFIX": "/thumbs/"}, "THUMBNAIL_PREFIX must be empty or a key prefix"),
+        ({"INCLUDE_GPS": "maybe"}, "INCLUDE_GPS must be true or false, got 'maybe'"),
+    ],
+)
+def test_image_processor_names_the_bad_variable(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(REQUIRED | overrides)
+
+
+def test_image_processor_accepts_an_empty_prefix():
+    assert load_settings(REQUIRED | {"THUMBNAIL_PREFIX": ""}).thumbnail_prefix == ""
+
+
+def test_db_writer_requires_table_name():
+    assert load_db_writer_settings({"TABLE_NAME": "images"}).table_name == "images"
+    with pytest.raises(DbWriterConfigError, match="TABLE_NAME is required"):
+        load_db_writer_settings({})
