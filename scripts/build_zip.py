@@ -4,7 +4,6 @@ The zip's bytes depend only on the files' relative paths, contents and executabl
 source_code_hash then changes only when code or dependencies change, not on every build.
 """
 
-import os
 import stat
 import zipfile
 from pathlib import Path
@@ -53,11 +52,9 @@ def write_zip(entries: dict[str, Path], destination: Path) -> None:
 
     Directory entries are left out: Lambda and unzip create directories from the file paths.
     """
-    temporary = destination.with_name(destination.name + ".partial")
-    with zipfile.ZipFile(temporary, "w", compresslevel=COMPRESS_LEVEL) as archive:
+    with zipfile.ZipFile(destination, "w", compresslevel=COMPRESS_LEVEL) as archive:
         for name in sorted(entries):
             archive.writestr(zip_info(name, entries[name]), entries[name].read_bytes())
-    os.replace(temporary, destination)
 
 
 def merge(*trees: dict[str, Path]) -> dict[str, Path]:

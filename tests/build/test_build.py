@@ -320,3 +320,13 @@ def test_build_executables_are_0755_whatever_their_mode(tmp_path: Path):
     assert outputs[0] == outputs[1]
     info = zipfile.ZipFile(io.BytesIO(outputs[0])).getinfo("db_writer/tool.sh")
     assert info.external_attr >> 16 == 0o100755
+
+
+def test_build_with_another_python_and_pip_gives_identical_zips(arm64_build: Build, python313: str, tmp_path: Path):
+    out = tmp_path / "dist"
+
+    result = run_build(ROOT, "--no-docker", "--out", str(out), env={"PYTHON": python313})
+
+    assert result.returncode == 0, result.stderr
+    for name in ("image_processor.zip", "db_writer.zip"):
+        assert (out / name).read_bytes() == (arm64_build.out / name).read_bytes(), name
