@@ -1,0 +1,5 @@
+"""Runs the whole pipeline on this machine: moto's server stands in for AWS and this package plays
+the Lambda service (S3 notifications, the SQS event source mapping, logs, alarms).
+
+Run it as `python -m local_pipeline` (or `scripts/local.sh`, which prepares the virtualenv first).
+"""

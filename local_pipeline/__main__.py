@@ -1,0 +1,3 @@
+from local_pipeline.cli import main
+
+raise SystemExit(main())
