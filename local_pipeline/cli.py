@@ -22,7 +22,7 @@ from local_pipeline.event_source import LOCAL_RETRY_VISIBILITY_S, SqsEventSource
 from local_pipeline.loop import BackgroundLoop
 from local_pipeline.resources import Resources, create_resources
 from local_pipeline.runtime import HandlerImportError, LambdaFunction, load_handler, output_routing
-from local_pipeline.s3_notifications import NotificationPump, describe, fix_moto_notifications
+from local_pipeline.s3_notifications import NotificationPump, describe, moto_sending_s3_notifications
 from local_pipeline.server import PortInUseError, start_server
 from local_pipeline.stack import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, Stack, default_stack
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     runner = Runner(console)
     try:
-        with output_routing():
+        with output_routing(), moto_sending_s3_notifications():
             return _run(runner, endpoint_port, args.demo)
     except (PortInUseError, HandlerImportError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -123,7 +123,6 @@ def _start_aws(port: int) -> tuple[Any, str]:
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(FAKE_CREDENTIALS)
     os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": endpoint})
-    fix_moto_notifications()
     server, _ = start_server(port)
     return server, endpoint
 

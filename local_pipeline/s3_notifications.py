@@ -3,7 +3,7 @@
 moto can send S3 notifications to an SQS queue but cannot invoke a function, so the local stack
 points the bucket at an internal queue and NotificationPump turns each notification into an
 asynchronous invocation. moto's notifications also differ from S3's in four ways that matter to
-this pipeline; `fix_moto_notifications` mends them where moto builds them, since the events are
+this pipeline; `moto_sending_s3_notifications` mends them where moto builds them, since the events are
 produced inside this process:
 - no `sequencer` (db_writer orders writes by it) and no `versionId` in a versioned bucket;
 - no event at all when a delete in a versioned bucket creates a delete marker (the default here);
@@ -13,11 +13,12 @@ produced inside this process:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
@@ -51,12 +52,11 @@ class Sequencer:
 _sequencer = Sequencer()
 
 
-def fix_moto_notifications() -> None:
-    """Patches moto (in this process) to send S3's notifications; safe to call more than once."""
-    if getattr(notifications, "fixed_by_local_pipeline", False):
-        return
-    send_event = notifications.send_event
-    delete_object = S3Backend.delete_object
+@contextlib.contextmanager
+def moto_sending_s3_notifications() -> Iterator[None]:
+    """Patches moto, in this process, to send S3's notifications while the block runs."""
+    saved = notifications._get_s3_event, notifications.send_event, S3Backend.delete_object
+    _, send_event, delete_object = saved
 
     def send_event_as_s3_does(account_id: str, event_name: str, bucket: Any, key: Any) -> None:
         if event_name == notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT and key.multipart:
@@ -80,7 +80,10 @@ def fix_moto_notifications() -> None:
     notifications._get_s3_event = s3_event
     notifications.send_event = send_event_as_s3_does
     S3Backend.delete_object = delete_object_with_marker_event
-    notifications.fixed_by_local_pipeline = True
+    try:
+        yield
+    finally:
+        notifications._get_s3_event, notifications.send_event, S3Backend.delete_object = saved
 
 
 def s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:

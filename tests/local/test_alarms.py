@@ -1,0 +1,49 @@
+"""Queue-depth alarms follow the queues; alarms on other metrics are left alone."""
+
+from __future__ import annotations
+
+from local_pipeline.alarms import AlarmEvaluator
+from local_pipeline.resources import create_resources
+from local_pipeline.stack import default_stack
+
+
+def alarm_states(cloudwatch) -> dict[str, str]:
+    return {a["AlarmName"]: a["StateValue"] for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+
+
+def test_a_dlq_alarm_fires_with_the_first_message_and_clears_when_it_is_gone(aws, console):
+    # GIVEN the stack's resources and an evaluator over its alarms
+    stack = default_stack()
+    resources = create_resources(stack, aws)
+    cloudwatch, sqs = aws("cloudwatch"), aws("sqs")
+    evaluator = AlarmEvaluator(stack.alarms, cloudwatch, sqs, console)
+    dlq_alarm = f"{stack.metadata_dlq.name}-not-empty"
+    failures_alarm = f"{stack.processor_failures_queue.name}-not-empty"
+    dlq_url = resources.queue_urls[stack.metadata_dlq.name]
+
+    # WHEN the queues are empty
+    evaluator.step()
+    # THEN both DLQ alarms are OK and the runner leaves the alarms on other metrics as moto made them
+    states = alarm_states(cloudwatch)
+    assert states[dlq_alarm] == "OK"
+    assert states[failures_alarm] == "OK"
+    for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
+        if alarm["AlarmName"] not in (dlq_alarm, failures_alarm):
+            assert not alarm["StateReason"].startswith("Threshold Crossed"), alarm["AlarmName"]
+
+    # WHEN a message reaches the metadata DLQ
+    sqs.send_message(QueueUrl=dlq_url, MessageBody="poison")
+    evaluator.step()
+    # THEN its alarm fires, says why, and the console says so
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=[dlq_alarm])["MetricAlarms"]
+    assert alarm["StateValue"] == "ALARM"
+    assert "is 1" in alarm["StateReason"]
+    assert alarm_states(cloudwatch)[failures_alarm] == "OK"
+    assert any(line.endswith(f"ALARM {dlq_alarm}: {alarm['StateReason']}") for line in console.lines)
+
+    # WHEN the message is gone
+    sqs.purge_queue(QueueUrl=dlq_url)
+    evaluator.step()
+    # THEN the alarm is OK again
+    assert alarm_states(cloudwatch)[dlq_alarm] == "OK"
+    assert any(f"OK    {dlq_alarm}" in line for line in console.lines)
