@@ -1,0 +1,230 @@
+"""The local stack as a user meets it: started as a subprocess, driven only with the real AWS CLI.
+
+The CLI is awscli (v1) from the virtualenv, pointed at the stack with --endpoint-url.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from local_pipeline.stack import REGION, Stack, default_stack
+from tests.local.conftest import free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AWS_CLI = str(Path(sys.executable).parent / "aws")
+READY_TIMEOUT_S = 60
+# Upload to record: the batching window (5 s) plus processing, with room for a slow machine.
+RECORD_TIMEOUT_S = 60
+# A poison message is received 5 times, each after a 5 s batching window and a 2 s retry delay.
+DLQ_TIMEOUT_S = 120
+
+PHOTO = "e2e/photo with spaces.jpg"
+NON_ASCII = "e2e/zürich ☀ café.png"
+LARGE = "e2e/large scan.bmp"  # over awscli's 8 MB multipart threshold
+
+
+@dataclass
+class LocalStack:
+    process: subprocess.Popen[str]
+    endpoint: str
+    stack: Stack
+    output: list[str] = field(default_factory=list)
+
+    def aws(self, *args: str, check: bool = True) -> Any:
+        """Runs `aws --endpoint-url <local> ARGS --output json`; returns the parsed JSON, if any."""
+        result = subprocess.run(
+            [AWS_CLI, "--endpoint-url", self.endpoint, *args, "--output", "json"],
+            capture_output=True,
+            text=True,
+            env=_cli_environment(),
+            timeout=60,
+        )
+        if check:
+            assert result.returncode == 0, f"aws {' '.join(args)} failed:\n{result.stderr}"
+        return json.loads(result.stdout) if result.stdout.strip().startswith(("{", "[")) else result.stdout
+
+    def item(self, key: str) -> dict[str, Any] | None:
+        response = self.aws("dynamodb", "get-item", "--table-name", self.stack.table, "--key", _key(key))
+        return response.get("Item") if isinstance(response, dict) else None
+
+    def queue_url(self, name: str) -> str:
+        return self.aws("sqs", "get-queue-url", "--queue-name", name)["QueueUrl"]
+
+
+def _cli_environment() -> dict[str, str]:
+    """The user's environment without their AWS settings, plus the fake credentials the ready line prints."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return environment | {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+
+
+def _key(image_key: str) -> str:
+    return json.dumps({"image_key": {"S": image_key}})
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_pipeline", "--port", str(port)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_cli_environment() | {"PYTHONUNBUFFERED": "1"},
+    )
+    local = LocalStack(process, f"http://127.0.0.1:{port}", default_stack())
+    reader = threading.Thread(target=lambda: local.output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    try:
+        wait_until(
+            lambda: (
+                any(line.startswith("Local pipeline ready at") for line in local.output) or process.poll() is not None
+            ),
+            READY_TIMEOUT_S,
+            "the ready line",
+        )
+        assert process.poll() is None, "the local stack exited:\n" + "".join(local.output)
+        yield local
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def uploaded(local: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Three images copied in with `aws s3 cp`, one of them through a multipart upload."""
+    folder = tmp_path_factory.mktemp("images")
+    files = {
+        PHOTO: _image(folder / "photo.jpg", (1200, 900), "JPEG"),
+        NON_ASCII: _image(folder / "non-ascii.png", (500, 400), "PNG"),
+        LARGE: _image(folder / "large.bmp", (1800, 1700), "BMP"),
+    }
+    assert (folder / "large.bmp").stat().st_size > 8 * 1024 * 1024
+    for key, path in files.items():
+        local.aws("s3", "cp", str(path), f"s3://{local.stack.uploads_bucket}/{key}")
+    return list(files)
+
+
+def _image(path: Path, size: tuple[int, int], image_format: str) -> Path:
+    Image.radial_gradient("L").resize(size).convert("RGB").save(path, image_format)
+    return path
+
+
+def test_uploads_get_a_record_each(local: LocalStack, uploaded: list[str]):
+    for key in uploaded:
+        item = wait_until(lambda key=key: local.item(key), RECORD_TIMEOUT_S, f"the record of {key}")
+        assert item["status"] == {"S": "PROCESSED"}, item
+        assert item["thumbnail_key"] == {"S": f"thumbnails/{key}.webp"}
+    assert local.item(LARGE)["event_name"] == {"S": "ObjectCreated:CompleteMultipartUpload"}
+    scanned = local.aws("dynamodb", "scan", "--table-name", local.stack.table)
+    assert {entry["image_key"]["S"] for entry in scanned["Items"]} == set(uploaded)
+
+
+def test_thumbnails_appear_under_the_prefix(local: LocalStack, uploaded: list[str]):
+    for key in uploaded:
+        wait_until(lambda key=key: local.item(key), RECORD_TIMEOUT_S, f"the record of {key}")
+    listing = local.aws("s3", "ls", f"s3://{local.stack.thumbnails_bucket}/thumbnails/e2e/", "--recursive")
+
+    listed = {line.split(maxsplit=3)[3] for line in listing.splitlines()}
+    assert listed == {f"thumbnails/{key}.webp" for key in uploaded}
+
+
+def test_function_logs_can_be_read_with_filter_log_events(local: LocalStack, uploaded: list[str]):
+    for function in local.stack.functions:
+
+        def messages(group: str = function.log_group) -> list[str]:
+            events = local.aws("logs", "filter-log-events", "--log-group-name", group)["events"]
+            return [event["message"] for event in events]
+
+        logged = wait_until(
+            lambda: (found := messages()) and any(m.startswith("REPORT RequestId: ") for m in found) and found,
+            RECORD_TIMEOUT_S,
+            f"a REPORT line of {function.name}",
+        )
+        assert any(m.startswith("START RequestId: ") for m in logged), function.name
+        report = next(m for m in logged if m.startswith("REPORT RequestId: "))
+        assert f"Memory Size: {function.memory_mb} MB" in report
+        json_lines = [json.loads(m) for m in logged if m.startswith("{")]
+        assert any(line.get("function_name") == function.name for line in json_lines), function.name
+
+
+def test_s3_rm_removes_the_thumbnail_and_marks_the_record_deleted(local: LocalStack, uploaded: list[str]):
+    wait_until(lambda: local.item(PHOTO), RECORD_TIMEOUT_S, "the record")
+
+    local.aws("s3", "rm", f"s3://{local.stack.uploads_bucket}/{PHOTO}")
+
+    item = wait_until(
+        lambda: (item := local.item(PHOTO)) and item["status"]["S"] == "DELETED" and item,
+        RECORD_TIMEOUT_S,
+        "the DELETED record",
+    )
+    assert item["event_name"] == {"S": "ObjectRemoved:DeleteMarkerCreated"}
+    listing = local.aws("s3", "ls", f"s3://{local.stack.thumbnails_bucket}/thumbnails/e2e/", "--recursive")
+    assert f"thumbnails/{PHOTO}.webp" not in listing
+    assert f"thumbnails/{NON_ASCII}.webp" in listing
+
+
+def test_a_poison_message_reaches_the_dlq_and_turns_its_alarm_on(local: LocalStack):
+    alarm = f"{local.stack.metadata_dlq.name}-not-empty"
+    [before] = local.aws("cloudwatch", "describe-alarms", "--alarm-names", alarm)["MetricAlarms"]
+    assert before["StateValue"] == "OK"
+
+    local.aws(
+        "sqs",
+        "send-message",
+        "--queue-url",
+        local.queue_url(local.stack.metadata_queue.name),
+        "--message-body",
+        "{oops",
+    )
+
+    dlq_url = local.queue_url(local.stack.metadata_dlq.name)
+
+    def dlq_depth() -> int:
+        attributes = local.aws("sqs", "get-queue-attributes", "--queue-url", dlq_url, "--attribute-names", "All")
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+    wait_until(dlq_depth, DLQ_TIMEOUT_S, "the poison message in the DLQ")
+    state = wait_until(
+        lambda: (
+            local.aws("cloudwatch", "describe-alarms", "--alarm-names", alarm)["MetricAlarms"][0]["StateValue"]
+            == "ALARM"
+        ),
+        10,
+        "the DLQ alarm",
+    )
+    assert state
+    messages = local.aws("sqs", "receive-message", "--queue-url", dlq_url, "--visibility-timeout", "0")["Messages"]
+    assert [m["Body"] for m in messages] == ["{oops"]
+    assert any(f"ALARM {alarm}" in line for line in local.output)
+
+
+def test_ctrl_c_stops_the_stack_cleanly(local: LocalStack):
+    local.process.send_signal(signal.SIGINT)
+
+    assert local.process.wait(30) == 130
+    time.sleep(0.2)  # the reader thread drains the last lines
+    assert any("local pipeline stopped" in line for line in local.output)
+    assert not any("Traceback" in line for line in local.output), "".join(local.output)
