@@ -1,0 +1,60 @@
+"""The demo's verdict when the pipeline does not account for every upload."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from local_pipeline import demo
+
+
+@pytest.fixture
+def uploads_and_table(aws) -> tuple[str, str]:
+    aws("s3").create_bucket(Bucket="uploads")
+    aws("dynamodb").create_table(
+        TableName="images",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "image_key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "image_key", "AttributeType": "S"}],
+    )
+    return "uploads", "images"
+
+
+def table(console) -> str:
+    return next(line for line in console.lines if line.startswith("key "))
+
+
+def test_the_demo_images_are_what_their_keys_say():
+    for upload in demo.demo_uploads():
+        if upload.expected_status == "REJECTED":
+            continue
+        with Image.open(io.BytesIO(upload.body)) as image:
+            assert image.format.lower() in upload.content_type, upload.key
+
+
+def test_the_demo_fails_when_an_upload_has_no_record(aws, console, uploads_and_table, monkeypatch):
+    # GIVEN no pipeline at all: nothing will write a record
+    monkeypatch.setattr(demo, "DEMO_TIMEOUT_S", 1)
+
+    ok = demo.run_demo(aws("s3"), aws("dynamodb"), *uploads_and_table, console)
+
+    assert not ok
+    assert any(line.startswith("demo/landscape.jpg") and "MISSING" in line for line in table(console).splitlines())
+    assert any("FAILED, no record after 1 s for: demo/landscape.jpg" in line for line in console.lines)
+
+
+def test_the_demo_fails_on_an_unexpected_status(aws, console, uploads_and_table, monkeypatch):
+    # GIVEN every upload recorded, but the non-image as PROCESSED
+    monkeypatch.setattr(demo, "DEMO_TIMEOUT_S", 1)
+    for upload in demo.demo_uploads():
+        aws("dynamodb").put_item(
+            TableName="images", Item={"image_key": {"S": upload.key}, "status": {"S": "PROCESSED"}}
+        )
+
+    ok = demo.run_demo(aws("s3"), aws("dynamodb"), *uploads_and_table, console)
+
+    assert not ok
+    assert "PROCESSED expected REJECTED" in table(console)
+    assert any("FAILED, unexpected status for: demo/not-an-image.jpg" in line for line in console.lines)
