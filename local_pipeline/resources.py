@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from local_pipeline.stack import ACCOUNT_ID, REGION, QueueSettings, Stack
@@ -11,6 +12,9 @@ from local_pipeline.stack import ACCOUNT_ID, REGION, QueueSettings, Stack
 # S3 notifications reach image_processor through this queue (see s3_notifications.py); it exists
 # only locally. moto cannot filter on its name, so it carries the stack prefix like everything else.
 EVENTS_QUEUE_SUFFIX = "local-s3-events"
+# terraform/dashboard.tf's body for the local account and region, written by
+# `python -m tests.local.terraform_values`; a test fails when the two differ.
+DASHBOARD_FILE = Path(__file__).with_name("dashboard.json")
 
 
 @dataclass(frozen=True)
@@ -26,14 +30,6 @@ def create_resources(stack: Stack, clients: Any) -> Resources:
     """`clients(service)` returns a boto3 client for the local endpoint."""
     sqs = clients("sqs")
     queue_urls = {queue.name: _create_queue(sqs, queue) for queue in stack.queues}
-    sqs.set_queue_attributes(
-        QueueUrl=queue_urls[stack.metadata_dlq.name],
-        Attributes={
-            "RedriveAllowPolicy": json.dumps(
-                {"redrivePermission": "byQueue", "sourceQueueArns": [stack.metadata_queue.arn]}
-            )
-        },
-    )
     events_queue = QueueSettings(f"{stack.prefix}-{EVENTS_QUEUE_SUFFIX}", message_retention_s=4 * 24 * 3600)
     events_queue_url = _create_queue(sqs, events_queue)
 
@@ -76,6 +72,7 @@ def create_resources(stack: Stack, clients: Any) -> Resources:
             AlarmActions=[topic_arn],
             OKActions=[topic_arn],
         )
+    cloudwatch.put_dashboard(DashboardName=stack.dashboard, DashboardBody=DASHBOARD_FILE.read_text())
     return Resources(queue_urls, events_queue_url, topic_arn)
 
 
