@@ -2,7 +2,7 @@
 # Runs checkov (pinned) over the Terraform stack.
 # checkov pins many libraries of its own (boto3 among them), so it lives in its own virtualenv,
 # .venv-checkov, created on first use and re-used afterwards.
-# Usage: scripts/checkov.sh [extra checkov arguments]   (default: the terraform/ directory, compact output)
+# Usage: scripts/checkov.sh [checkov output arguments, e.g. --output json]   (default: --compact --quiet)
 set -euo pipefail
 project_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 checkov_version="3.3.30"
@@ -16,7 +16,10 @@ if [ "$("$venv_dir/bin/checkov" --version 2>/dev/null)" != "$checkov_version" ];
 fi
 
 cd "$project_root"
-# --framework terraform: only the HCL checks apply to this directory; the download of external modules and
-# the platform upload are off because CI has no network beyond the package index.
-exec "$venv_dir/bin/checkov" --directory terraform --framework terraform --compact --quiet \
+if [ "$#" -eq 0 ]; then
+  set -- --compact --quiet
+fi
+# --framework terraform: the HCL checks are the ones that apply here. Nothing is downloaded (CI reaches
+# only the package index): no platform policies, no external modules.
+exec "$venv_dir/bin/checkov" --directory terraform --framework terraform \
   --skip-download --download-external-modules false "$@"

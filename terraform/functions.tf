@@ -33,7 +33,7 @@ resource "aws_lambda_function" "image_processor" {
 
   environment {
     variables = {
-      THUMBNAIL_BUCKET   = aws_s3_bucket.this["thumbnails"].id
+      THUMBNAIL_BUCKET   = aws_s3_bucket.this["thumbnails"].bucket
       METADATA_QUEUE_URL = aws_sqs_queue.metadata.url
       THUMBNAIL_SIZE     = tostring(var.thumbnail_size)
       THUMBNAIL_PREFIX   = var.thumbnail_prefix

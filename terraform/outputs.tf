@@ -1,11 +1,11 @@
 output "upload_bucket_name" {
   description = "Bucket to upload images to: aws s3 cp photo.jpg s3://<upload_bucket_name>/"
-  value       = aws_s3_bucket.this["uploads"].id
+  value       = aws_s3_bucket.this["uploads"].bucket
 }
 
 output "thumbnail_bucket_name" {
   description = "Bucket holding the WebP thumbnails, under thumbnail_prefix"
-  value       = aws_s3_bucket.this["thumbnails"].id
+  value       = aws_s3_bucket.this["thumbnails"].bucket
 }
 
 output "image_processor_function_name" {

@@ -7,7 +7,7 @@
 # function-call error, and `terraform validate` works without a build.
 
 locals {
-  package_dir     = can(regex("^(/|~)", var.package_dir)) ? pathexpand(var.package_dir) : "${path.module}/${var.package_dir}"
+  package_dir     = can(regex("^(/|~)", var.package_dir)) ? pathexpand(var.package_dir) : trimprefix("${path.module}/${var.package_dir}", "./")
   build_info_file = "${local.package_dir}/build-info.json"
   build_info      = try(jsondecode(file(local.build_info_file)), null)
 

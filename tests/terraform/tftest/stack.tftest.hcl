@@ -1,0 +1,180 @@
+# Plans and "applies" the stack against a mocked AWS provider (no account, no network): checks the
+# names users rely on and the values Terraform computes. Run by tests/terraform/test_offline.py in a
+# temporary copy of terraform/ that has placeholder build output in ../dist and ../dist-x86_64.
+
+mock_provider "aws" {
+  override_data {
+    target = data.aws_caller_identity.current
+    values = { account_id = "123456789012" }
+  }
+  override_data {
+    target = data.aws_region.current
+    values = { region = "eu-west-1" }
+  }
+  override_data {
+    target = data.aws_partition.current
+    values = { partition = "aws" }
+  }
+}
+
+run "default_stack" {
+  command = apply
+
+  assert {
+    condition     = output.upload_bucket_name == "image-pipeline-dev-uploads-123456789012-eu-west-1"
+    error_message = "uploads bucket name: ${output.upload_bucket_name}"
+  }
+  assert {
+    condition     = output.thumbnail_bucket_name == "image-pipeline-dev-thumbnails-123456789012-eu-west-1"
+    error_message = "thumbnails bucket name: ${output.thumbnail_bucket_name}"
+  }
+  assert {
+    condition = (
+      output.image_processor_function_name == "image-pipeline-dev-image-processor" &&
+      output.db_writer_function_name == "image-pipeline-dev-db-writer" &&
+      output.image_processor_log_group_name == "/aws/lambda/image-pipeline-dev-image-processor" &&
+      output.db_writer_log_group_name == "/aws/lambda/image-pipeline-dev-db-writer"
+    )
+    error_message = "function or log group names differ from the contract"
+  }
+  assert {
+    condition = (
+      aws_sqs_queue.metadata.name == "image-pipeline-dev-metadata" &&
+      aws_sqs_queue.metadata_dlq.name == "image-pipeline-dev-metadata-dlq" &&
+      aws_sqs_queue.processor_failures.name == "image-pipeline-dev-processor-failures" &&
+      output.dynamodb_table_name == "image-pipeline-dev-images" &&
+      aws_sns_topic.alarms.name == "image-pipeline-dev-alarms"
+    )
+    error_message = "queue, table or topic names differ from the contract"
+  }
+  assert {
+    condition     = output.dashboard_url == "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/image-pipeline-dev"
+    error_message = "dashboard_url: ${output.dashboard_url}"
+  }
+  assert {
+    condition = (
+      aws_lambda_function.image_processor.source_code_hash == filebase64sha256("../dist/image_processor.zip") &&
+      aws_lambda_function.db_writer.source_code_hash == filebase64sha256("../dist/db_writer.zip") &&
+      aws_lambda_function.image_processor.filename == "../dist/image_processor.zip"
+    )
+    error_message = "the functions do not deploy the zips in ../dist with their hashes"
+  }
+  assert {
+    condition     = aws_lambda_function.image_processor.architectures == tolist(["arm64"]) && aws_lambda_function.db_writer.runtime == "python3.13"
+    error_message = "default runtime/architecture differ from the contract (python3.13, arm64)"
+  }
+  assert {
+    condition     = aws_sqs_queue.metadata.visibility_timeout_seconds == 185
+    error_message = "metadata visibility timeout must be 6 x 30 s + 5 s = 185 s, got ${aws_sqs_queue.metadata.visibility_timeout_seconds}"
+  }
+  assert {
+    condition = (
+      jsondecode(aws_sqs_queue.metadata.redrive_policy).maxReceiveCount == 5 &&
+      jsondecode(aws_sqs_queue.metadata.redrive_policy).deadLetterTargetArn == aws_sqs_queue.metadata_dlq.arn
+    )
+    error_message = "the metadata queue must move messages to its DLQ after 5 receives"
+  }
+  assert {
+    condition = (
+      aws_lambda_function.image_processor.environment[0].variables.THUMBNAIL_BUCKET == output.thumbnail_bucket_name &&
+      aws_lambda_function.image_processor.environment[0].variables.METADATA_QUEUE_URL == aws_sqs_queue.metadata.url &&
+      aws_lambda_function.db_writer.environment[0].variables.TABLE_NAME == output.dynamodb_table_name
+    )
+    error_message = "the functions' environment does not point at the stack's bucket, queue and table"
+  }
+  assert {
+    condition = alltrue([
+      for widget in jsondecode(aws_cloudwatch_dashboard.pipeline.dashboard_body).widgets :
+      widget.type == "alarm" ? true : widget.properties.region == "eu-west-1"
+    ])
+    error_message = "every metric and log widget must show the deployed region"
+  }
+  assert {
+    condition = alltrue(flatten([
+      for widget in jsondecode(aws_cloudwatch_dashboard.pipeline.dashboard_body).widgets : [
+        for metric in try(widget.properties.metrics, []) : contains([
+          aws_lambda_function.image_processor.function_name, aws_lambda_function.db_writer.function_name,
+          aws_sqs_queue.metadata.name, aws_sqs_queue.metadata_dlq.name, aws_sqs_queue.processor_failures.name,
+          aws_dynamodb_table.images.name,
+        ], metric[3])
+      ]
+    ]))
+    error_message = "a dashboard metric names a resource that is not in the stack"
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.metadata_dlq_not_empty.dimensions.QueueName == aws_sqs_queue.metadata_dlq.name &&
+      aws_cloudwatch_metric_alarm.processor_failures_not_empty.dimensions.QueueName == aws_sqs_queue.processor_failures.name &&
+      aws_cloudwatch_metric_alarm.metadata_queue_oldest_message.dimensions.QueueName == aws_sqs_queue.metadata.name &&
+      aws_cloudwatch_metric_alarm.image_processor_errors.dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
+      aws_cloudwatch_metric_alarm.db_writer_errors.dimensions.FunctionName == aws_lambda_function.db_writer.function_name
+    )
+    error_message = "an alarm watches a queue or function other than the stack's"
+  }
+  assert {
+    condition     = length(aws_sns_topic_subscription.alarm_email) == 0
+    error_message = "no e-mail subscription is created without alarm_email"
+  }
+}
+
+run "visibility_timeout_follows_db_writer" {
+  command = plan
+
+  variables {
+    db_writer_timeout                  = 60
+    maximum_batching_window_in_seconds = 10
+  }
+
+  assert {
+    condition     = aws_sqs_queue.metadata.visibility_timeout_seconds == 6 * 60 + 10
+    error_message = "metadata visibility timeout must be 6 x db_writer_timeout + batching window"
+  }
+}
+
+run "options" {
+  command = plan
+
+  variables {
+    upload_prefix    = "incoming/"
+    alarm_email      = "ops@example.com"
+    environment      = "prod"
+    project_name     = "photos"
+    force_destroy    = true
+    include_gps      = true
+    thumbnail_prefix = "thumbs/"
+  }
+
+  assert {
+    condition     = aws_s3_bucket_notification.uploads.lambda_function[0].filter_prefix == "incoming/"
+    error_message = "upload_prefix must become the notification's key prefix filter"
+  }
+  assert {
+    condition     = aws_sns_topic_subscription.alarm_email[0].endpoint == "ops@example.com"
+    error_message = "alarm_email must be subscribed to the alarm topic"
+  }
+  assert {
+    condition     = aws_lambda_function.db_writer.function_name == "photos-prod-db-writer" && aws_s3_bucket.this["uploads"].force_destroy
+    error_message = "names must follow project_name and environment"
+  }
+  assert {
+    condition = (
+      aws_lambda_function.image_processor.environment[0].variables.INCLUDE_GPS == "true" &&
+      aws_lambda_function.image_processor.environment[0].variables.THUMBNAIL_PREFIX == "thumbs/"
+    )
+    error_message = "image_processor settings must reach its environment"
+  }
+}
+
+run "x86_64_build" {
+  command = plan
+
+  variables {
+    package_dir         = "../dist-x86_64"
+    lambda_architecture = "x86_64"
+  }
+
+  assert {
+    condition     = aws_lambda_function.image_processor.architectures == tolist(["x86_64"]) && aws_lambda_function.db_writer.architectures == tolist(["x86_64"])
+    error_message = "lambda_architecture must apply to both functions"
+  }
+}
