@@ -191,3 +191,12 @@ def test_the_local_dashboard_is_terraforms(tf):
         "local_pipeline/dashboard.json differs from terraform/dashboard.tf: "
         "run .venv/bin/python -m tests.local.terraform_values"
     )
+
+
+def test_the_functions_environments_can_share_one_process():
+    # The runner imports both handlers into one process, with one os.environ.
+    image_processor, db_writer = STACK.image_processor.environment, STACK.db_writer.environment
+    assert "METADATA_QUEUE_URL" not in db_writer
+    assert {name: image_processor[name] for name in image_processor.keys() & db_writer.keys()} == {
+        name: db_writer[name] for name in image_processor.keys() & db_writer.keys()
+    }
