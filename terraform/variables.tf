@@ -14,7 +14,7 @@ variable "aws_region" {
 }
 
 variable "project_name" {
-  description = "First part of every resource name (\"<project_name>-<environment>-...\"). Lower-case letters, digits and hyphens, because it is part of the S3 bucket names."
+  description = "First part of every resource name, e.g. \"image-pipeline\" in \"image-pipeline-dev-db-writer\". Lower-case letters, digits and hyphens, because it is part of the S3 bucket names."
   type        = string
   default     = "image-pipeline"
 
