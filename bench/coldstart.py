@@ -1,0 +1,100 @@
+"""Cold start: each handler module's import time in a fresh interpreter, against bare imports.
+
+Every sample is a new interpreter with a Lambda-like environment (bench.environment), timing
+only the import statement: interpreter start-up is the same for every variant and is left out.
+Variants run interleaved, round after round, so machine noise spreads evenly over them.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.environment import ROOT, lambda_like_environment
+
+_CLIENT_CONFIG = (
+    "from botocore.config import Config; "
+    "config = Config(retries={'mode': 'standard', 'max_attempts': 3}, connect_timeout=5, read_timeout=20); "
+)
+# name -> (the statement to time, which handler it is a baseline for)
+VARIANTS = {
+    "boto3": ("import boto3", "db_writer"),
+    "boto3 + dynamodb client": (
+        f"import boto3; {_CLIENT_CONFIG}boto3.client('dynamodb', config=config)",
+        "db_writer",
+    ),
+    "db_writer.handler": ("import db_writer.handler", "db_writer"),
+    "boto3 + PIL.Image": ("import boto3, PIL.Image", "image_processor"),
+    "boto3 + PIL.Image + s3, sqs clients": (
+        f"import boto3, PIL.Image; {_CLIENT_CONFIG}"
+        "boto3.client('s3', config=config); boto3.client('sqs', config=config)",
+        "image_processor",
+    ),
+    "image_processor.handler": ("import image_processor.handler", "image_processor"),
+}
+BARE = {"db_writer": "boto3", "image_processor": "boto3 + PIL.Image"}
+WITH_CLIENTS = {"db_writer": "boto3 + dynamodb client", "image_processor": "boto3 + PIL.Image + s3, sqs clients"}
+_TIMER = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+started = time.perf_counter()
+{statement}
+print(json.dumps((time.perf_counter() - started) * 1000))
+"""
+
+
+@dataclass
+class ColdStart:
+    samples_ms: dict[str, list[float]] = field(default_factory=dict)
+
+    def median(self, variant: str) -> float:
+        return statistics.median(self.samples_ms[variant])
+
+    def overhead(self, handler: str, baseline: str) -> float:
+        """How much longer the handler import takes than `baseline`, as a fraction of it."""
+        return self.median(f"{handler}.handler") / self.median(baseline) - 1
+
+
+def measure(*, repeats: int) -> ColdStart:
+    result = ColdStart(samples_ms={name: [] for name in VARIANTS})
+    names = list(VARIANTS)
+    environment = lambda_like_environment()
+    for round_number in range(repeats):
+        for name in names if round_number % 2 == 0 else reversed(names):
+            result.samples_ms[name].append(_import_ms(VARIANTS[name][0], environment))
+    return result
+
+
+def _import_ms(statement: str, environment: dict[str, str]) -> float:
+    code = _TIMER.format(root=str(ROOT), statement=statement)
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"timing `{statement}` failed:\n{completed.stderr}")
+    return float(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def build_zips(out: Path) -> tuple[dict[str, int], str]:
+    """Builds the zips from this tree (./build.sh --no-docker) into `out` and reads their sizes."""
+    command = [str(ROOT / "build.sh"), "--no-docker", "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        tail = (completed.stdout + completed.stderr).strip().splitlines()[-3:]
+        return {}, f"./build.sh --no-docker failed: {' / '.join(tail)}"
+    sizes, _ = zip_sizes(out)
+    return sizes, "built by this run with ./build.sh --no-docker (python3.13, arm64)"
+
+
+def zip_sizes(dist: Path) -> tuple[dict[str, int], str]:
+    """Sizes from build.sh's build-info.json, and where they came from."""
+    info_path = dist / "build-info.json"
+    if not info_path.exists():
+        return {}, f"no {info_path}: run ./build.sh first"
+    info = json.loads(info_path.read_text())
+    sizes = {name: function["size"] for name, function in info["functions"].items()}
+    return sizes, f"{info['runtime']} {info['architecture']}, from {info_path}"

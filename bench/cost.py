@@ -1,0 +1,207 @@
+"""Dollars per million images, by service, from measured inputs and AWS list prices.
+
+Lambda duration = measured CPU time / the CPU share at the configured memory (Lambda gives a
+full vCPU at 1,769 MB and a proportional share below) + the waits on S3, SQS and DynamoDB, which
+cannot be measured against moto and are stated assumptions. Everything else is counted: AWS
+calls per image, the SQS message size, the DynamoDB item size, the log bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from bench.handlers import DbWriterFigures, HandlerFigures, ImageProcessorFigures
+
+PRICES_READ_ON = "2026-11-22"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Price:
+    dollars: float  # per unit
+    quoted: str  # as the price list states it
+    source: str
+
+
+LAMBDA_PAGE = "https://aws.amazon.com/lambda/pricing/"
+PRICES = {
+    "Lambda duration": Price(
+        0.0000133334, "$0.0000133334 per GB-second (arm64, first 7.5 billion GB-s a month)", LAMBDA_PAGE
+    ),
+    "Lambda requests": Price(0.20 / 1e6, "$0.20 per million", LAMBDA_PAGE),
+    "S3 PUT": Price(
+        0.005 / 1000, "$0.005 per 1,000 (S3 Standard PUT/COPY/POST/LIST)", "https://aws.amazon.com/s3/pricing/"
+    ),
+    "S3 GET": Price(0.0004 / 1000, "$0.0004 per 1,000 (S3 Standard GET/SELECT)", "https://aws.amazon.com/s3/pricing/"),
+    "SQS requests": Price(
+        0.40 / 1e6,
+        "$0.40 per million (standard queue; each 64 KB of payload is one request; first million a month free)",
+        "https://aws.amazon.com/sqs/pricing/",
+    ),
+    "DynamoDB writes": Price(
+        0.625 / 1e6,
+        "$0.625 per million write request units (on-demand, 1 KB each)",
+        "https://aws.amazon.com/dynamodb/pricing/on-demand/",
+    ),
+    "CloudWatch Logs": Price(
+        0.50, "$0.50 per GB ingested (Standard log class)", "https://aws.amazon.com/cloudwatch/pricing/"
+    ),
+}
+# The AWS pages draw their price tables with scripts, so the figures were read through search of
+# those pages and of dated summaries that quote them; every figure agreed across sources.
+PRICE_CROSS_CHECKS = (
+    "cloudchipr.com/blog/aws-lambda-pricing (Lambda arm64 tiers)",
+    "c3x.dev/blog/s3-request-fees-explained (S3 request tiers)",
+    "cloudburn.io/blog/amazon-sqs-pricing (March 2026)",
+    "airbyte.com/data-engineering-resources/dynamodb-pricing (after the November 2024 on-demand cut)",
+    "c3x.dev/blog/cloudwatch-logs-cost-optimization (us-east-1, June 2026)",
+)
+FULL_VCPU_MB = 1769
+SQS_CHUNK_BYTES = 64 * 1024
+
+# Waits per image that moto cannot show (stated assumptions, typical in-region figures):
+S3_FIRST_BYTE_S = 0.030
+S3_READ_BYTES_PER_S = 90e6
+S3_PUT_S = 0.030
+SQS_SEND_S = 0.010
+DYNAMODB_PUT_S = 0.008
+# What Lambda itself writes per invocation: START, END and REPORT lines (sizes of real lines).
+PLATFORM_LOG_BYTES = len(
+    "START RequestId: 3f2a4c9e-7d0b-4a55-9c7e-1b2d3e4f5a6b Version: $LATEST\n"
+    "END RequestId: 3f2a4c9e-7d0b-4a55-9c7e-1b2d3e4f5a6b\n"
+    "REPORT RequestId: 3f2a4c9e-7d0b-4a55-9c7e-1b2d3e4f5a6b\tDuration: 112.42 ms\tBilled Duration: 113 ms\t"
+    "Memory Size: 1024 MB\tMax Memory Used: 112 MB\t\n"
+)
+SQS_BATCH_SIZE = 10
+DB_WRITER_MEMORY_MB = 256
+TIMEOUT_S = 60
+# "Well under the timeout": a 50 MP JPEG must finish in a sixth of it, leaving room for a slow
+# S3 read and for arm64 cores slower than this machine's.
+WELL_UNDER_FRACTION = 1 / 6
+MEMORY_MARGIN = 1.15
+MAX_DOWNLOAD_MB = 50  # MAX_IMAGE_BYTES' default, 50 MiB, read whole into memory
+CANDIDATE_MEMORY_MB = (256, 512, 768, 1024, 1280, 1536, 1769, 2048)
+
+
+def cpu_share(memory_mb: int) -> float:
+    return min(1.0, memory_mb / FULL_VCPU_MB)
+
+
+def image_processor_seconds(figures: ImageProcessorFigures, memory_mb: int) -> float:
+    waits = S3_FIRST_BYTE_S + figures.source_bytes / S3_READ_BYTES_PER_S + S3_PUT_S + SQS_SEND_S
+    return figures.median_cpu_ms / 1000 / cpu_share(memory_mb) + waits
+
+
+def db_writer_seconds_per_message(figures: DbWriterFigures) -> float:
+    waits = DYNAMODB_PUT_S * figures.calls_per_message
+    return figures.cpu_ms_per_message / 1000 / cpu_share(DB_WRITER_MEMORY_MB) + waits
+
+
+@dataclass
+class CostLine:
+    service: str
+    what: str
+    dollars_per_million: float
+
+
+def per_million(figures: HandlerFigures, image: ImageProcessorFigures, memory_mb: int) -> list[CostLine]:
+    """Dollars per million images like `image`, image_processor at `memory_mb`, db_writer batching 10."""
+    writer = _batch(figures, SQS_BATCH_SIZE)
+    million = 1e6
+    processor_gb_s = memory_mb / 1024 * image_processor_seconds(image, memory_mb)
+    writer_gb_s = DB_WRITER_MEMORY_MB / 1024 * db_writer_seconds_per_message(writer)
+    calls = image.aws_calls
+    sends = calls["sqs:SendMessage"] * math.ceil(image.message_bytes / SQS_CHUNK_BYTES)
+    batch_payload = image.message_bytes * SQS_BATCH_SIZE
+    # The event source mapping receives a batch (one request per 64 KB) and deletes it in one call.
+    receives_and_deletes = (math.ceil(batch_payload / SQS_CHUNK_BYTES) + 1) / SQS_BATCH_SIZE
+    write_units = math.ceil(figures.item_bytes / 1024) * writer.calls_per_message
+    log_bytes = (
+        image.log_bytes + PLATFORM_LOG_BYTES + writer.log_bytes_per_message + PLATFORM_LOG_BYTES / SQS_BATCH_SIZE
+    )
+    price = _unit_prices()
+    return [
+        CostLine(
+            "Lambda", f"image_processor: {processor_gb_s:.3f} GB-s", processor_gb_s * price["lambda_gb_s"] * million
+        ),
+        CostLine("Lambda", "image_processor: 1 request", price["lambda_request"] * million),
+        CostLine("Lambda", f"db_writer: {writer_gb_s:.4f} GB-s", writer_gb_s * price["lambda_gb_s"] * million),
+        CostLine(
+            "Lambda", f"db_writer: 1/{SQS_BATCH_SIZE} request", price["lambda_request"] / SQS_BATCH_SIZE * million
+        ),
+        CostLine("S3", f"{calls['s3:GetObject']} GET (source)", calls["s3:GetObject"] * price["s3_get"] * million),
+        CostLine("S3", f"{calls['s3:PutObject']} PUT (thumbnail)", calls["s3:PutObject"] * price["s3_put"] * million),
+        CostLine(
+            "SQS",
+            f"{sends + receives_and_deletes:.1f} requests (send; receive + delete per batch of {SQS_BATCH_SIZE})",
+            (sends + receives_and_deletes) * price["sqs_request"] * million,
+        ),
+        CostLine(
+            "DynamoDB",
+            f"{write_units:g} WRU ({figures.item_bytes} B item)",
+            write_units * price["dynamodb_wru"] * million,
+        ),
+        CostLine("CloudWatch Logs", f"{log_bytes:.0f} B", log_bytes / 1e9 * price["logs_gb"] * million),
+    ]
+
+
+def floor_per_million() -> float:
+    """The least any S3 -> Lambda -> DynamoDB thumbnailer pays: one GET, one PUT, one request, one write."""
+    price = _unit_prices()
+    return (price["s3_get"] + price["s3_put"] + price["lambda_request"] + price["dynamodb_wru"]) * 1e6
+
+
+@dataclass
+class MemoryOption:
+    memory_mb: int
+    seconds_typical: float
+    seconds_largest: float
+    dollars_per_million: float
+    fits_worst_case: bool
+
+    @property
+    def well_under_timeout(self) -> bool:
+        return self.seconds_largest <= TIMEOUT_S * WELL_UNDER_FRACTION
+
+
+def memory_options(
+    figures: HandlerFigures, typical: ImageProcessorFigures, largest: ImageProcessorFigures, needed_mb: float
+) -> list[MemoryOption]:
+    return [
+        MemoryOption(
+            memory_mb,
+            image_processor_seconds(typical, memory_mb),
+            image_processor_seconds(largest, memory_mb),
+            sum(line.dollars_per_million for line in per_million(figures, typical, memory_mb)),
+            memory_mb >= needed_mb,
+        )
+        for memory_mb in CANDIDATE_MEMORY_MB
+    ]
+
+
+def required_memory_mb(worst_peak_mb: float, worst_file_mb: float) -> float:
+    """The worst accepted input's peak RSS, had its file been as large as allowed, plus the margin."""
+    return (worst_peak_mb + max(0.0, MAX_DOWNLOAD_MB - worst_file_mb)) * MEMORY_MARGIN
+
+
+def recommend(options: list[MemoryOption]) -> MemoryOption | None:
+    suitable = [option for option in options if option.fits_worst_case and option.well_under_timeout]
+    return min(suitable, key=lambda option: (option.dollars_per_million, option.memory_mb), default=None)
+
+
+def _batch(figures: HandlerFigures, size: int) -> DbWriterFigures:
+    return next(batch for batch in figures.db_writer if batch.batch_size == size)
+
+
+def _unit_prices() -> dict[str, float]:
+    names = {
+        "Lambda duration": "lambda_gb_s",
+        "Lambda requests": "lambda_request",
+        "S3 PUT": "s3_put",
+        "S3 GET": "s3_get",
+        "SQS requests": "sqs_request",
+        "DynamoDB writes": "dynamodb_wru",
+        "CloudWatch Logs": "logs_gb",
+    }
+    return {short: PRICES[name].dollars for name, short in names.items()}

@@ -1,0 +1,85 @@
+"""Where the benchmark runs: a virtualenv with the dev packages plus libvips, never the Lambda's.
+
+`.venv-bench` sees the dev virtualenv's packages through a .pth file and adds only
+requirements-bench.txt (pyvips and its bundled libvips) on top, so it takes seconds to create
+and can never drift from the versions the tests use. build.sh packages each function's own
+requirements.txt, so nothing installed here reaches a Lambda zip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_VENV = ROOT / ".venv-bench"
+REQUIREMENTS = ROOT / "requirements-bench.txt"
+_STAMP = BENCH_VENV / ".requirements-stamp"
+_PURELIB = "import sysconfig; print(sysconfig.get_path('purelib'))"
+
+# What a Lambda container has: the handlers' required settings and credentials in the
+# environment, and no config files, so creating a client never reads ~/.aws or asks the network.
+FAKE_LAMBDA_ENVIRONMENT = {
+    "THUMBNAIL_BUCKET": "image-pipeline-dev-thumbnails-123456789012-us-east-1",
+    "METADATA_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/image-pipeline-dev-metadata",
+    "TABLE_NAME": "image-pipeline-dev-images",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_SESSION_TOKEN": "test",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+class BenchEnvironmentError(Exception):
+    """The benchmark virtualenv could not be created; the message has the failing command's output."""
+
+
+def lambda_like_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without any AWS setting of the user's, plus FAKE_LAMBDA_ENVIRONMENT."""
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    return clean | FAKE_LAMBDA_ENVIRONMENT | (extra or {})
+
+
+def in_bench_venv() -> bool:
+    return Path(sys.prefix).resolve() == BENCH_VENV.resolve()
+
+
+def prepare_bench_venv() -> Path:
+    """Creates or refreshes .venv-bench and returns its interpreter."""
+    dev_python = _dev_venv_python()
+    bench_python = BENCH_VENV / "bin" / "python"
+    if not bench_python.exists():
+        print(f"==> creating {BENCH_VENV.name} (dev packages + {REQUIREMENTS.name})", file=sys.stderr)
+        _run([str(dev_python), "-m", "venv", str(BENCH_VENV)])
+    dev_site = _run([str(dev_python), "-c", _PURELIB]).strip()
+    bench_site = Path(_run([str(bench_python), "-c", _PURELIB]).strip())
+    (bench_site / "_dev_venv.pth").write_text(dev_site + "\n")
+    stamp = hashlib.sha256(REQUIREMENTS.read_bytes() + dev_site.encode()).hexdigest()
+    if not _STAMP.exists() or _STAMP.read_text() != stamp:
+        print(f"==> installing {REQUIREMENTS.name} into {BENCH_VENV.name}", file=sys.stderr)
+        pip = [str(bench_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        _run([*pip, "-r", str(REQUIREMENTS)])
+        _STAMP.write_text(stamp)
+    return bench_python
+
+
+def _dev_venv_python() -> Path:
+    """The dev virtualenv, created or updated by the same script the tests use."""
+    _run(["bash", str(ROOT / "scripts" / "venv.sh")])
+    venv = Path(os.environ.get("PIPELINE_VENV") or ROOT / ".venv")
+    return venv / "bin" / "python"
+
+
+def _run(command: list[str]) -> str:
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        output = (completed.stdout + completed.stderr).strip()
+        raise BenchEnvironmentError(f"`{' '.join(command)}` failed (exit {completed.returncode}):\n{output}")
+    return completed.stdout

@@ -1,0 +1,174 @@
+"""Thumbnail core: time, peak memory and quality of methods (a)-(d) on generated photos.
+
+Timing runs every method on the same bytes in one process, alternating the order each round
+(a b c d, then d c b a, ...) so drift on a shared machine hits every method alike, and reports
+medians. Memory is measured in a fresh interpreter per method and image (bench.probe), because
+peak RSS never goes down within a process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageChops, ImageStat
+
+from bench import methods
+from bench.environment import ROOT
+from bench.inputs import ImageSpec, ensure_file, load, warmup_spec
+from image_processor import imaging
+
+CORE_IMAGES = [
+    ImageSpec("JPEG 1 MP", "JPEG", 1152, 864),
+    ImageSpec("JPEG 12 MP", "JPEG", 4000, 3000),
+    ImageSpec("JPEG 24 MP", "JPEG", 6000, 4000),
+    ImageSpec("JPEG 50 MP", "JPEG", 8688, 5792),
+    ImageSpec("PNG 12 MP", "PNG", 4000, 3000),
+    ImageSpec("WebP 12 MP", "WEBP", 4000, 3000),
+    ImageSpec("JPEG 24 MP, EXIF orientation 6", "JPEG", 6000, 4000, orientation=6),
+]
+# The same kinds at about 1 MP: enough to exercise every code path in seconds.
+QUICK_IMAGES = [
+    ImageSpec("JPEG 1 MP", "JPEG", 1152, 864),
+    ImageSpec("PNG 1 MP", "PNG", 1152, 864),
+    ImageSpec("WebP 1 MP", "WEBP", 1152, 864),
+    ImageSpec("JPEG 1 MP, EXIF orientation 6", "JPEG", 1152, 864, orientation=6),
+]
+
+ProgressFn = Callable[[str], None]
+
+
+@dataclass
+class MethodResult:
+    wall_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    peak_extra_mb: float | None = None
+    psnr_db: float | None = None
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.wall_ms)
+
+    @property
+    def median_cpu_ms(self) -> float:
+        return statistics.median(self.cpu_ms)
+
+
+@dataclass
+class ImageResult:
+    spec: ImageSpec
+    file_bytes: int
+    methods: dict[str, MethodResult]
+
+    def ratio(self, numerator: str, denominator: str) -> float | None:
+        if numerator not in self.methods or denominator not in self.methods:
+            return None
+        return self.methods[numerator].median_ms / self.methods[denominator].median_ms
+
+    def memory_ratio(self, numerator: str, denominator: str) -> float | None:
+        top = self.methods.get(numerator)
+        bottom = self.methods.get(denominator)
+        if top is None or bottom is None or top.peak_extra_mb is None or not bottom.peak_extra_mb:
+            return None
+        return top.peak_extra_mb / bottom.peak_extra_mb
+
+
+def run(images: list[ImageSpec], *, runs: int, progress: ProgressFn) -> list[ImageResult]:
+    results = []
+    for spec in images:
+        data = load(spec)
+        chosen = methods.available_methods(with_variant=spec.format == "JPEG")
+        progress(f"thumbnails: {spec.name} ({len(data) / 1e6:.1f} MB), {runs} rounds of {', '.join(chosen)}")
+        result = ImageResult(spec, len(data), time_methods(data, chosen, runs=runs))
+        for key, method_result in result.methods.items():
+            method_result.peak_extra_mb = peak_extra_mb(key, spec)
+        if spec.format == "JPEG" and spec.orientation == 1:
+            for key, psnr in quality(data).items():
+                if key in result.methods:
+                    result.methods[key].psnr_db = psnr
+        results.append(result)
+    return results
+
+
+def time_methods(data: bytes, chosen: dict[str, methods.Method], *, runs: int) -> dict[str, MethodResult]:
+    results = {key: MethodResult() for key in chosen}
+    for method in chosen.values():
+        method(data)  # untimed: first-call costs (codec set-up, page faults) are not thumbnailing
+    keys = list(chosen)
+    for round_number in range(runs):
+        for key in keys if round_number % 2 == 0 else reversed(keys):
+            wall, cpu = time.perf_counter(), time.process_time()
+            chosen[key](data)
+            results[key].wall_ms.append((time.perf_counter() - wall) * 1000)
+            results[key].cpu_ms.append((time.process_time() - cpu) * 1000)
+    return results
+
+
+def peak_extra_mb(key: str, spec: ImageSpec) -> float:
+    """Peak RSS above the interpreter's own, in a fresh process that ran only this method on this image."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.probe",
+        "memory",
+        key,
+        str(ensure_file(spec)),
+        str(ensure_file(warmup_spec(spec))),
+    ]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"memory probe for {key} on {spec.name} failed:\n{completed.stderr}")
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    return max(0.0, report["peak_kb"] - report["baseline_kb"]) / 1024
+
+
+def quality(data: bytes) -> dict[str, float]:
+    """PSNR of each method's pixels, before WebP encoding, against a full-resolution LANCZOS resize.
+
+    Above ~40 dB the difference is invisible; the WebP encode that follows costs far more (~32 dB).
+    (b) is the reference itself, so it has no entry.
+    """
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        full = image.convert("RGB")
+    scale = methods.THUMBNAIL_SIZE / max(full.size)
+    reference = full.resize(
+        (max(1, round(full.width * scale)), max(1, round(full.height * scale))), Image.Resampling.LANCZOS
+    )
+    candidates = {
+        "a": _draft_thumbnail(data, imaging.REDUCING_GAP),
+        methods.PROPOSED: _draft_thumbnail(data, methods.PROPOSED_REDUCING_GAP),
+        "c": _loaded_thumbnail(full),
+    }
+    if methods.pyvips is not None:
+        vips = methods.pyvips.Image.thumbnail_buffer(data, methods.THUMBNAIL_SIZE)
+        candidates["d"] = Image.frombytes("RGB", (vips.width, vips.height), vips.write_to_memory())
+    return {key: psnr(reference, candidate) for key, candidate in candidates.items()}
+
+
+def _draft_thumbnail(data: bytes, reducing_gap: float) -> Image.Image:
+    """What (a) does to an RGB JPEG: a DCT-scaled draft, then a reducing-gap resample."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.thumbnail((methods.THUMBNAIL_SIZE, methods.THUMBNAIL_SIZE), reducing_gap=reducing_gap)
+        return image.convert("RGB")
+
+
+def _loaded_thumbnail(full: Image.Image) -> Image.Image:
+    copy = full.copy()
+    copy.thumbnail((methods.THUMBNAIL_SIZE, methods.THUMBNAIL_SIZE))
+    return copy
+
+
+def psnr(reference: Image.Image, candidate: Image.Image) -> float:
+    if candidate.size != reference.size:  # off-by-one rounding of the short side
+        candidate = candidate.resize(reference.size, Image.Resampling.LANCZOS)
+    difference = ImageChops.difference(reference, candidate.convert("RGB"))
+    mean_square = statistics.fmean(rms**2 for rms in ImageStat.Stat(difference).rms)
+    return math.inf if mean_square == 0 else 10 * math.log10(255**2 / mean_square)
