@@ -9,8 +9,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from moto.core.utils import iso_8601_datetime_with_milliseconds
+
 from local_pipeline.console import Console
-from local_pipeline.runtime import Invocation, LambdaFunction, iso_now
+from local_pipeline.runtime import Invocation, LambdaFunction
 from local_pipeline.stack import AsyncInvokeSettings
 
 # AWS waits about one minute before the first retry and two before the second; locally it is seconds.
@@ -24,7 +26,7 @@ def failure_record(
     EventAgeExceeded). Python exceptions and timeouts are both "Unhandled" function errors."""
     record: dict[str, Any] = {
         "version": "1.0",
-        "timestamp": iso_now(),
+        "timestamp": iso_8601_datetime_with_milliseconds(),
         "requestContext": {
             "requestId": last.request_id if last else str(uuid.uuid4()),
             "functionArn": f"{function_arn}:$LATEST",
@@ -64,28 +66,38 @@ class AsyncInvoker:
         self._retry_delays_s = retry_delays_s
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=function.settings.name)
         self._timers: set[threading.Timer] = set()
+        self._queued = 0  # submitted to the pool, not started yet
         self._lock = threading.Lock()
         self._closed = False
 
     def submit(self, event: Any) -> None:
-        self._pool.submit(self._attempt, event, str(uuid.uuid4()), 1, time.monotonic(), None)
+        with self._lock:
+            self._enqueue(event, str(uuid.uuid4()), 1, time.monotonic(), None)
 
     def close(self) -> None:
-        """Finishes the invocations under way; events waiting for a retry are dropped."""
+        """Finishes the invocations under way; queued events and those waiting for a retry are dropped."""
         with self._lock:
             self._closed = True
             timers, self._timers = self._timers, set()
         for timer in timers:
             timer.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        if timers:
-            self._console.say(f"{self._name}: dropped {len(timers)} event(s) waiting for a retry")
+        dropped = len(timers) + self._queued
+        if dropped:
+            self._console.say(f"{self._name}: dropped {dropped} event(s) not processed yet")
+
+    def _enqueue(self, *args: Any) -> None:
+        """Called with the lock held."""
+        self._queued += 1
+        self._pool.submit(self._attempt, *args)
 
     @property
     def _name(self) -> str:
         return self._function.settings.name
 
     def _attempt(self, event: Any, request_id: str, attempt: int, queued_at: float, last: Invocation | None) -> None:
+        with self._lock:
+            self._queued -= 1
         try:
             if time.monotonic() - queued_at > self._settings.maximum_event_age_s:
                 self._give_up(event, "EventAgeExceeded", attempt - 1, last)
@@ -117,7 +129,7 @@ class AsyncInvoker:
             self._timers = {t for t in self._timers if t is not threading.current_thread()}
             if self._closed:
                 return
-            self._pool.submit(self._attempt, *args)
+            self._enqueue(*args)
 
     def _report(self, event: Any, result: Invocation, attempt: int, retries_left: int) -> None:
         head = f"{self._name} {result.request_id[:8]} {result.duration_ms:7.0f} ms  {self._describe(event)}"

@@ -24,7 +24,7 @@ class BackgroundLoop:
         self._thread.start()
 
     def stop(self) -> None:
-        """Returns once the step under way has finished (steps block for at most about a second)."""
+        """Returns once the step under way has finished (a poll, or a batching window and the wait for a free slot)."""
         self._stopping.set()
         self._thread.join()
 

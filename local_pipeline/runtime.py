@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from moto.core.utils import iso_8601_datetime_with_milliseconds
+
 from local_pipeline.stack import FunctionSettings
 
 Handler = Callable[[Any, Any], Any]
@@ -161,7 +163,9 @@ class LambdaFunction:
                 "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
                 "errorType": "Sandbox.Timedout",
             }
-            log.add(f"{iso_now()} {request_id} Task timed out after {timeout_s:.2f} seconds")
+            log.add(
+                f"{iso_8601_datetime_with_milliseconds()} {request_id} Task timed out after {timeout_s:.2f} seconds"
+            )
         log.add(f"END RequestId: {request_id}")
         log.add(
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
@@ -245,8 +249,3 @@ def _peak_rss_mb() -> int:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def iso_now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

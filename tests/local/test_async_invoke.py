@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 from local_pipeline.async_invoke import AsyncInvoker
 from local_pipeline.stack import AsyncInvokeSettings
+from tests.local.conftest import wait_until
 
 SETTINGS = AsyncInvokeSettings(maximum_retry_attempts=2, maximum_event_age_s=3600)
 
@@ -50,19 +50,12 @@ def invoker(make_function, console) -> Iterator[Any]:
         each.close()
 
 
-def wait_for(condition: Any, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_a_failing_event_is_retried_twice_then_recorded_as_lambda_does(invoker):
     handler = Flaky(failures=99)
     event = {"name": "broken"}
     invoker(handler).submit(event)
 
-    wait_for(lambda: invoker.records)
+    wait_until(lambda: invoker.records, 10, "the failure record")
 
     assert len(handler.calls) == 3
     # Lambda keeps an asynchronous event's request id across its retries.
@@ -97,8 +90,8 @@ def test_an_event_that_succeeds_on_a_retry_leaves_no_record(invoker, console):
     handler = Flaky(failures=1)
     invoker(handler).submit({"name": "flaky"})
 
-    wait_for(lambda: len(handler.calls) == 2)
-    wait_for(lambda: any("PROCESSED" in line for line in console.lines))
+    wait_until(lambda: len(handler.calls) == 2, 10, "the retry")
+    wait_until(lambda: any("PROCESSED" in line for line in console.lines), 10, "the success line")
 
     assert invoker.records == []
     assert any("retry 1 of 2 next" in line for line in console.lines)
@@ -108,7 +101,7 @@ def test_an_event_older_than_the_maximum_age_is_not_retried(invoker):
     handler = Flaky(failures=99)
     invoker(handler, AsyncInvokeSettings(maximum_retry_attempts=2, maximum_event_age_s=0)).submit({"name": "old"})
 
-    wait_for(lambda: invoker.records)
+    wait_until(lambda: invoker.records, 10, "the failure record")
 
     # The first attempt is under way before any time passes; its retry finds the event too old.
     assert len(handler.calls) <= 1
@@ -129,7 +122,27 @@ def test_a_slow_event_does_not_hold_up_the_others(invoker):
     for name in ("slow", "fast-1", "fast-2", "fast-3"):
         async_invoker.submit({"name": name})
 
-    wait_for(lambda: len(finished) == 3, 5)
+    wait_until(lambda: len(finished) == 3, 5, "the fast events")
     assert finished == ["fast-1", "fast-2", "fast-3"]
     release.set()
-    wait_for(lambda: len(finished) == 4, 5)
+    wait_until(lambda: len(finished) == 4, 5, "the slow event")
+
+
+def test_closing_finishes_the_invocation_under_way_and_counts_what_it_drops(make_function, console):
+    started, release, finished = threading.Event(), threading.Event(), []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        started.set()
+        release.wait(10)
+        finished.append(event["name"])
+
+    async_invoker = AsyncInvoker(make_function(handler), SETTINGS, print, console, str, 1)
+    for name in ("first", "second", "third"):
+        async_invoker.submit({"name": name})
+    started.wait(5)
+    threading.Timer(0.3, release.set).start()
+
+    async_invoker.close()
+
+    assert finished == ["first"]
+    assert console.lines[-1].endswith("stand-in: dropped 2 event(s) not processed yet")
