@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_pipeline.stack import ACCOUNT_ID, REGION, QueueSettings, Stack
+from local_pipeline.stack import QueueSettings, Stack, queue_arn
 
 # S3 notifications reach image_processor through this queue (see s3_notifications.py); it exists
 # only locally. moto cannot filter on its name, so it carries the stack prefix like everything else.
@@ -84,9 +84,8 @@ def _create_queue(sqs: Any, queue: QueueSettings) -> str:
         "SqsManagedSseEnabled": "true",
     }
     if queue.dead_letter_queue:
-        dead_letter_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue.dead_letter_queue}"
         attributes["RedrivePolicy"] = json.dumps(
-            {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": queue.max_receive_count}
+            {"deadLetterTargetArn": queue_arn(queue.dead_letter_queue), "maxReceiveCount": queue.max_receive_count}
         )
     return sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
 

@@ -15,6 +15,10 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"
 DAY_S = 24 * 60 * 60
 
 
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+
+
 @dataclass(frozen=True)
 class FunctionSettings:
     name: str
@@ -45,7 +49,7 @@ class QueueSettings:
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{self.name}"
+        return queue_arn(self.name)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from local_pipeline.console import Console
 from local_pipeline.runtime import Handler, LambdaFunction, output_routing
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
 from local_pipeline.server import start_server
-from local_pipeline.stack import FAKE_CREDENTIALS, REGION, FunctionSettings, QueueSettings
+from local_pipeline.stack import FAKE_CREDENTIALS, REGION, FunctionSettings, QueueSettings, queue_arn
 
 Clients = Callable[[str], Any]
 
@@ -112,7 +112,7 @@ def make_queue(aws: Clients, queue: QueueSettings) -> str:
     if queue.dead_letter_queue:
         attributes["RedrivePolicy"] = json.dumps(
             {
-                "deadLetterTargetArn": QueueSettings(queue.dead_letter_queue, 0).arn,
+                "deadLetterTargetArn": queue_arn(queue.dead_letter_queue),
                 "maxReceiveCount": queue.max_receive_count,
             }
         )

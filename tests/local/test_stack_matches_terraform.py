@@ -12,7 +12,7 @@ import re
 import pytest
 
 from local_pipeline.resources import DASHBOARD_FILE, create_resources
-from local_pipeline.stack import DAY_S, QueueSettings, default_stack
+from local_pipeline.stack import DAY_S, QueueSettings, default_stack, queue_arn
 from tests.local.terraform_values import TerraformValues, dashboard_json
 
 STACK = default_stack()
@@ -58,7 +58,7 @@ def test_queue_settings_match(tf, resource: str, queue: QueueSettings):
         return
     match = re.fullmatch(r"\$\{jsonencode\(\{deadLetterTargetArn = (\S+), maxReceiveCount = (\S+)\}\)\}", redrive)
     assert match, redrive
-    assert tf.expression(match.group(1)) == QueueSettings(queue.dead_letter_queue, 0).arn
+    assert tf.expression(match.group(1)) == queue_arn(queue.dead_letter_queue)
     assert tf.expression(match.group(2)) == queue.max_receive_count
 
 
@@ -163,7 +163,7 @@ def test_created_resources_have_the_stack_settings(aws):
         assert int(attributes["ReceiveMessageWaitTimeSeconds"]) == queue.receive_wait_time_s
         if queue.dead_letter_queue:
             assert json.loads(attributes["RedrivePolicy"]) == {
-                "deadLetterTargetArn": QueueSettings(queue.dead_letter_queue, 0).arn,
+                "deadLetterTargetArn": queue_arn(queue.dead_letter_queue),
                 "maxReceiveCount": queue.max_receive_count,
             }
     assert STACK.metadata_dlq.message_retention_s == 14 * DAY_S
