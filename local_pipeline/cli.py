@@ -79,12 +79,11 @@ class Runner:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(sys.stdout)
-    endpoint_port = args.port
     signal.signal(signal.SIGTERM, _interrupt)
     runner = Runner(console)
     try:
         with output_routing(), moto_sending_s3_notifications():
-            return _run(runner, endpoint_port, args.demo)
+            return _run(runner, args.port, args.demo)
     except (PortInUseError, HandlerImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -117,23 +116,21 @@ def _run(runner: Runner, port: int, demo: bool) -> int:
 
 
 def _start_aws(port: int) -> tuple[Any, str]:
-    """Points every AWS client in this process, the handlers' included, at moto; then starts it."""
+    """Starts moto and points every AWS client this process creates, the handlers' included, at it."""
+    server, endpoint = start_server(port)
     for name in [n for n in os.environ if n == "AWS_PROFILE" or n.startswith(("AWS_ENDPOINT_URL_", "AWS_SESSION"))]:
         del os.environ[name]  # a profile, session or per-service endpoint would win over the values below
-    endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(FAKE_CREDENTIALS)
     os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": endpoint})
-    server, _ = start_server(port)
     return server, endpoint
 
 
 def _start_functions(runner: Runner, stack: Stack, resources: Resources, client: Callable[[str], Any]) -> None:
     metadata_queue_url = resources.queue_urls[stack.metadata_queue.name]
-    environments = [stack.image_processor.environment | {"METADATA_QUEUE_URL": metadata_queue_url}]
-    environments.append(stack.db_writer.environment)
-    # Both handlers share this process and read their configuration at import.
-    for environment in environments:
-        os.environ.update(environment)
+    # Both handlers share this process and read their configuration at import (a test checks they agree).
+    os.environ.update(
+        stack.image_processor.environment | {"METADATA_QUEUE_URL": metadata_queue_url} | stack.db_writer.environment
+    )
     logs = client("logs")
     image_processor = LambdaFunction(stack.image_processor, load_handler(stack.image_processor.handler), logs)
     db_writer = LambdaFunction(stack.db_writer, load_handler(stack.db_writer.handler), logs)
@@ -171,15 +168,18 @@ def _print_ready(console: Console, stack: Stack, resources: Resources, endpoint:
     image_processor_logs = stack.image_processor.log_group
     dlq_url = resources.queue_urls[stack.metadata_dlq.name]
     failures_url = resources.queue_urls[stack.processor_failures_queue.name]
+    credentials = " ".join(f"{name}={value}" for name, value in FAKE_CREDENTIALS.items())
+    thumbnails = f"s3://{stack.thumbnails_bucket}/{stack.image_processor.environment['THUMBNAIL_PREFIX']}"
     console.raw(
         f"""
 Local pipeline ready at {endpoint} (account {ACCOUNT_ID}, region {REGION}) after {seconds:.1f} s. Ctrl-C stops it.
-Functions run in this process; failed metadata messages are retried after {LOCAL_RETRY_VISIBILITY_S} s, not 185 s.
+Functions run in this process; a failed metadata message is retried after {LOCAL_RETRY_VISIBILITY_S} s \
+(on AWS: {stack.metadata_queue.visibility_timeout_s} s).
 
 In another shell (the virtualenv has AWS CLI v1: source .venv/bin/activate):
-  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={REGION}
+  export {credentials} AWS_DEFAULT_REGION={REGION}
   {aws} s3 cp photo.jpg s3://{stack.uploads_bucket}/
-  {aws} s3 ls s3://{stack.thumbnails_bucket}/thumbnails/ --recursive
+  {aws} s3 ls {thumbnails} --recursive
   {aws} dynamodb scan --table-name {stack.table}
   {aws} logs filter-log-events --log-group-name {image_processor_logs}
   {aws} logs filter-log-events --log-group-name {stack.db_writer.log_group}
