@@ -62,8 +62,8 @@ variable "lambda_runtime" {
   default     = "python3.13"
 
   validation {
-    condition     = contains(["python3.11", "python3.12", "python3.13"], var.lambda_runtime)
-    error_message = "lambda_runtime must be one of python3.11, python3.12 or python3.13 (the handlers support Python 3.11-3.13)."
+    condition     = contains(["python3.12", "python3.13"], var.lambda_runtime)
+    error_message = "lambda_runtime must be python3.12 or python3.13: Pillow 13 ships only manylinux_2_28 wheels, which python3.11's Amazon Linux 2 (glibc 2.26) cannot load."
   }
 }
 
