@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 METRICS_NAMESPACE = "ImagePipeline"
@@ -34,14 +35,18 @@ class Logger:
             raise ValueError(f"LOG_LEVEL must be one of {', '.join(_LEVELS)}, got {level_name!r}")
         self.service = service
         self._threshold = _LEVELS[level_name]
-        self._context: dict[str, Any] = {}
+        # Per thread, not per logger: a host running invocations concurrently (the local runner)
+        # must not stamp one invocation's lines with another's request id.
+        self._invocation: ContextVar[dict[str, Any] | None] = ContextVar(f"{service}_invocation", default=None)
 
     def bind_invocation(self, context: Any) -> None:
-        """Adds the Lambda request id and function name to every following line."""
-        self._context = {
-            "function_name": getattr(context, "function_name", None),
-            "request_id": getattr(context, "aws_request_id", None),
-        }
+        """Adds the Lambda request id and function name to every following line of this invocation."""
+        self._invocation.set(
+            {
+                "function_name": getattr(context, "function_name", None),
+                "request_id": getattr(context, "aws_request_id", None),
+            }
+        )
 
     def debug(self, message: str, **fields: Any) -> None:
         self._log("DEBUG", message, fields)
@@ -64,7 +69,7 @@ class Logger:
                 "message": message,
                 "timestamp": _iso_now(),
                 "service": self.service,
-                **self._context,
+                **(self._invocation.get() or {}),
                 **fields,
             }
         )
