@@ -20,63 +20,64 @@ _CLIENT_CONFIG = (
     "from botocore.config import Config; "
     "config = Config(retries={'mode': 'standard', 'max_attempts': 3}, connect_timeout=5, read_timeout=20); "
 )
-# name -> (the statement to time, which handler it is a baseline for)
+# What each fresh interpreter times: the two handlers and, for each, the bare imports it builds on
+# and the same imports plus the same clients the handler creates.
 VARIANTS = {
-    "boto3": ("import boto3", "db_writer"),
-    "boto3 + dynamodb client": (
-        f"import boto3; {_CLIENT_CONFIG}boto3.client('dynamodb', config=config)",
-        "db_writer",
-    ),
-    "db_writer.handler": ("import db_writer.handler", "db_writer"),
-    "boto3 + PIL.Image": ("import boto3, PIL.Image", "image_processor"),
+    "boto3": "import boto3",
+    "boto3 + dynamodb client": f"import boto3; {_CLIENT_CONFIG}boto3.client('dynamodb', config=config)",
+    "db_writer.handler": "import db_writer.handler",
+    "boto3 + PIL.Image": "import boto3, PIL.Image",
     "boto3 + PIL.Image + s3, sqs clients": (
         f"import boto3, PIL.Image; {_CLIENT_CONFIG}"
-        "boto3.client('s3', config=config); boto3.client('sqs', config=config)",
-        "image_processor",
+        "boto3.client('s3', config=config); boto3.client('sqs', config=config)"
     ),
-    "image_processor.handler": ("import image_processor.handler", "image_processor"),
+    "image_processor.handler": "import image_processor.handler",
 }
 BARE = {"db_writer": "boto3", "image_processor": "boto3 + PIL.Image"}
 WITH_CLIENTS = {"db_writer": "boto3 + dynamodb client", "image_processor": "boto3 + PIL.Image + s3, sqs clients"}
 _TIMER = """
 import json, sys, time
 sys.path.insert(0, {root!r})
-started = time.perf_counter()
+wall, cpu = time.perf_counter(), time.process_time()
 {statement}
-print(json.dumps((time.perf_counter() - started) * 1000))
+print(json.dumps([(time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000]))
 """
 
 
 @dataclass
 class ColdStart:
-    samples_ms: dict[str, list[float]] = field(default_factory=dict)
+    cpu_ms: dict[str, list[float]] = field(default_factory=dict)
+    wall_ms: dict[str, list[float]] = field(default_factory=dict)
 
-    def median(self, variant: str) -> float:
-        return statistics.median(self.samples_ms[variant])
+    def median(self, variant: str, *, wall: bool = False) -> float:
+        return statistics.median((self.wall_ms if wall else self.cpu_ms)[variant])
 
     def overhead(self, handler: str, baseline: str) -> float:
-        """How much longer the handler import takes than `baseline`, as a fraction of it."""
+        """How much more CPU the handler import takes than `baseline`, as a fraction of it."""
         return self.median(f"{handler}.handler") / self.median(baseline) - 1
 
 
 def measure(*, repeats: int) -> ColdStart:
-    result = ColdStart(samples_ms={name: [] for name in VARIANTS})
+    result = ColdStart({name: [] for name in VARIANTS}, {name: [] for name in VARIANTS})
     names = list(VARIANTS)
     environment = lambda_like_environment()
     for round_number in range(repeats):
         for name in names if round_number % 2 == 0 else reversed(names):
-            result.samples_ms[name].append(_import_ms(VARIANTS[name][0], environment))
+            wall_ms, cpu_ms = _import_ms(VARIANTS[name], environment)
+            result.wall_ms[name].append(wall_ms)
+            result.cpu_ms[name].append(cpu_ms)
     return result
 
 
-def _import_ms(statement: str, environment: dict[str, str]) -> float:
+def _import_ms(statement: str, environment: dict[str, str]) -> tuple[float, float]:
     code = _TIMER.format(root=str(ROOT), statement=statement)
     completed = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
     )
     if completed.returncode != 0:
         raise RuntimeError(f"timing `{statement}` failed:\n{completed.stderr}")
-    return float(json.loads(completed.stdout.strip().splitlines()[-1]))
+    wall_ms, cpu_ms = json.loads(completed.stdout.strip().splitlines()[-1])
+    return wall_ms, cpu_ms
 
 
 def build_zips(out: Path) -> tuple[dict[str, int], str]:

@@ -3,7 +3,7 @@
     python -m bench.probe memory METHOD IMAGE WARMUP               peak RSS of one method on one file
     python -m bench.probe handler IMAGE [--proposed-16-bit]        total peak RSS of a Lambda-like process
 
-Each prints one JSON line. ru_maxrss only ever grows, which is why every measurement needs its
+Each prints one JSON line. Peak RSS only ever grows, which is why every measurement needs its
 own process; the warm-up file (same format, tiny) loads the codec first so that its one-off
 cost is part of the baseline, not of the image.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +20,12 @@ from typing import Any
 
 
 def _peak_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over from the parent across exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status: peak memory needs Linux")
 
 
 def memory(key: str, image: Path, warmup: Path) -> dict[str, float]:

@@ -24,7 +24,7 @@ class Plan:
 
 FULL = Plan(
     False,
-    runs=7,
+    runs=9,
     cold_start_repeats=20,
     handler_invocations=5,
     db_writer_messages=100,

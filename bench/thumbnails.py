@@ -67,10 +67,12 @@ class ImageResult:
     file_bytes: int
     methods: dict[str, MethodResult]
 
-    def ratio(self, numerator: str, denominator: str) -> float | None:
-        if numerator not in self.methods or denominator not in self.methods:
+    def ratio(self, numerator: str, denominator: str, *, wall: bool = False) -> float | None:
+        """Median CPU time (or wall time) of one method over another's."""
+        top, bottom = self.methods.get(numerator), self.methods.get(denominator)
+        if top is None or bottom is None:
             return None
-        return self.methods[numerator].median_ms / self.methods[denominator].median_ms
+        return top.median_ms / bottom.median_ms if wall else top.median_cpu_ms / bottom.median_cpu_ms
 
     def memory_ratio(self, numerator: str, denominator: str) -> float | None:
         top = self.methods.get(numerator)
