@@ -1,0 +1,819 @@
+"""Hostile and odd uploads, generated on demand, each with the outcome the pipeline must give it.
+
+Every case is a key and a generator of the object's bytes, so nothing binary is checked in. The
+catalogue is shared: tests/hostile checks each outcome and its time and memory bounds, and the
+load test mixes the light cases into its uploads (`light_cases()`). The README's "What happens when
+you upload X" table is kept in step with this list by a test.
+
+Budgets are for the whole process that decodes, measured as Lambda measures it (peak RSS of a
+process that has run image_processor's start-up, with the object in memory): LIGHT_MB for anything
+small, AT_LIMIT_MB for an image of exactly MAX_IMAGE_PIXELS, the README's own worst-case figure
+(section "Configuration"). Time budgets are far below the function's 60-second timeout, so a case
+that scales badly shows here, on a small file, before it reaches Lambda with a big one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from PIL import Image
+
+from tests import images
+
+LIGHT_MB = 160
+LIGHT_SECONDS = 5.0
+AT_LIMIT_MB = 650
+AT_LIMIT_SECONDS = 15.0
+LIMIT_SIDE = 10_000  # 10,000 x 10,000 = MAX_IMAGE_PIXELS' default of 100,000,000
+S3_MAX_KEY_BYTES = 1024
+PREFIX = "hostile/"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One upload and what must happen to it."""
+
+    name: str
+    upload: str  # what the user uploads, as the README's table says it
+    key: str
+    make: Callable[[], bytes]
+    status: str  # PROCESSED or REJECTED
+    reason: str | None = None
+    frame_count: int | None = None  # checked when set
+    note: str = ""  # what else the README says about it
+    max_mb: int = LIGHT_MB
+    max_seconds: float = LIGHT_SECONDS
+    # Too slow or too big to upload by the hundred; kept out of light_cases().
+    heavy: bool = False
+    # Known problems in image_processor, so the tests that show them are expected to fail until
+    # they are fixed: a wrong status or reason, or a time or memory budget exceeded.
+    outcome_bug: str | None = None
+    budget_bug: str | None = None
+
+    def data(self) -> bytes:
+        return _generated(self.make)
+
+
+@cache
+def _generated(make: Callable[[], bytes]) -> bytes:
+    return make()
+
+
+# --- building blocks --------------------------------------------------------------------------------
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png(
+    width: int, height: int, *, color_type: int, depth: int = 8, rows: int | None = None, extra: bytes = b""
+) -> bytes:
+    """A PNG of zeros, compressed row by row so even 100 MP costs no more memory than one row.
+
+    `rows` below `height` ends the compressed stream early: a short but well-formed file.
+    """
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
+    row = bytes(1 + width * channels * depth // 8)
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height if rows is None else rows)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + extra
+        + _png_chunk(b"IDAT", data)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _png_with_chunk_after_header(chunk: bytes) -> bytes:
+    png = images.encode(images.photo(64, 48), "PNG")
+    end_of_header = 8 + 25  # signature, then IHDR's length, type, 13 bytes and CRC
+    return png[:end_of_header] + chunk + png[end_of_header:]
+
+
+def _zlib_of_zeros(size: int) -> bytes:
+    compressor = zlib.compressobj(9)
+    block = bytes(1024 * 1024)
+    return b"".join(compressor.compress(block) for _ in range(size // len(block))) + compressor.flush()
+
+
+def _jpeg_with_size(width: int, height: int) -> bytes:
+    """A real 800x600 JPEG whose frame header (SOF0) claims another size."""
+    data = bytearray(images.jpeg(800, 600))
+    start_of_frame = data.find(b"\xff\xc0")
+    struct.pack_into(">HH", data, start_of_frame + 5, height, width)
+    return bytes(data)
+
+
+def _gif_bomb(screen: tuple[int, int], frame: tuple[int, int]) -> bytes:
+    """A GIF built byte by byte whose screen or frame declares the given size, with one pixel of data."""
+    header = b"GIF89a" + struct.pack("<HHBBB", *screen, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    descriptor = b"\x2c" + struct.pack("<HHHHB", 0, 0, *frame, 0)
+    pixel = b"\x02\x02\x44\x01\x00"  # LZW minimum code size 2: clear, index 0, end
+    return header + descriptor + pixel + b"\x3b"
+
+
+def _gif_animation(frames: int, size: tuple[int, int]) -> bytes:
+    """`frames` copies of one real frame Pillow encoded, each with its own 20 ms delay.
+
+    Built by repeating bytes because Pillow merges identical frames and takes minutes to write thousands.
+    """
+    still = images.encode(images.photo(*size).quantize(16), "GIF")
+    descriptor = still.index(b"\x2c\x00\x00\x00\x00")  # the image descriptor at (0, 0)
+    head, frame = still[:descriptor], still[descriptor:-1]  # -1: the trailer
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    control = b"\x21\xf9\x04\x00\x02\x00\x00\x00"  # 20 ms, no disposal
+    return head + loop + (control + frame) * frames + b"\x3b"
+
+
+def _apng(frames: int) -> bytes:
+    pictures = [Image.new("RGB", (32, 24), (frame % 256, frame // 256 % 256, 90)) for frame in range(frames)]
+    return images.encode(pictures[0], "PNG", save_all=True, append_images=pictures[1:], duration=20)
+
+
+def _webp_animation(frames: int) -> bytes:
+    pictures = [Image.new("RGB", (32, 24), (frame % 256, frame // 256 % 256, 90)) for frame in range(frames)]
+    return images.encode(
+        pictures[0], "WEBP", save_all=True, append_images=pictures[1:], duration=20, lossless=True, minimize_size=False
+    )
+
+
+def _apng_claiming_frames(claimed: int) -> bytes:
+    """One real frame, but an animation control chunk (acTL) that declares `claimed`."""
+    return _png_with_chunk_after_header(_png_chunk(b"acTL", struct.pack(">II", claimed, 0)))
+
+
+def _tiff_pages(pages: int) -> bytes:
+    """A little-endian TIFF of `pages` 1x1 grey pages sharing one byte of pixel data."""
+    pixel_at, first_page_at = 8, 9
+    out = bytearray(b"II*\x00" + struct.pack("<I", first_page_at) + b"\x80")
+    entries = [(256, 1), (257, 1), (258, 8), (259, 1), (262, 1), (273, pixel_at), (278, 1), (279, 1)]
+    for page in range(pages):
+        out += struct.pack("<H", len(entries))
+        for tag, value in entries:
+            out += struct.pack("<HHII", tag, 4, 1, value)  # every field a LONG
+        last = page == pages - 1
+        out += struct.pack("<I", 0 if last else len(out) + 4)
+    return bytes(out)
+
+
+def _tiff(width: int, height: int, samples: int, bits: int, pixel: bytes, *, photometric: int = 2) -> bytes:
+    """An uncompressed single-strip TIFF; `pixel` is one pixel's bytes, repeated."""
+    entries = {256: width, 257: height, 259: 1, 262: photometric, 277: samples, 278: height}
+    if samples == 4:
+        entries[338] = 2  # ExtraSamples: unassociated alpha
+    count = len(entries) + 3  # plus BitsPerSample, StripOffsets, StripByteCounts
+    bits_at = 8 + 2 + 12 * count + 4
+    data_at = bits_at + 2 * samples
+    data = pixel * (width * height)
+    fields = [(tag, 4, 1, value) for tag, value in entries.items()]
+    fields += [(258, 3, samples, bits_at), (273, 4, 1, data_at), (279, 4, 1, len(data))]
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", count))
+    for tag, kind, number, value in sorted(fields):
+        out += struct.pack("<HHII", tag, kind, number, value)
+    out += struct.pack("<I", 0) + struct.pack(f"<{samples}H", *[bits] * samples) + data
+    return bytes(out)
+
+
+def _with_exif_segment(payload: bytes) -> bytes:
+    jpeg = images.jpeg(400, 300)
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def _exif_out_of_range() -> bytes:
+    # Orientation 9 (valid: 1-8) and a Make tag whose 4 GB length runs far past the file.
+    return _with_exif_segment(
+        b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x02"
+        b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x09\x00\x00"
+        b"\x01\x0f\x00\x02\xff\xff\xff\xff\x00\x00\x00\x10"
+    )
+
+
+def _exif_loop() -> bytes:
+    # IFD0 points its Exif and GPS sub-IFDs and its next IFD back at itself.
+    return _with_exif_segment(
+        b"Exif\x00\x00II\x2a\x00\x08\x00\x00\x00\x03\x00"
+        b"\x69\x87\x04\x00\x01\x00\x00\x00\x08\x00\x00\x00"
+        b"\x25\x88\x04\x00\x01\x00\x00\x00\x08\x00\x00\x00"
+        b"\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00"
+        b"\x08\x00\x00\x00"
+    )
+
+
+def _zip(name: str, payload: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, payload)
+    return buffer.getvalue()
+
+
+def _truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _bad_png_checksum() -> bytes:
+    data = bytearray(images.encode(images.photo(64, 48), "PNG"))
+    data[29] ^= 0xFF  # the IHDR chunk's CRC
+    return bytes(data)
+
+
+def _zero_size_jpeg() -> bytes:
+    data = bytearray(images.jpeg(400, 300))
+    start_of_frame = data.find(b"\xff\xc0")
+    data[start_of_frame + 5 : start_of_frame + 9] = bytes(4)
+    return bytes(data)
+
+
+_SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>\n'
+_SVG_ENTITIES = (  # "billion laughs": must never be parsed
+    b'\xef\xbb\xbf  <?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">'
+    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+    b'<svg xmlns="http://www.w3.org/2000/svg"><text>&c;&c;&c;&c;</text></svg>'
+)
+_HTML = b"<!DOCTYPE html>\n<html><head><title>x</title></head><body><script>alert(1)</script></body></html>\n"
+# An ISO-BMFF "ftyp" box as iPhones write it, then an empty "meta" box.
+_HEIC = struct.pack(">I", 24) + b"ftypheic" + b"\x00\x00\x00\x00mif1heic" + struct.pack(">I", 8) + b"meta"
+
+
+def _photo(fmt: str, **params: object) -> Callable[[], bytes]:
+    return lambda: images.encode(images.photo(320, 240), fmt, **params)
+
+
+# --- the catalogue ------------------------------------------------------------------------------------
+
+_JPEG = images.jpeg  # a plain 640x480 photo, for the key cases
+
+CONTENT_CASES: tuple[Case, ...] = (
+    Case("empty", "a 0-byte file", f"{PREFIX}empty.jpg", lambda: b"", "REJECTED", "empty_object"),
+    Case(
+        "text-as-jpg",
+        "a text file renamed `.jpg`",
+        f"{PREFIX}notes.jpg",
+        lambda: b"Meeting notes, 3 May: nothing to see here.\n" * 20,
+        "REJECTED",
+        "not_an_image",
+        note="recognised by content, never by file name or Content-Type",
+    ),
+    Case("html-as-jpg", "an HTML page renamed `.jpg`", f"{PREFIX}page.jpg", lambda: _HTML, "REJECTED", "not_an_image"),
+    Case(
+        "random-bytes",
+        "64 KB of random bytes named `.png`",
+        f"{PREFIX}noise.png",
+        lambda: random.Random(7).randbytes(65536),
+        "REJECTED",
+        "not_an_image",
+    ),
+    Case(
+        "zip-as-jpg",
+        "a ZIP archive renamed `.jpg`",
+        f"{PREFIX}archive.jpg",
+        lambda: _zip("photo.jpg", images.jpeg(200, 100)),
+        "REJECTED",
+        "not_an_image",
+    ),
+    Case(
+        "truncated-jpeg",
+        "a JPEG cut off halfway",
+        f"{PREFIX}half.jpg",
+        lambda: _truncated(images.jpeg(800, 600)),
+        "REJECTED",
+        "truncated_image",
+    ),
+    Case(
+        "truncated-png",
+        "a PNG cut off halfway",
+        f"{PREFIX}half.png",
+        lambda: _truncated(images.encode(images.photo(800, 600), "PNG")),
+        "REJECTED",
+        "truncated_image",
+    ),
+    Case(
+        "truncated-gif",
+        "a GIF cut off halfway",
+        f"{PREFIX}half.gif",
+        lambda: _truncated(images.encode(images.photo(400, 300), "GIF")),
+        "REJECTED",
+        "truncated_image",
+    ),
+    Case(
+        "truncated-webp",
+        "a WebP cut off halfway",
+        f"{PREFIX}half.webp",
+        lambda: _truncated(images.encode(images.photo(400, 300), "WEBP")),
+        "REJECTED",
+        "truncated_image",
+        outcome_bug="reported as `corrupt_image`: libwebp will not start on a file shorter than its RIFF header says",
+    ),
+    Case(
+        "jpeg-header-only",
+        "only the first 300 bytes of a JPEG",
+        f"{PREFIX}header.jpg",
+        lambda: images.jpeg(800, 600)[:300],
+        "REJECTED",
+        "truncated_image",
+    ),
+    Case(
+        "jpeg-zero-size",
+        "a JPEG whose header says 0x0 pixels",
+        f"{PREFIX}zero.jpg",
+        _zero_size_jpeg,
+        "REJECTED",
+        "corrupt_image",
+    ),
+    Case(
+        "png-bad-checksum",
+        "a PNG with a wrong header checksum",
+        f"{PREFIX}crc.png",
+        _bad_png_checksum,
+        "REJECTED",
+        "corrupt_image",
+    ),
+    Case(
+        "jpeg-trailing-junk",
+        "a JPEG with 1 MB of junk after its end",
+        f"{PREFIX}junk.jpg",
+        lambda: images.jpeg() + random.Random(3).randbytes(1024 * 1024),
+        "PROCESSED",
+        note="the thumbnail is re-encoded from pixels, so nothing after the image reaches it",
+    ),
+    Case(
+        "jpeg-zip-polyglot",
+        "a JPEG with a ZIP archive appended (valid as both)",
+        f"{PREFIX}polyglot.jpg",
+        lambda: images.jpeg() + _zip("payload.html", _HTML),
+        "PROCESSED",
+        note="the thumbnail holds no trace of the archive",
+    ),
+    Case(
+        "png-zip-polyglot",
+        "a PNG with a ZIP archive appended",
+        f"{PREFIX}polyglot.png",
+        lambda: images.encode(images.photo(320, 240), "PNG") + _zip("payload.html", _HTML),
+        "PROCESSED",
+    ),
+    Case(
+        "gif-html-polyglot",
+        "a GIF with an HTML script appended",
+        f"{PREFIX}polyglot.gif",
+        lambda: images.encode(images.photo(160, 120), "GIF") + _HTML,
+        "PROCESSED",
+    ),
+    Case(
+        "png-bomb",
+        "a 177-byte PNG declaring 100,000 x 100,000 pixels",
+        f"{PREFIX}bomb.png",
+        lambda: _png(100_000, 100_000, color_type=0, rows=1),
+        "REJECTED",
+        "decompression_bomb",
+        note="rejected from the header, before any pixel is decoded",
+    ),
+    Case(
+        "gif-bomb-screen",
+        "a GIF declaring a 65,535 x 65,535 screen",
+        f"{PREFIX}bomb-screen.gif",
+        lambda: _gif_bomb((65535, 65535), (1, 1)),
+        "REJECTED",
+        "decompression_bomb",
+        note="rejected from the header",
+    ),
+    Case(
+        "gif-bomb-frame",
+        "a 1x1 GIF whose frame declares 65,535 x 65,535",
+        f"{PREFIX}bomb-frame.gif",
+        lambda: _gif_bomb((1, 1), (65535, 65535)),
+        "REJECTED",
+        "decompression_bomb",
+        note="rejected from the frame's header",
+    ),
+    Case(
+        "png-over-limit",
+        "a PNG of 12,000 x 12,000 (1.44 times MAX_IMAGE_PIXELS)",
+        f"{PREFIX}over.png",
+        lambda: _png(12_000, 12_000, color_type=0, rows=1),
+        "REJECTED",
+        "too_many_pixels",
+        note="1-2 times MAX_IMAGE_PIXELS; over 2 times it is decompression_bomb",
+    ),
+    Case(
+        "png-text-bomb",
+        "a PNG with a compressed text chunk (zTXt) that inflates to 64 MB",
+        f"{PREFIX}text-bomb.png",
+        lambda: _png_with_chunk_after_header(_png_chunk(b"zTXt", b"Comment\x00\x00" + _zlib_of_zeros(64 * 1024**2))),
+        "REJECTED",
+        "decompression_bomb",
+        outcome_bug="reported as `corrupt_image`: Pillow 13 words its error 'Decompressed data too large', "
+        "image_processor looks for 'Decompressed Data Too Large'",
+        note="Pillow stops inflating a text or profile chunk at 1 MB",
+    ),
+    Case(
+        "png-icc-bomb",
+        "a PNG whose colour profile (iCCP) inflates to 64 MB",
+        f"{PREFIX}icc-bomb.png",
+        lambda: _png_with_chunk_after_header(_png_chunk(b"iCCP", b"icc\x00\x00" + _zlib_of_zeros(64 * 1024**2))),
+        "REJECTED",
+        "decompression_bomb",
+        outcome_bug="reported as `corrupt_image`, as above",
+    ),
+    Case(
+        "jpeg-pixel-flood",
+        "a 40 KB JPEG whose header claims 65,500 x 65,500",
+        f"{PREFIX}flood.jpg",
+        lambda: _jpeg_with_size(65_500, 65_500),
+        "REJECTED",
+        "decompression_bomb",
+        note="rejected from the header",
+    ),
+    Case(
+        "jpeg-flood-at-limit",
+        "a 40 KB JPEG whose header claims 10,000 x 10,000 (data for 800 x 600)",
+        f"{PREFIX}flood-limit.jpg",
+        lambda: _jpeg_with_size(LIMIT_SIDE, LIMIT_SIDE),
+        "PROCESSED",
+        note="decoded as a 1/8-scale draft; libjpeg fills the rows it has no data for with grey",
+    ),
+    Case(
+        "gif-5000-frames",
+        "an animated GIF of 5,000 frames",
+        f"{PREFIX}frames.gif",
+        lambda: _gif_animation(5000, (64, 48)),
+        "PROCESSED",
+        frame_count=5000,
+        note="thumbnail of the first frame; `frame_count` 5000",
+    ),
+    Case(
+        "gif-100000-frames",
+        "a 4 MB animated GIF of 100,000 frames",
+        f"{PREFIX}frames-100k.gif",
+        lambda: _gif_animation(100_000, (4, 4)),
+        "PROCESSED",
+        frame_count=100_000,
+        note="frames are counted, not decoded",
+    ),
+    Case(
+        "apng-3000-frames",
+        "an animated PNG of 3,000 frames",
+        f"{PREFIX}frames.png",
+        lambda: _apng(3000),
+        "PROCESSED",
+        frame_count=3000,
+    ),
+    Case(
+        "webp-2000-frames",
+        "an animated WebP of 2,000 frames",
+        f"{PREFIX}frames.webp",
+        lambda: _webp_animation(2000),
+        "PROCESSED",
+        frame_count=2000,
+    ),
+    Case(
+        "apng-claims-frames",
+        "a one-frame PNG whose animation chunk claims 2,147,483,647 frames",
+        f"{PREFIX}claims.png",
+        lambda: _apng_claiming_frames(2_147_483_647),
+        "PROCESSED",
+        note="`frame_count` is what the file declares",
+    ),
+    Case(
+        "tiff-40000-pages",
+        "a 4 MB TIFF of 40,000 pages",
+        f"{PREFIX}pages.tif",
+        lambda: _tiff_pages(40_000),
+        "PROCESSED",
+        frame_count=40_000,
+        heavy=True,
+        budget_bug="takes 13-23 s: Pillow counts TIFF pages in quadratic time, so a 16 MB file of 160,000 pages "
+        "would run past the function's 60-second timeout",
+    ),
+    Case(
+        "svg",
+        "an SVG drawing",
+        f"{PREFIX}drawing.svg",
+        lambda: _SVG,
+        "REJECTED",
+        "unsupported_format",
+        note="never parsed: no XML, no entities, no external references",
+    ),
+    Case(
+        "svg-entities",
+        "an SVG with a byte-order mark and an entity-expansion bomb",
+        f"{PREFIX}laughs.svg",
+        lambda: _SVG_ENTITIES,
+        "REJECTED",
+        "unsupported_format",
+    ),
+    Case(
+        "svgz",
+        "a gzip-compressed SVG (`.svgz`)",
+        f"{PREFIX}drawing.svgz",
+        lambda: gzip.compress(_SVG, mtime=0),
+        "REJECTED",
+        "not_an_image",
+        note="compressed, so it does not look like SVG",
+    ),
+    Case(
+        "pdf",
+        "a PDF",
+        f"{PREFIX}scan.pdf",
+        _photo("PDF"),
+        "REJECTED",
+        "unsupported_format",
+        note="recognised by its signature; `reason_detail` names the format",
+    ),
+    Case(
+        "heic",
+        "an iPhone HEIC photo",
+        f"{PREFIX}IMG_0001.HEIC",
+        lambda: _HEIC,
+        "REJECTED",
+        "unsupported_format",
+        note="recognised by its `ftyp` brand; Pillow has no HEIC decoder",
+    ),
+    Case(
+        "avif",
+        "an AVIF photo",
+        f"{PREFIX}photo.avif",
+        _photo("AVIF", quality=60),
+        "PROCESSED",
+        note="Pillow 13 decodes AVIF itself",
+    ),
+    Case(
+        "ico",
+        "a Windows icon (`.ico`)",
+        f"{PREFIX}favicon.ico",
+        _photo("ICO"),
+        "REJECTED",
+        "unsupported_format",
+        note="Pillow reads it, but it is not an accepted format",
+    ),
+    Case("jpeg2000", "a JPEG 2000 image", f"{PREFIX}photo.jp2", _photo("JPEG2000"), "REJECTED", "unsupported_format"),
+    Case("tga", "a TGA image", f"{PREFIX}photo.tga", _photo("TGA"), "REJECTED", "unsupported_format"),
+    Case("eps", "an EPS file", f"{PREFIX}figure.eps", _photo("EPS"), "REJECTED", "unsupported_format"),
+    Case(
+        "exif-out-of-range",
+        "a JPEG whose EXIF has orientation 9 and a tag 4 GB long",
+        f"{PREFIX}exif-range.jpg",
+        _exif_out_of_range,
+        "PROCESSED",
+        note="EXIF never rejects an image: orientation taken as 1, the broken field dropped",
+    ),
+    Case(
+        "exif-loop",
+        "a JPEG whose EXIF directories point back at themselves",
+        f"{PREFIX}exif-loop.jpg",
+        _exif_loop,
+        "PROCESSED",
+        note="each directory read once; orientation 6 applied",
+    ),
+    Case(
+        "cmyk-jpeg",
+        "a CMYK JPEG (as print workflows write)",
+        f"{PREFIX}cmyk.jpg",
+        lambda: images.encode(Image.new("CMYK", (400, 300), (0, 255, 255, 0)), "JPEG", quality=90),
+        "PROCESSED",
+        note="converted to RGB for the thumbnail; `mode` CMYK in the record",
+    ),
+    Case(
+        "cmyk-tiff",
+        "a CMYK TIFF",
+        f"{PREFIX}cmyk.tif",
+        lambda: images.encode(Image.new("CMYK", (400, 300), (0, 255, 255, 0)), "TIFF"),
+        "PROCESSED",
+    ),
+    Case(
+        "png-16-bit-grey",
+        "a 16-bit greyscale PNG",
+        f"{PREFIX}grey16.png",
+        lambda: images.encode(Image.linear_gradient("L").resize((512, 256)).convert("I;16"), "PNG"),
+        "PROCESSED",
+        note="scaled to 8 bits, not clipped; `mode` I;16 in the record",
+    ),
+    Case(
+        "png-16-bit-rgba",
+        "a 16-bit-per-channel RGBA PNG",
+        f"{PREFIX}rgba16.png",
+        lambda: _png(512, 256, color_type=6, depth=16),
+        "PROCESSED",
+    ),
+    Case(
+        "tiff-16-bit-rgb",
+        "a 16-bit-per-channel RGB TIFF",
+        f"{PREFIX}rgb16.tif",
+        lambda: _tiff(256, 128, 3, 16, struct.pack("<3H", 65535, 0, 1000)),
+        "PROCESSED",
+    ),
+    Case(
+        "tiff-float",
+        "a 32-bit floating-point TIFF",
+        f"{PREFIX}float.tif",
+        lambda: images.encode(Image.linear_gradient("L").resize((256, 128)).convert("F"), "TIFF"),
+        "PROCESSED",
+        note="scaled from its own range",
+    ),
+)
+
+AT_LIMIT_CASES: tuple[Case, ...] = (
+    Case(
+        "limit-png-grey",
+        "a 97 KB greyscale PNG of exactly 10,000 x 10,000",
+        f"{PREFIX}limit-grey.png",
+        lambda: _png(LIMIT_SIDE, LIMIT_SIDE, color_type=0),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+        note="the largest image accepted; decoded at full size",
+    ),
+    Case(
+        "limit-png-rgb",
+        "a 290 KB RGB PNG of 10,000 x 10,000",
+        f"{PREFIX}limit-rgb.png",
+        lambda: _png(LIMIT_SIDE, LIMIT_SIDE, color_type=2),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+    ),
+    Case(
+        "limit-png-rgba",
+        "a 390 KB RGBA PNG of 10,000 x 10,000",
+        f"{PREFIX}limit-rgba.png",
+        lambda: _png(LIMIT_SIDE, LIMIT_SIDE, color_type=6),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+        budget_bug="peaks at ~820 MB, over the 650 MB budget: resizing makes a full-size premultiplied-alpha copy",
+    ),
+    Case(
+        "limit-png-palette-alpha",
+        "a 97 KB palette PNG with transparency of 10,000 x 10,000",
+        f"{PREFIX}limit-palette.png",
+        lambda: _png(
+            LIMIT_SIDE,
+            LIMIT_SIDE,
+            color_type=3,
+            extra=_png_chunk(b"PLTE", b"\x00\x00\x00\xff\xff\xff") + _png_chunk(b"tRNS", b"\x00"),
+        ),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+        budget_bug="peaks at ~900 MB: a full-size RGBA conversion, then the premultiplied copy",
+    ),
+    Case(
+        "limit-png-16-bit-grey",
+        "a 190 KB 16-bit greyscale PNG of 10,000 x 10,000",
+        f"{PREFIX}limit-grey16.png",
+        lambda: _png(LIMIT_SIDE, LIMIT_SIDE, color_type=0, depth=16),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+        budget_bug="peaks at ~1.1 GB, over the function's 1,024 MB: scaled to 8 bits through two full-size "
+        "32-bit float images",
+    ),
+    Case(
+        "limit-webp-rgba",
+        "a 4 KB lossless WebP of 10,000 x 10,000 with alpha",
+        f"{PREFIX}limit.webp",
+        lambda: images.encode(Image.new("RGBA", (LIMIT_SIDE, LIMIT_SIDE)), "WEBP", lossless=True),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+        budget_bug="peaks at ~1.6 GB, over the function's 1,024 MB: Pillow's WebP decoder keeps a full-size "
+        "canvas of its own besides the image, then resizing copies it again",
+    ),
+    Case(
+        "limit-avif",
+        "a 3 KB AVIF of 10,000 x 10,000 with alpha",
+        f"{PREFIX}limit.avif",
+        lambda: images.encode(Image.new("RGBA", (LIMIT_SIDE, LIMIT_SIDE)), "AVIF", speed=10, quality=10),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+        budget_bug="peaks at ~1.15 GB, over the function's 1,024 MB: libavif's decoded frame, Pillow's copy and "
+        "the premultiplied copy",
+    ),
+)
+
+
+def _key_case(name: str, upload: str, key: str, make: Callable[[], bytes] = _JPEG, **expected: object) -> Case:
+    return Case(name, upload, key, make, expected.pop("status", "PROCESSED"), **expected)
+
+
+# Characters from S3's object key guidelines, every group of them.
+S3_SAFE = "!-_.*'()"
+S3_SPECIAL_HANDLING = "&$@=;/:+ ,?"
+S3_CONTROL = "".join(map(chr, range(1, 32))) + "\x7f"
+S3_AVOID = '\\{^}%`]">[~<#|'
+
+KEY_CASES: tuple[Case, ...] = (
+    _key_case(
+        "key-1024-ascii",
+        "a key of exactly 1,024 bytes (S3's maximum)",
+        "k" * (S3_MAX_KEY_BYTES - 4) + ".jpg",
+        note="thumbnail key `thumbnails/_long/<sha256 of the key>.webp`: the usual one would pass 1,024 bytes",
+    ),
+    _key_case("key-1024-utf8", "a 1,024-byte key of 2-byte characters", "é" * 510 + ".jpg", note="as above"),
+    _key_case(
+        "key-safe",
+        f"a key with S3's safe characters `{S3_SAFE}`",
+        f"{PREFIX}safe {S3_SAFE}.jpg",
+        note="thumbnail key `thumbnails/` + key + `.webp`, record key = the key as uploaded (all key cases)",
+    ),
+    _key_case(
+        "key-special",
+        "a key with the characters S3 says need special handling `& $ @ = ; / : + space , ?`",
+        f"{PREFIX}special {S3_SPECIAL_HANDLING}.jpg",
+        note="S3's event encodes the key (`+` for a space, `%2B` for `+`); it is decoded once",
+    ),
+    _key_case(
+        "key-control",
+        "a key with every ASCII control character (1-31, 127), newline and tab included",
+        f"{PREFIX}control {S3_CONTROL}.jpg",
+        note="log lines stay one JSON object each: control characters are escaped",
+    ),
+    _key_case(
+        "key-avoid",
+        'a key with the characters S3 says to avoid: `` \\ { ^ } % ` ] " > [ ~ < # | ``',
+        f"{PREFIX}avoid {S3_AVOID}.jpg",
+    ),
+    _key_case(
+        "key-encoded-lookalike",
+        "a key that looks URL-encoded: `%2B+%20%25`",
+        f"{PREFIX}%2B+%20%25.jpg",
+        note="decoded exactly once: the record's key is `hostile/%2B+%20%25.jpg`",
+    ),
+    _key_case(
+        "key-unicode",
+        "a key with accents, emoji, right-to-left override and a combining (NFD) accent",
+        f"{PREFIX}café ☕ 👍🏽 \u202egpj.exe e\u0301.jpg",
+        note="stored as given, not normalised: NFC and NFD spellings are two uploads",
+    ),
+    _key_case(
+        "key-dot-segments",
+        "a key with `//`, `./` and `../` segments",
+        f"{PREFIX}a//b/./../c.jpg",
+        note="no path normalisation: its own key",
+    ),
+    _key_case(
+        "key-folder-marker",
+        "a 0-byte key ending in `/` (a console \u201cfolder\u201d)",
+        f"{PREFIX}folder/",
+        lambda: b"",
+        status="REJECTED",
+        reason="empty_object",
+    ),
+)
+
+CASES: tuple[Case, ...] = CONTENT_CASES + AT_LIMIT_CASES + KEY_CASES
+
+
+def light_cases() -> tuple[Case, ...]:
+    """The cases cheap enough to upload by the hundred: no 100-megapixel decodes, no slow ones."""
+    return tuple(case for case in CASES if not case.heavy)
+
+
+def readme_tables() -> str:
+    """The README's "What happens when you upload X" tables: `python -m tests.hostile.catalogue` prints them."""
+    groups = [
+        ("Files", CONTENT_CASES),
+        ("Images at the pixel limit (`MAX_IMAGE_PIXELS` = 100,000,000)", AT_LIMIT_CASES),
+        ("Keys (each a 640 x 480 JPEG, unless said otherwise)", KEY_CASES),
+    ]
+    return "\n\n".join(_table(title, cases) for title, cases in groups) + "\n"
+
+
+def _table(title: str, cases: tuple[Case, ...]) -> str:
+    rows = [f"| {title} | outcome | notes |", "|---|---|---|"]
+    for case in cases:
+        outcome = case.status if case.reason is None else f"{case.status} `{case.reason}`"
+        notes = [case.note] if case.note else []
+        notes += [f"**Known issue:** {bug}" for bug in (case.outcome_bug, case.budget_bug) if bug]
+        rows.append(f"| {_cell(case.upload)} | {outcome} | {_cell('. '.join(notes))} |")
+    return "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def case_named(name: str) -> Case:
+    (case,) = [case for case in CASES if case.name == name]
+    return case
+
+
+if __name__ == "__main__":
+    print(readme_tables(), end="")
