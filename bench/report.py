@@ -233,7 +233,9 @@ def _recommendations(results: Results) -> str:
 
 
 def _gap_recommendation(thumbnails: list[ImageResult]) -> str:
-    big = [r for r in thumbnails if methods.PROPOSED in r.methods and r.spec.megapixels >= 12]
+    big = [
+        r for r in thumbnails if methods.PROPOSED in r.methods and r.spec.format == "JPEG" and r.spec.megapixels >= 12
+    ]
     if not big:
         return ""
     gains = [r.ratio("a", methods.PROPOSED) for r in big]
@@ -292,7 +294,7 @@ def _proposal(results: Results) -> str:
 Same rounds as above, CPU milliseconds. PSNR compares each method's
 pixels before WebP encoding with a full-resolution LANCZOS resize ((b)'s pixels): above ~40 dB the
 difference is invisible, and the WebP encode that follows loses far more (about 32 dB at quality 80).
-The orientation-6 image has no PSNR because (b) does not rotate.
+PSNR is for the upright JPEGs only: (b) does not rotate, and for PNG and WebP the draft does not apply.
 
 {chr(10).join(rows)}
 """
@@ -335,8 +337,8 @@ def _cold_start(results: Results) -> str:
         clients_ms = cold.median(WITH_CLIENTS[handler]) - cold.median(BARE[handler])
         verdict = "met" if with_clients <= COLD_START_BUDGET else "**missed**"
         lines.append(
-            f"- `{handler}.handler`: {_signed_percent(with_clients)} over the same imports with the same clients "
-            f"created ({verdict} against the 15 % budget); {_signed_percent(bare)} over the bare imports, of "
+            f"- `{handler}.handler`: {_signed_percent(with_clients)} against the same imports with the same clients "
+            f"created ({verdict}: the budget is +15 %); {_signed_percent(bare)} against the bare imports, of "
             f"which creating the clients is {clients_ms:.0f} ms."
         )
     zips = (
@@ -394,6 +396,8 @@ Each handler called in this process against a moto server in another process, so
 the handler's own (boto3 included, moto excluded). AWS calls are counted through botocore's event
 hooks; log bytes are the handler's stdout lines. DynamoDB item size of a real PROCESSED record:
 {figures.item_bytes} bytes. Messages/s is bounded by moto's answers on this machine, not by DynamoDB.
+Batching saves Lambda invocations and SQS calls, not DynamoDB calls: each message is one conditional
+PutItem (BatchWriteItem takes no conditions, and the newest-event-wins rule needs one).
 
 {chr(10).join(rows)}
 
