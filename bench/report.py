@@ -71,7 +71,7 @@ def render(results: Results) -> str:
 
 
 def _header(results: Results) -> str:
-    vips = "unavailable: " + methods.LIBVIPS_UNAVAILABLE if methods.LIBVIPS_UNAVAILABLE else _vips_version()
+    vips = f"libvips unavailable: {methods.LIBVIPS_UNAVAILABLE}" if methods.LIBVIPS_UNAVAILABLE else _vips_version()
     kind = "QUICK smoke run: tiny inputs, few repeats, numbers mean nothing" if results.quick else "full run"
     return f"""
 # Benchmark results
