@@ -109,10 +109,6 @@ LABELS = {
 }
 
 
-def available_methods(*, with_variant: bool) -> dict[str, Method]:
-    """The methods to run: libvips only when it loaded, the (a) variant only where it can differ."""
-    return {
-        key: method
-        for key, method in METHODS.items()
-        if (key != "d" or pyvips is not None) and (key != PROPOSED or with_variant)
-    }
+def available_methods() -> dict[str, Method]:
+    """Every method, less libvips when it did not load."""
+    return {key: method for key, method in METHODS.items() if key != "d" or pyvips is not None}

@@ -86,7 +86,7 @@ def run(images: list[ImageSpec], *, runs: int, progress: ProgressFn) -> list[Ima
     results = []
     for spec in images:
         data = load(spec)
-        chosen = methods.available_methods(with_variant=spec.format == "JPEG")
+        chosen = methods.available_methods()
         progress(f"thumbnails: {spec.name} ({len(data) / 1e6:.1f} MB), {runs} rounds of {', '.join(chosen)}")
         result = ImageResult(spec, len(data), time_methods(data, chosen, runs=runs))
         for key, method_result in result.methods.items():
