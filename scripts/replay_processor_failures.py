@@ -1,0 +1,314 @@
+"""Replays the S3 events image_processor gave up on, from its on-failure destination (the processor-failures queue).
+
+Each message there is Lambda's on-failure record: `requestContext` (why: RetriesExhausted or
+EventAgeExceeded), `requestPayload` (the original S3 event) and the last error. For each record this
+invokes image_processor again, asynchronously (InvocationType=Event), with the request payload, and
+deletes the record only once Lambda has accepted the invocation (status 202). From then on Lambda
+owns the event: it retries it, and if it fails again it sends a new record to the same queue, which
+this run leaves for the next one, so a replay never loops on its own failures.
+
+    .venv/bin/python scripts/replay_processor_failures.py --dry-run       # list what would be replayed
+    .venv/bin/python scripts/replay_processor_failures.py --rate 5        # replay, 5 invocations a second
+
+The queue URL and function name come from `terraform output -json` (in terraform/, or --terraform-dir),
+unless given with --queue-url and --function-name or the PROCESSOR_FAILURES_QUEUE_URL and
+IMAGE_PROCESSOR_FUNCTION_NAME environment variables. AWS credentials and region are boto3's usual
+ones (the region defaults to the queue URL's); AWS_ENDPOINT_URL or --endpoint-url points it elsewhere.
+
+Exit status: 0 every record replayed (or listed, with --dry-run); 1 a record was left in the queue
+(its invocation was refused, or it is not an on-failure record); 2 bad arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+from urllib.parse import unquote_plus
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+ACCEPTED = 202
+# Long enough to read the whole queue in one run; what this run does not delete is released at its end.
+VISIBILITY_TIMEOUT_S = 300
+RECEIVE_WAIT_S = 1
+DEFAULT_RATE = 5.0
+
+Invoke = Callable[[dict[str, Any]], int]
+
+
+class ConfigurationError(Exception):
+    """A value the tool needs is missing or wrong; the message says which and where it looked."""
+
+
+class InvocationRefusedError(Exception):
+    """Lambda did not accept an asynchronous invocation."""
+
+
+@dataclass
+class Summary:
+    replayed: int = 0
+    listed: int = 0
+    left: list[str] = field(default_factory=list)  # why each record left behind was left
+
+
+@dataclass(frozen=True)
+class Settings:
+    queue_url: str
+    function_name: str
+    rate: float
+    limit: int | None
+    dry_run: bool
+
+
+def replay(sqs: Any, settings: Settings, invoke: Invoke, out: TextIO | None = None) -> Summary:
+    """Replays (or lists) the queue's records; stops at the first invocation Lambda refuses."""
+    run = _Run(sqs, settings, invoke, out or sys.stdout)
+    try:
+        while not run.reached_limit() and (batch := run.receive_unseen()):
+            for position, message in enumerate(batch):
+                if not run.handle(message):
+                    run.keep(*batch[position:])
+                    return run.summary
+    finally:
+        run.release_kept()
+    return run.summary
+
+
+class _Run:
+    """One pass over the queue. Messages it does not delete stay hidden until the end, then are released,
+    so each is seen once per run however many receives it takes."""
+
+    def __init__(self, sqs: Any, settings: Settings, invoke: Invoke, out: TextIO) -> None:
+        self.sqs, self.settings, self.invoke, self.out = sqs, settings, invoke, out
+        self.summary = Summary()
+        self.pace = _Pacer(settings.rate)
+        self.seen: set[str] = set()
+        self.replayed_payloads: set[str] = set()
+        self.kept: list[str] = []
+
+    def reached_limit(self) -> bool:
+        done = self.summary.replayed + self.summary.listed
+        return self.settings.limit is not None and done >= self.settings.limit
+
+    def receive_unseen(self) -> list[dict[str, Any]]:
+        response = self.sqs.receive_message(
+            QueueUrl=self.settings.queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=VISIBILITY_TIMEOUT_S,
+            WaitTimeSeconds=RECEIVE_WAIT_S,
+        )
+        unseen = [m for m in response.get("Messages", []) if m["MessageId"] not in self.seen]
+        self.seen |= {m["MessageId"] for m in unseen}
+        return unseen
+
+    def handle(self, message: dict[str, Any]) -> bool:
+        """Replays, lists or keeps one message; False when Lambda refused its invocation."""
+        payload, problem = _request_payload(message["Body"])
+        fingerprint = json.dumps(payload, sort_keys=True)
+        # Past the limit, or a record that came back from this run's own replay: left for the next run.
+        if self.reached_limit() or fingerprint in self.replayed_payloads:
+            self.keep(message)
+            return True
+        if problem:
+            self.summary.left.append(f"message {message['MessageId']}: {problem}")
+            self.say(f"left      message {message['MessageId']}: {problem}")
+            self.keep(message)
+            return True
+        label = _describe(json.loads(message["Body"]))
+        if self.settings.dry_run:
+            self.summary.listed += 1
+            self.say(f"would replay  {label}")
+            self.keep(message)
+            return True
+        self.pace.wait()
+        try:
+            _invoke_accepted(self.invoke, payload)
+        except InvocationRefusedError as error:
+            self.summary.left.append(f"{label}: {error}")
+            self.say(f"REFUSED   {label}: {error}; stopping, the record stays in the queue")
+            return False
+        self.sqs.delete_message(QueueUrl=self.settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        self.replayed_payloads.add(fingerprint)
+        self.summary.replayed += 1
+        self.say(f"replayed  {label}")
+        return True
+
+    def keep(self, *messages: dict[str, Any]) -> None:
+        self.kept += [message["ReceiptHandle"] for message in messages]
+
+    def release_kept(self) -> None:
+        """Makes what this run received but did not delete visible again at once."""
+        for start in range(0, len(self.kept), 10):
+            entries = [
+                {"Id": str(number), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for number, handle in enumerate(self.kept[start : start + 10])
+            ]
+            self.sqs.change_message_visibility_batch(QueueUrl=self.settings.queue_url, Entries=entries)
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out)
+
+
+def lambda_invoker(lambda_client: Any, function_name: str) -> Invoke:
+    """Invokes the function asynchronously, as S3 does; returns Lambda's status code (202 when accepted)."""
+
+    def invoke(payload: dict[str, Any]) -> int:
+        response = lambda_client.invoke(
+            FunctionName=function_name, InvocationType="Event", Payload=json.dumps(payload).encode()
+        )
+        return response["StatusCode"]
+
+    return invoke
+
+
+def _request_payload(body: str) -> tuple[dict[str, Any], str | None]:
+    """The record's original event, or why this message is not a record that can be replayed."""
+    try:
+        record = json.loads(body)
+    except json.JSONDecodeError:
+        return {}, "not JSON, so not an on-failure record"
+    payload = record.get("requestPayload") if isinstance(record, dict) else None
+    if not isinstance(payload, dict) or not isinstance(payload.get("Records"), list):
+        return {}, "no requestPayload with S3 event Records: not an image_processor on-failure record"
+    return payload, None
+
+
+def _invoke_accepted(invoke: Invoke, payload: dict[str, Any]) -> None:
+    try:
+        status = invoke(payload)
+    except (ClientError, BotoCoreError) as error:
+        raise InvocationRefusedError(str(error)) from error
+    if status != ACCEPTED:
+        raise InvocationRefusedError(f"Lambda answered status {status}, not {ACCEPTED} (accepted)")
+
+
+def _describe(record: dict[str, Any]) -> str:
+    events = []
+    for entry in record["requestPayload"]["Records"]:
+        s3 = entry.get("s3", {})
+        key = unquote_plus(s3.get("object", {}).get("key", "?"))
+        events.append(f"{entry.get('eventName', '?')} s3://{s3.get('bucket', {}).get('name', '?')}/{key}")
+    context = record.get("requestContext", {})
+    why = f"{context.get('condition', '?')} after {context.get('approximateInvokeCount', '?')} invocation(s)"
+    error = record.get("responsePayload")
+    if isinstance(error, dict) and error.get("errorType"):
+        why += f", last error {error['errorType']}: {str(error.get('errorMessage', ''))[:200]}"
+    return f"{', '.join(events)} ({why})"
+
+
+class _Pacer:
+    """At most `rate` calls a second: each wait() returns no sooner than 1/rate after the previous one."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1 / rate
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        delay = self._next - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._next = max(self._next, time.monotonic()) + self._interval
+
+
+def terraform_outputs(directory: str) -> dict[str, Any]:
+    """`terraform output -json` of the deployed stack, as {name: value}."""
+    try:
+        result = subprocess.run(
+            ["terraform", f"-chdir={directory}", "output", "-json"], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError as error:
+        raise ConfigurationError("terraform is not installed: pass the values as options instead") from error
+    if result.returncode != 0:
+        raise ConfigurationError(f"`terraform output -json` failed in {directory}: {result.stderr.strip()}")
+    return {name: output["value"] for name, output in json.loads(result.stdout or "{}").items()}
+
+
+def _setting(value: str | None, variable: str, outputs: Callable[[], dict[str, Any]], output: str) -> str:
+    found = value or os.environ.get(variable) or outputs().get(output)
+    if not found:
+        raise ConfigurationError(f"no {output}: pass it as an option, set {variable}, or deploy terraform/ first")
+    return str(found)
+
+
+def _region_of(queue_url: str) -> str | None:
+    match = re.match(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/", queue_url)
+    return match[1] if match else None
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    return parse
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Re-invoke image_processor with the S3 events in its processor-failures queue; "
+        "a record is deleted only after Lambda accepted its invocation.",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="list the records; invoke and delete nothing")
+    parser.add_argument(
+        "--rate",
+        type=_positive(float),
+        default=DEFAULT_RATE,
+        help=f"most invocations a second (default {DEFAULT_RATE:g})",
+    )
+    parser.add_argument("--max", type=_positive(int), dest="limit", help="replay at most this many records")
+    parser.add_argument("--queue-url", help="processor-failures queue (default: terraform output)")
+    parser.add_argument("--function-name", help="image_processor's function name (default: terraform output)")
+    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
+    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", help="AWS region (default: the queue URL's, else boto3's)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cached: dict[str, Any] = {}
+
+    def outputs() -> dict[str, Any]:
+        if not cached:
+            cached.update(terraform_outputs(args.terraform_dir))
+        return cached
+
+    try:
+        queue_url = _setting(args.queue_url, "PROCESSOR_FAILURES_QUEUE_URL", outputs, "processor_failures_queue_url")
+        function = _setting(
+            args.function_name, "IMAGE_PROCESSOR_FUNCTION_NAME", outputs, "image_processor_function_name"
+        )
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    session = boto3.session.Session(region_name=args.region or _region_of(queue_url))
+    clients = {name: session.client(name, endpoint_url=args.endpoint_url) for name in ("sqs", "lambda")}
+    settings = Settings(queue_url, function, args.rate, args.limit, args.dry_run)
+    mode = "listing (dry run)" if args.dry_run else f"replaying to {function} at most {args.rate:g}/s"
+    print(f"{mode}: {queue_url}")
+    try:
+        summary = replay(clients["sqs"], settings, lambda_invoker(clients["lambda"], function))
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    done = f"{summary.listed} would be replayed" if args.dry_run else f"{summary.replayed} replayed"
+    print(f"{done}, {len(summary.left)} left in the queue")
+    return 1 if summary.left else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Post-deploy smoke test: one generated image through the deployed pipeline, and both dead-letter queues empty.
+
+    .venv/bin/python scripts/smoke_test.py                  # the stack `terraform output` describes
+    .venv/bin/python scripts/smoke_test.py --endpoint-url http://127.0.0.1:4566 --upload-bucket ... (local)
+
+Steps: check that the metadata DLQ and the processor-failures queue hold no message, upload a small
+PNG made for this run under `<upload prefix>smoke-test/`, wait for its record (PROCESSED, with the
+image's size) and its thumbnail (WebP, under the record's thumbnail_key), check both queues again,
+then delete the upload and wait for its DELETED record and the thumbnail's removal (--keep skips
+this). Each failure stops the test with a message saying what to look at; the exit status is then
+1 (2 for bad configuration).
+
+Values come from `terraform output -json` (in terraform/, or --terraform-dir) unless given as options
+or environment variables (SMOKE_UPLOAD_BUCKET, SMOKE_THUMBNAIL_BUCKET, SMOKE_TABLE_NAME,
+SMOKE_METADATA_DLQ_URL, SMOKE_PROCESSOR_FAILURES_QUEUE_URL). The caller needs s3:PutObject and
+s3:DeleteObject on the uploads bucket, s3:GetObject on the thumbnails, dynamodb:GetItem on the table
+and sqs:GetQueueAttributes on both queues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+DEFAULT_TIMEOUT_S = 120
+POLL_S = 1.0
+IMAGE_SIZE = (320, 200)
+
+
+class SmokeTestFailedError(Exception):
+    """A step failed; the message says which and what to look at."""
+
+
+class ConfigurationError(Exception):
+    """A value the test needs is missing; the message says where it looked."""
+
+
+@dataclass(frozen=True)
+class Target:
+    upload_bucket: str
+    thumbnail_bucket: str
+    table_name: str
+    metadata_dlq_url: str
+    processor_failures_queue_url: str
+    upload_prefix: str = ""
+
+
+# (option, environment variable, terraform output)
+SETTINGS = (
+    ("upload_bucket", "SMOKE_UPLOAD_BUCKET", "upload_bucket_name"),
+    ("thumbnail_bucket", "SMOKE_THUMBNAIL_BUCKET", "thumbnail_bucket_name"),
+    ("table_name", "SMOKE_TABLE_NAME", "dynamodb_table_name"),
+    ("metadata_dlq_url", "SMOKE_METADATA_DLQ_URL", "metadata_dlq_url"),
+    ("processor_failures_queue_url", "SMOKE_PROCESSOR_FAILURES_QUEUE_URL", "processor_failures_queue_url"),
+)
+
+
+def generated_png(width: int, height: int, seed: str) -> bytes:
+    """A gradient PNG whose pixels depend on `seed`, so every run uploads a different object."""
+    tint = zlib.crc32(seed.encode()) & 0xFF
+    rows = b"".join(
+        b"\x00" + bytes(value for x in range(width) for value in (x * 255 // width, y * 255 // height, tint))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+class SmokeTest:
+    def __init__(self, target: Target, clients: dict[str, Any], timeout_s: float, say: Callable[[str], None]):
+        self.target = target
+        self.s3, self.sqs, self.dynamodb = clients["s3"], clients["sqs"], clients["dynamodb"]
+        self.timeout_s = timeout_s
+        self.say = say
+        self.started = time.monotonic()
+
+    def run(self, *, keep: bool) -> None:
+        self.check_dead_letter_queues_empty("before the upload: they hold failures from earlier")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        key = f"{self.target.upload_prefix}smoke-test/{stamp}-{uuid.uuid4().hex[:8]}.png"
+        image = generated_png(*IMAGE_SIZE, seed=key)
+        self.s3.put_object(Bucket=self.target.upload_bucket, Key=key, Body=image, ContentType="image/png")
+        self.step(f"uploaded s3://{self.target.upload_bucket}/{key} ({len(image):,} bytes)")
+        record = self.wait_for_record(key, "PROCESSED")
+        if (record.get("width"), record.get("height")) != IMAGE_SIZE:
+            raise SmokeTestFailedError(
+                f"the record says {record.get('width')}x{record.get('height')}, not {IMAGE_SIZE}"
+            )
+        self.check_thumbnail(record)
+        self.check_dead_letter_queues_empty("after the upload")
+        if keep:
+            self.say(f"kept s3://{self.target.upload_bucket}/{key} and its record (--keep)")
+            return
+        self.s3.delete_object(Bucket=self.target.upload_bucket, Key=key)
+        self.step("deleted the upload")
+        self.wait_for_record(key, "DELETED")
+        self.wait_for(
+            lambda: not self.object_exists(self.target.thumbnail_bucket, record["thumbnail_key"]),
+            "the thumbnail's removal",
+        )
+        self.step("thumbnail removed")
+
+    def step(self, text: str) -> None:
+        self.say(f"ok  {time.monotonic() - self.started:6.1f} s  {text}")
+
+    def wait_for(self, condition: Callable[[], Any], what: str) -> Any:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise SmokeTestFailedError(f"no {what} after {self.timeout_s:g} s")
+            time.sleep(POLL_S)
+
+    def record(self, key: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.target.table_name, Key={"image_key": {"S": key}}, ConsistentRead=True
+        ).get("Item")
+        deserializer = TypeDeserializer()
+        return {name: deserializer.deserialize(value) for name, value in item.items()} if item else None
+
+    def wait_for_record(self, key: str, status: str) -> dict[str, Any]:
+        def settled() -> dict[str, Any] | None:
+            record = self.record(key)
+            if record and record["status"] == "REJECTED":
+                raise SmokeTestFailedError(
+                    f"the upload was REJECTED: {record.get('reason')}: {record.get('reason_detail')}"
+                )
+            return record if record and record["status"] == status else None
+
+        try:
+            record = self.wait_for(settled, f"{status} record for {key} in {self.target.table_name}")
+        except SmokeTestFailedError as error:
+            raise SmokeTestFailedError(
+                f"{error}. Look at image_processor's and db_writer's logs, and at the two dead-letter queues: "
+                f"{self.queue_depths()}"
+            ) from None
+        self.step(f"record {status}")
+        return record
+
+    def check_thumbnail(self, record: dict[str, Any]) -> None:
+        key = record.get("thumbnail_key")
+        head = self.wait_for(lambda: key and self.object_exists(self.target.thumbnail_bucket, key), "thumbnail")
+        if head["ContentType"] != "image/webp" or head["ContentLength"] == 0:
+            where = f"s3://{self.target.thumbnail_bucket}/{key}"
+            raise SmokeTestFailedError(
+                f"thumbnail {where} is not a WebP image: {head['ContentType']}, {head['ContentLength']} bytes"
+            )
+        self.step(f"thumbnail s3://{self.target.thumbnail_bucket}/{key} ({head['ContentLength']:,} bytes)")
+
+    def object_exists(self, bucket: str, key: str) -> dict[str, Any] | None:
+        try:
+            return self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def queue_depths(self) -> str:
+        return ", ".join(f"{name}: {count}" for name, count in self.dead_letter_depths().items())
+
+    def dead_letter_depths(self) -> dict[str, int]:
+        depths = {}
+        for url in (self.target.metadata_dlq_url, self.target.processor_failures_queue_url):
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            depths[url.rsplit("/", 1)[-1]] = sum(int(value) for value in attributes.values())
+        return depths
+
+    def check_dead_letter_queues_empty(self, when: str) -> None:
+        depths = self.dead_letter_depths()
+        if any(depths.values()):
+            raise SmokeTestFailedError(
+                f"dead-letter queues are not empty {when} ({self.queue_depths()}). "
+                "See README, Operations: inspect them without deleting, fix the cause, then replay"
+            )
+        self.step(f"dead-letter queues empty {when.split(':')[0]}")
+
+
+def terraform_outputs(directory: str) -> dict[str, Any]:
+    """`terraform output -json` of the deployed stack, as {name: value}."""
+    try:
+        result = subprocess.run(
+            ["terraform", f"-chdir={directory}", "output", "-json"], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError as error:
+        raise ConfigurationError("terraform is not installed: pass the values as options instead") from error
+    if result.returncode != 0:
+        raise ConfigurationError(f"`terraform output -json` failed in {directory}: {result.stderr.strip()}")
+    return {name: output["value"] for name, output in json.loads(result.stdout or "{}").items()}
+
+
+def resolve_target(args: argparse.Namespace) -> Target:
+    cached: dict[str, Any] = {}
+    values = {}
+    for option, variable, output in SETTINGS:
+        value = getattr(args, option) or os.environ.get(variable)
+        if not value:
+            if not cached:
+                cached.update(terraform_outputs(args.terraform_dir))
+            value = cached.get(output)
+        if not value:
+            flag = "--" + option.replace("_", "-")
+            raise ConfigurationError(f"no {output}: pass {flag}, set {variable}, or deploy terraform/ first")
+        values[option] = str(value)
+    return Target(**values, upload_prefix=args.upload_prefix)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for option, variable, output in SETTINGS:
+        flag = "--" + option.replace("_", "-")
+        parser.add_argument(flag, help=f"default: ${variable}, else terraform output {output}")
+    parser.add_argument("--upload-prefix", default="", help="the stack's upload_prefix variable (default: none)")
+    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
+    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", help="AWS region (default: the queue URLs', else boto3's)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for each step")
+    parser.add_argument("--keep", action="store_true", help="leave the upload, its record and thumbnail in place")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        target = resolve_target(args)
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    region = args.region or _region_of(target.metadata_dlq_url)
+    session = boto3.session.Session(region_name=region)
+    clients = {name: session.client(name, endpoint_url=args.endpoint_url) for name in ("s3", "sqs", "dynamodb")}
+    test = SmokeTest(target, clients, args.timeout, print)
+    try:
+        test.run(keep=args.keep)
+    except SmokeTestFailedError as error:
+        print(f"FAIL: {error}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        print(f"FAIL: an AWS call failed: {error}", file=sys.stderr)
+        return 1
+    done = "processed and recorded" if args.keep else "processed, recorded and removed"
+    print(f"PASS: the pipeline {done} an upload in {time.monotonic() - test.started:.1f} s")
+    return 0
+
+
+def _region_of(queue_url: str) -> str | None:
+    match = re.match(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/", queue_url)
+    return match[1] if match else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,378 @@
+"""scripts/replay_processor_failures.py: re-invokes image_processor with each on-failure record's S3 event,
+deletes a record only once Lambda accepted its invocation, and never loops on records its own replay causes.
+
+The queue is moto's (in process) or the local stack's. Lambda is moto's where moto can answer Invoke
+(its Docker-free backend accepts any asynchronous invocation of a function it knows), and otherwise a
+stand-in the test passes as the tool's invoker: the local stack runs functions but has no Lambda API.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from tests import images
+from tests.conftest import LambdaContext, fresh_import, s3_event
+from tests.operations.conftest import (
+    LOCAL_CREDENTIALS,
+    REPO_ROOT,
+    LocalStack,
+    load_script,
+    operator_environment,
+    wait_until,
+)
+
+replay_tool = load_script("replay_processor_failures")
+SCRIPT = REPO_ROOT / "scripts" / "replay_processor_failures.py"
+FUNCTION = "image-pipeline-dev-image-processor"
+QUEUE = "image-pipeline-dev-processor-failures"
+UPLOADS = "image-pipeline-dev-uploads-123456789012-us-east-1"
+ACCEPTED = 202
+
+
+def failure_record(key: str, condition: str = "RetriesExhausted") -> dict[str, Any]:
+    """Lambda's on-failure record for an S3 event image_processor kept failing on."""
+    return {
+        "version": "1.0",
+        "timestamp": "2026-11-22T10:00:03.000Z",
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}:$LATEST",
+            "condition": condition,
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": s3_event("s3_put", bucket=UPLOADS, key=key),
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "ClientError", "errorMessage": "SlowDown"},
+    }
+
+
+@pytest.fixture
+def queue_url(aws, monkeypatch) -> str:
+    monkeypatch.setattr(replay_tool, "RECEIVE_WAIT_S", 0)  # moto answers every receive in full at once
+    return boto3.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
+
+
+def enqueue(queue_url: str, *bodies: dict[str, Any] | str) -> None:
+    for body in bodies:
+        text = body if isinstance(body, str) else json.dumps(body)
+        boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=text)
+
+
+def visible_bodies(queue_url: str) -> list[dict[str, Any] | str]:
+    """What an operator sees in the queue right now (without hiding anything)."""
+    sqs, bodies, seen = boto3.client("sqs"), [], set()
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=2).get(
+        "Messages"
+    ):
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        if not fresh:
+            break
+        for message in fresh:
+            seen.add(message["MessageId"])
+            try:
+                bodies.append(json.loads(message["Body"]))
+            except json.JSONDecodeError:
+                bodies.append(message["Body"])
+    return bodies
+
+
+def settings(queue_url: str, *, dry_run: bool = False, rate: float = 1000, limit: int | None = None):
+    return replay_tool.Settings(queue_url, FUNCTION, rate, limit, dry_run)
+
+
+class FakeLambda:
+    """Lambda's Invoke API as the tool sees it: the status it answers for each payload, in order."""
+
+    def __init__(self, *answers: int | Exception) -> None:
+        self.answers = list(answers)
+        self.payloads: list[dict[str, Any]] = []
+        self.times: list[float] = []
+
+    def __call__(self, payload: dict[str, Any]) -> int:
+        self.payloads.append(payload)
+        self.times.append(time.monotonic())
+        answer = self.answers.pop(0) if self.answers else ACCEPTED
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def throttled() -> ClientError:
+    return ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "Invoke")
+
+
+def test_record_is_deleted_only_after_its_invocation_was_accepted(queue_url):
+    records = [failure_record(f"photos/{n}.jpg") for n in range(4)]
+    enqueue(queue_url, *records)
+    lambda_service = FakeLambda(ACCEPTED, ACCEPTED, throttled())
+
+    summary = replay_tool.replay(boto3.client("sqs"), settings(queue_url), lambda_service, io.StringIO())
+
+    # THEN the two accepted records are gone; the refused one and the one never tried are still there
+    assert summary.replayed == 2 and len(summary.left) == 1 and "TooManyRequestsException" in summary.left[0]
+    remaining = visible_bodies(queue_url)
+    assert len(remaining) == 2
+    assert lambda_service.payloads[2] in [record["requestPayload"] for record in remaining]
+    assert not [p for p in lambda_service.payloads[:2] if p in [r["requestPayload"] for r in remaining]]
+
+
+def test_a_status_other_than_202_is_a_refusal(queue_url):
+    enqueue(queue_url, failure_record("a.jpg"))
+
+    summary = replay_tool.replay(boto3.client("sqs"), settings(queue_url), FakeLambda(500), io.StringIO())
+
+    assert summary.replayed == 0 and "status 500" in summary.left[0]
+    assert len(visible_bodies(queue_url)) == 1
+
+
+def test_dry_run_lists_every_record_and_hides_none(queue_url):
+    enqueue(queue_url, *[failure_record(f"dry/{n} é+.jpg") for n in range(12)])
+    out = io.StringIO()
+    lambda_service = FakeLambda()
+
+    summary = replay_tool.replay(boto3.client("sqs"), settings(queue_url, dry_run=True), lambda_service, out)
+
+    assert summary.listed == 12 and summary.replayed == 0 and lambda_service.payloads == []
+    listed = [line for line in out.getvalue().splitlines() if line.startswith("would replay")]
+    assert len(listed) == 12
+    assert f"ObjectCreated:Put s3://{UPLOADS}/dry/0 é+.jpg (RetriesExhausted after 3 invocation(s)" in out.getvalue()
+    assert len(visible_bodies(queue_url)) == 12  # released at once, not after the visibility timeout
+
+
+def test_messages_that_are_not_failure_records_are_left_and_reported(queue_url):
+    enqueue(queue_url, "{not json", {"requestPayload": "nothing"}, failure_record("good.jpg"))
+    lambda_service = FakeLambda()
+
+    summary = replay_tool.replay(boto3.client("sqs"), settings(queue_url), lambda_service, io.StringIO())
+
+    assert summary.replayed == 1 and len(summary.left) == 2
+    assert sorted(map(str, visible_bodies(queue_url))) == sorted(["{not json", str({"requestPayload": "nothing"})])
+
+
+def test_invocations_keep_to_the_rate(queue_url):
+    enqueue(queue_url, *[failure_record(f"rate/{n}.jpg") for n in range(5)])
+    lambda_service = FakeLambda()
+
+    replay_tool.replay(boto3.client("sqs"), settings(queue_url, rate=10), lambda_service, io.StringIO())
+
+    gaps = [later - earlier for earlier, later in zip(lambda_service.times, lambda_service.times[1:], strict=False)]
+    assert len(gaps) == 4 and min(gaps) >= 0.095
+
+
+def test_max_replays_that_many_and_leaves_the_rest(queue_url):
+    enqueue(queue_url, *[failure_record(f"max/{n}.jpg") for n in range(5)])
+
+    summary = replay_tool.replay(boto3.client("sqs"), settings(queue_url, limit=2), FakeLambda(), io.StringIO())
+
+    assert summary.replayed == 2 and summary.left == []
+    assert len(visible_bodies(queue_url)) == 3
+
+
+def test_an_event_that_fails_again_is_left_for_the_next_run(queue_url):
+    # GIVEN Lambda accepts each replay, but the event fails again and a new record comes back at once
+    enqueue(queue_url, failure_record("again/a.jpg"), failure_record("again/b.jpg"))
+
+    def lambda_that_fails_again(payload: dict[str, Any]) -> int:
+        enqueue(queue_url, failure_record("x") | {"requestPayload": payload})
+        return ACCEPTED
+
+    summary = replay_tool.replay(boto3.client("sqs"), settings(queue_url), lambda_that_fails_again, io.StringIO())
+
+    # THEN each record is replayed once, and the new records wait, visible, for the operator
+    assert summary.replayed == 2 and summary.left == []
+    assert sorted(r["requestPayload"]["Records"][0]["s3"]["object"]["key"] for r in visible_bodies(queue_url)) == [
+        "again/a.jpg",
+        "again/b.jpg",
+    ]
+
+
+# --- the real Invoke call, against moto's Lambda -------------------------------------------------------
+
+
+def create_function(name: str) -> None:
+    role = boto3.client("iam").create_role(RoleName="replay-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return None\n")
+    boto3.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role,
+        Handler="handler.lambda_handler",
+        Code={"ZipFile": package.getvalue()},
+    )
+
+
+@pytest.fixture
+def moto_lambda(monkeypatch):
+    """moto's Lambda without Docker: it accepts invocations of functions it knows, and runs nothing."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield
+
+
+def test_lambda_invoker_sends_the_payload_as_an_asynchronous_invocation(moto_lambda):
+    create_function(FUNCTION)
+    client = boto3.client("lambda")
+    sent = []
+    client.meta.events.register("before-send.lambda.Invoke", lambda request, **_: sent.append(request))
+    payload = failure_record("sent.jpg")["requestPayload"]
+
+    status = replay_tool.lambda_invoker(client, FUNCTION)(payload)
+
+    assert status == ACCEPTED
+    (request,) = sent
+    assert request.headers["X-Amz-Invocation-Type"] == b"Event"
+    assert request.url.endswith(f"/functions/{FUNCTION}/invocations")
+    assert json.loads(request.body) == payload
+
+
+def run_main(*arguments: str, capsys) -> tuple[int, str]:
+    status = replay_tool.main([*arguments, "--region", "us-east-1"])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+def test_main_replays_through_lambda_and_empties_the_queue(moto_lambda, capsys):
+    create_function(FUNCTION)
+    url = boto3.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
+    enqueue(url, failure_record("main/a.jpg"), failure_record("main/b.jpg"))
+
+    status, output = run_main("--queue-url", url, "--function-name", FUNCTION, capsys=capsys)
+
+    assert status == 0, output
+    assert "2 replayed, 0 left in the queue" in output
+    assert visible_bodies(url) == []
+
+
+def test_main_stops_and_keeps_the_record_when_the_function_does_not_exist(queue_url, capsys):
+    enqueue(queue_url, failure_record("kept.jpg"))
+
+    status, output = run_main("--queue-url", queue_url, "--function-name", "no-such-function", capsys=capsys)
+
+    assert status == 1
+    assert "REFUSED" in output and "ResourceNotFoundException" in output and "the record stays in the queue" in output
+    assert len(visible_bodies(queue_url)) == 1
+
+
+def fake_terraform(folder, monkeypatch, outputs: dict[str, str]) -> None:
+    """A `terraform` first on PATH that prints these outputs as `terraform output -json` does."""
+    document = {name: {"sensitive": False, "type": "string", "value": value} for name, value in outputs.items()}
+    (folder / "outputs.json").write_text(json.dumps(document))
+    script = folder / "terraform"
+    script.write_text(f'#!/bin/sh\necho "$@" > {folder}/terraform-arguments\ncat {folder}/outputs.json\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_main_takes_its_settings_from_terraform_output(queue_url, tmp_path, monkeypatch, capsys):
+    enqueue(queue_url, failure_record("tf.jpg"))
+    outputs = {"processor_failures_queue_url": queue_url, "image_processor_function_name": FUNCTION}
+    fake_terraform(tmp_path, monkeypatch, outputs)
+
+    status, output = run_main("--dry-run", "--terraform-dir", "deployed", capsys=capsys)
+
+    assert status == 0, output
+    assert f"listing (dry run): {queue_url}" in output and "1 would be replayed" in output
+    assert (tmp_path / "terraform-arguments").read_text().split() == ["-chdir=deployed", "output", "-json"]
+
+
+def test_main_says_what_is_missing_without_a_deployed_stack(aws, tmp_path, monkeypatch, capsys):
+    fake_terraform(tmp_path, monkeypatch, {})
+    for name in ("PROCESSOR_FAILURES_QUEUE_URL", "IMAGE_PROCESSOR_FUNCTION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+    status, output = run_main(capsys=capsys)
+
+    assert status == 2
+    assert "no processor_failures_queue_url: pass it as an option, set PROCESSOR_FAILURES_QUEUE_URL" in output
+
+
+# --- against the local stack -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_replay_against_the_local_stack(local_stack: LocalStack, monkeypatch):
+    stack, s3 = local_stack.stack, local_stack.client("s3")
+    failures = stack.processor_failures_queue.name
+    keys = [f"replay/photo {n}.jpg" for n in range(3)]
+
+    # GIVEN image_processor failed every attempt on three uploads (its thumbnails bucket was missing),
+    # and the bucket is back
+    s3.delete_bucket(Bucket=stack.thumbnails_bucket)
+    for key in keys:
+        s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=images.jpeg(400, 300))
+    wait_until(lambda: local_stack.depth(failures) == 3, 60, "three on-failure records")
+    s3.create_bucket(Bucket=stack.thumbnails_bucket)
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        "--endpoint-url",
+        local_stack.endpoint,
+        "--queue-url",
+        local_stack.queue_url(failures),
+        "--function-name",
+        stack.image_processor.name,
+    ]
+
+    # WHEN the operator looks first: the dry run lists the three and leaves them
+    dry = subprocess.run(
+        [*command, "--dry-run"], capture_output=True, text=True, env=operator_environment(), timeout=60
+    )
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert sorted(line.split(" (")[0] for line in dry.stdout.splitlines() if line.startswith("would")) == [
+        f"would replay  ObjectCreated:Put s3://{stack.uploads_bucket}/{key}" for key in keys
+    ]
+    assert "NoSuchBucket" in dry.stdout and local_stack.depth(failures) == 3
+
+    # AND the real Invoke call is refused (the local stack has no Lambda API): nothing is deleted
+    refused = subprocess.run(command, capture_output=True, text=True, env=operator_environment(), timeout=60)
+    assert refused.returncode == 1 and "ResourceNotFoundException" in refused.stdout, refused.stdout + refused.stderr
+    assert local_stack.depth(failures) == 3
+
+    # WHEN the replay runs with image_processor itself standing in for Lambda's asynchronous Invoke
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in (LOCAL_CREDENTIALS | {"AWS_ENDPOINT_URL": local_stack.endpoint}).items():
+        monkeypatch.setenv(name, value)
+    for name, value in stack.image_processor.environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("METADATA_QUEUE_URL", local_stack.queue_url(stack.metadata_queue.name))
+    handler = fresh_import("image_processor.handler")
+
+    def invoke_in_process(payload: dict[str, Any]) -> int:
+        handler.lambda_handler(payload, LambdaContext(function_name=stack.image_processor.name))
+        return ACCEPTED
+
+    settings = replay_tool.Settings(local_stack.queue_url(failures), stack.image_processor.name, 5, None, False)
+    summary = replay_tool.replay(local_stack.client("sqs"), settings, invoke_in_process, io.StringIO())
+
+    # THEN the records are gone, and each upload has its thumbnail and its PROCESSED record
+    assert summary.replayed == 3 and summary.left == []
+    assert local_stack.depth(failures) == 0
+    table = local_stack.client("dynamodb")
+    for key in keys:
+        item = wait_until(
+            lambda key=key: table.get_item(TableName=stack.table, Key={"image_key": {"S": key}}).get("Item"),
+            60,
+            f"the record of {key}",
+        )
+        assert item["status"] == {"S": "PROCESSED"}
+        s3.head_object(Bucket=stack.thumbnails_bucket, Key=f"thumbnails/{key}.webp")
