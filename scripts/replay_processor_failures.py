@@ -257,7 +257,7 @@ def _positive(kind: type) -> Callable[[str], Any]:
     return parse
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Re-invoke image_processor with the S3 events in its processor-failures queue; "
         "a record is deleted only after Lambda accepted its invocation.",
@@ -275,11 +275,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
     parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
     parser.add_argument("--region", help="AWS region (default: the queue URL's, else boto3's)")
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     cached: dict[str, Any] = {}
 
     def outputs() -> dict[str, Any]:

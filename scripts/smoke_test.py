@@ -13,8 +13,9 @@ this). Each failure stops the test with a message saying what to look at; the ex
 Values come from `terraform output -json` (in terraform/, or --terraform-dir) unless given as options
 or environment variables (SMOKE_UPLOAD_BUCKET, SMOKE_THUMBNAIL_BUCKET, SMOKE_TABLE_NAME,
 SMOKE_METADATA_DLQ_URL, SMOKE_PROCESSOR_FAILURES_QUEUE_URL). The caller needs s3:PutObject and
-s3:DeleteObject on the uploads bucket, s3:GetObject on the thumbnails, dynamodb:GetItem on the table
-and sqs:GetQueueAttributes on both queues.
+s3:DeleteObject on the uploads bucket, s3:GetObject and s3:ListBucket on the thumbnails (without
+ListBucket a removed thumbnail answers 403, not 404), dynamodb:GetItem on the table and
+sqs:GetQueueAttributes on both queues.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
     return Target(**values, upload_prefix=args.upload_prefix)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for option, variable, output in SETTINGS:
         flag = "--" + option.replace("_", "-")
@@ -238,11 +239,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--region", help="AWS region (default: the queue URLs', else boto3's)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for each step")
     parser.add_argument("--keep", action="store_true", help="leave the upload, its record and thumbnail in place")
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         target = resolve_target(args)
     except ConfigurationError as error:

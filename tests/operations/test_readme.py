@@ -1,0 +1,43 @@
+"""The README's Operations section keeps up with the alarms terraform/ creates and the tools' options."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.operations.conftest import REPO_ROOT, load_script
+from tests.terraform.stack import load_stack
+
+
+def operations_section() -> str:
+    text = (REPO_ROOT / "README.md").read_text()
+    match = re.search(r"^## Operations\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match, "README has no Operations section"
+    return match[1]
+
+
+def alarm_suffix(locals_: dict[str, str], alarm_name: str) -> str:
+    """An alarm's name after "<project>-<environment>-", e.g. "metadata-dlq-not-empty"."""
+    local, rest = re.fullmatch(r"\$\{local\.(\w+)\}(.*)", alarm_name).groups()
+    return locals_[local].removeprefix("${local.prefix}-") + rest
+
+
+def test_every_alarm_is_explained():
+    stack = load_stack()
+    alarms = {
+        alarm_suffix(stack.locals, a["alarm_name"]) for a in stack.of_type("aws_cloudwatch_metric_alarm").values()
+    }
+
+    explained = set(re.findall(r"^\| `…-([a-z-]+)` \|", operations_section(), re.M))
+
+    assert alarms and alarms == explained, f"terraform/ has {sorted(alarms)}, the README {sorted(explained)}"
+
+
+@pytest.mark.parametrize("script", ["replay_processor_failures", "smoke_test"])
+def test_every_option_of_the_tools_is_documented(script: str):
+    options = set(re.findall(r"--[a-z][a-z-]+", load_script(script).build_parser().format_help())) - {"--help"}
+
+    undocumented = sorted(option for option in options if f"`{option}" not in operations_section())
+
+    assert options and not undocumented, f"scripts/{script}.py options missing from the README: {undocumented}"
