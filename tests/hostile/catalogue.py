@@ -5,6 +5,11 @@ catalogue is shared: tests/hostile checks each outcome and its time and memory b
 load test mixes the light cases into its uploads (`light_cases()`). The README's "What happens when
 you upload X" table is kept in step with this list by a test.
 
+A case with `outcome_bug` or `budget_bug` is a known problem in image_processor: its tests are strict
+expected failures. When a fix lands they pass, pytest reports XPASS(strict) as a failure, and the fix
+is finished by deleting that field and regenerating the README's table
+(`.venv/bin/python -m tests.hostile.catalogue`, pasted over the old one).
+
 Budgets are for the whole process that decodes, measured as Lambda measures it (peak RSS of a
 process that has run image_processor's start-up, with the object in memory): LIGHT_MB for anything
 small, AT_LIMIT_MB for an image of exactly MAX_IMAGE_PIXELS, the README's own worst-case figure
