@@ -20,11 +20,11 @@ class Settings:
     thumbnail_prefix: str = "thumbnails/"
     # Objects above this are rejected from the event's size alone, before any download.
     max_image_bytes: int = 50 * MIB
-    # 100 MP. A decoded frame costs up to 4 bytes a pixel (RGBA) and Pillow's resize keeps
-    # one intermediate, so the worst accepted non-JPEG (PNG, TIFF, WebP decode at full size)
-    # needs about 400 MB + 100 MB for a fourfold-reduced copy, plus ~100 MB of runtime and the
-    # up to 50 MB download: ~650 MB, inside the 1,024 MB default memory. JPEGs decode as a
-    # DCT-scaled draft and need far less. Raise it only together with memory_size.
+    # 100 MP. A full-size decode costs up to 4 bytes a pixel, so the worst accepted one (an RGB PNG
+    # or TIFF) peaks near 430 MB, far inside the 1,024 MB default with runtime and download. Formats
+    # that need two full-size RGBA frames (WebP, AVIF, any non-JPEG with transparency) get half of it
+    # (imaging._check_pixels). JPEGs decode as a DCT-scaled draft and need far less.
+    # Raise it only together with the function's memory.
     max_image_pixels: int = 100_000_000
     include_gps: bool = False
 

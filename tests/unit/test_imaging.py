@@ -295,6 +295,45 @@ def test_make_thumbnail_rejects_a_decompression_bomb():
     assert error.reason == "decompression_bomb"
 
 
+@pytest.mark.parametrize(
+    ("image", "fmt"),
+    [
+        (Image.new("RGBA", (1000, 800)), "PNG"),
+        (Image.new("RGB", (1000, 800)), "WEBP"),
+        (Image.new("RGB", (1000, 800)), "AVIF"),
+    ],
+    ids=["png-with-alpha", "webp", "avif"],
+)
+def test_images_needing_two_full_frames_get_half_the_pixel_limit(image, fmt):
+    error = rejection(images.encode(image, fmt), max_pixels=1_000_000)
+
+    assert error.reason == "too_many_pixels"
+    assert "half of MAX_IMAGE_PIXELS" in error.detail
+
+
+def test_opaque_png_gets_the_whole_pixel_limit():
+    info, _, _ = thumbnail_of(images.encode(Image.new("RGB", (1000, 800)), "PNG"), max_pixels=1_000_000)
+
+    assert (info.width, info.height) == (1000, 800)
+
+
+def test_tiff_pages_are_counted():
+    pages = [Image.new("L", (64, 48), shade) for shade in (0, 100, 200)]
+
+    info, _, _ = thumbnail_of(images.encode(pages[0], "TIFF", save_all=True, append_images=pages[1:]))
+
+    assert info.frame_count == 3
+
+
+def test_make_thumbnail_rejects_a_truncated_webp():
+    data = images.encode(images.photo(400, 300), "WEBP")
+
+    error = rejection(data[: len(data) // 2])
+
+    assert error.reason == "truncated_image"
+    assert "header declares" in error.detail
+
+
 def test_thumbnail_key_is_deterministic_and_keeps_the_source_extension():
     assert thumbnail_key("photos/a.jpg", "thumbnails/") == "thumbnails/photos/a.jpg.webp"
     assert thumbnail_key("photos/a.jpg", "thumbnails/") == thumbnail_key("photos/a.jpg", "thumbnails/")
