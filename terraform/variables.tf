@@ -105,7 +105,7 @@ variable "log_retention_days" {
 ################################################################################
 
 variable "image_processor_memory_size" {
-  description = "Memory of image_processor in MB (CPU grows with it). 1024 holds the worst accepted image: a 100-megapixel non-JPEG decodes to about 400 MB plus a reduced copy, the runtime and the download, about 650 MB in all (see image_processor/config.py)."
+  description = "Memory of image_processor in MB. Thumbnailing is CPU-bound and Lambda's CPU share grows with memory up to 1,769 MB, so every size below that costs about the same GB-seconds per image; 1024 is the smallest that holds the largest accepted image (the worst measured full-size decode peaks near 810 MB with the download) and it thumbnails a 50 MP JPEG in about 0.5 s, far inside the 60 s timeout (bench/RESULTS.md has the cost per million images at each size). Raise it together with max_image_pixels."
   type        = number
   default     = 1024
 
