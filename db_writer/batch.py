@@ -29,6 +29,7 @@ class FailedMessage:
     message_id: str
     error: str
     receive_count: int | None
+    key: str | None  # None when the body could not be parsed
 
 
 @dataclass
@@ -45,26 +46,29 @@ class BatchResult:
 def write_batch(records: list[SqsRecord], *, dynamodb: Any, table_name: str) -> BatchResult:
     result = BatchResult(received=len(records))
     for record in records:
+        key = None
         try:
-            outcome = _write_record(record, dynamodb, table_name)
+            message = parse_message(record["body"])
+            key = message["key"]
+            outcome = _write_message(message, record["messageId"], dynamodb, table_name)
         except Exception as error:  # noqa: BLE001 - one bad message must never fail the others
-            result.failures.append(_failure(record, error))
+            result.failures.append(_failure(record, error, key))
         else:
             result.outcomes[outcome] += 1
     return result
 
 
-def _write_record(record: SqsRecord, dynamodb: Any, table_name: str) -> WriteResult:
-    message = parse_message(record["body"])
+def _write_message(message: dict[str, Any], message_id: str, dynamodb: Any, table_name: str) -> WriteResult:
     written_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    item = to_item(message, message_id=record["messageId"], written_at=written_at)
+    item = to_item(message, message_id=message_id, written_at=written_at)
     return put_if_newer(dynamodb, table_name, item)
 
 
-def _failure(record: SqsRecord, error: Exception) -> FailedMessage:
+def _failure(record: SqsRecord, error: Exception, key: str | None) -> FailedMessage:
     receive_count = record.get("attributes", {}).get("ApproximateReceiveCount")
     return FailedMessage(
         message_id=record["messageId"],
         error=f"{type(error).__name__}: {error}",
         receive_count=int(receive_count) if receive_count else None,
+        key=key,
     )

@@ -28,7 +28,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> BatchResponse:
     result = write_batch(event.get("Records", []), dynamodb=dynamodb, table_name=SETTINGS.table_name)
     for failed in result.failures:
         logger.error(
-            "message not written", message_id=failed.message_id, error=failed.error, receive_count=failed.receive_count
+            "message not written",
+            message_id=failed.message_id,
+            key=failed.key,
+            error=failed.error,
+            receive_count=failed.receive_count,
         )
     skipped = result.outcomes[WriteResult.DUPLICATE] + result.outcomes[WriteResult.STALE]
     logger.info(

@@ -135,7 +135,7 @@ def test_item_is_keyed_by_the_decoded_object_key_and_drops_nulls(stack, db_write
     assert item["sequencer_order"] == "0A".ljust(64, "0")
 
 
-def test_a_throttled_write_fails_only_its_own_message(stack, db_writer, context):
+def test_a_throttled_write_fails_only_its_own_message_and_logs_its_key(stack, db_writer, context, capsys):
     # before-call short-circuits the request, as DynamoDB does when it throttles after botocore's retries
     def throttle_one_key(params, **_):
         if json.loads(params["body"])["Item"]["image_key"] == {"S": "slow.jpg"}:
@@ -148,5 +148,8 @@ def test_a_throttled_write_fails_only_its_own_message(stack, db_writer, context)
     response = db_writer.lambda_handler(sqs_event(message("fast.jpg"), message("slow.jpg")), context)
 
     assert failed_ids(response) == ["msg-1"]
+    [error] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"ERROR"' in line]
+    assert (error["message_id"], error["key"]) == ("msg-1", "slow.jpg")
+    assert "ThrottlingException" in error["error"]
     assert stack.item("fast.jpg") is not None
     assert stack.item("slow.jpg") is None
