@@ -67,12 +67,20 @@ class AsyncInvoker:
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=function.settings.name)
         self._timers: set[threading.Timer] = set()
         self._queued = 0  # submitted to the pool, not started yet
+        self._running = 0
+        self.finished = 0  # events done with: processed, or sent to the on-failure destination
         self._lock = threading.Lock()
         self._closed = False
 
     def submit(self, event: Any) -> None:
         with self._lock:
             self._enqueue(event, str(uuid.uuid4()), 1, time.monotonic(), None)
+
+    @property
+    def pending(self) -> int:
+        """Events queued, running or waiting for a retry."""
+        with self._lock:
+            return self._queued + self._running + len(self._timers)
 
     def close(self) -> None:
         """Finishes the invocations under way; queued events and those waiting for a retry are dropped."""
@@ -98,6 +106,7 @@ class AsyncInvoker:
     def _attempt(self, event: Any, request_id: str, attempt: int, queued_at: float, last: Invocation | None) -> None:
         with self._lock:
             self._queued -= 1
+            self._running += 1
         try:
             if time.monotonic() - queued_at > self._settings.maximum_event_age_s:
                 self._give_up(event, "EventAgeExceeded", attempt - 1, last)
@@ -106,6 +115,7 @@ class AsyncInvoker:
             retries_left = self._settings.maximum_retry_attempts - (attempt - 1)
             self._report(event, result, attempt, retries_left)
             if not result.failed:
+                self._finish()
                 return
             if retries_left == 0:
                 self._give_up(event, "RetriesExhausted", attempt, result)
@@ -114,6 +124,13 @@ class AsyncInvoker:
             self._schedule(delay, event, request_id, attempt + 1, queued_at, result)
         except Exception as exc:  # noqa: BLE001 - a broken emulator must say so, not lose the event silently
             self._console.say(f"{self._name}: runner error, event dropped: {exc!r}")
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def _finish(self) -> None:
+        with self._lock:
+            self.finished += 1
 
     def _schedule(self, delay: float, *args: Any) -> None:
         timer = threading.Timer(delay, self._retry, args)
@@ -142,6 +159,7 @@ class AsyncInvoker:
 
     def _give_up(self, event: Any, condition: str, invoke_count: int, last: Invocation | None) -> None:
         self._on_failure(failure_record(event, self._function.settings.arn, condition, invoke_count, last))
+        self._finish()
         self._console.say(f"{self._name}: {condition}, failure record sent to the on-failure destination")
 
 

@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
-from local_pipeline.alarms import CHECK_INTERVAL_S, AlarmEvaluator
-from local_pipeline.async_invoke import AsyncInvoker
 from local_pipeline.console import Console
 from local_pipeline.demo import run_demo
-from local_pipeline.event_source import LOCAL_RETRY_VISIBILITY_S, SqsEventSource
-from local_pipeline.loop import BackgroundLoop
-from local_pipeline.resources import Resources, create_resources
-from local_pipeline.runtime import HandlerImportError, LambdaFunction, load_handler, output_routing
-from local_pipeline.s3_notifications import NotificationPump, describe, moto_sending_s3_notifications
+from local_pipeline.event_source import LOCAL_RETRY_VISIBILITY_S
+from local_pipeline.faults import FaultConfig
+from local_pipeline.pipeline import Pipeline, start_pipeline
+from local_pipeline.resources import Resources
+from local_pipeline.runtime import HandlerImportError, output_routing
+from local_pipeline.s3_notifications import moto_sending_s3_notifications
 from local_pipeline.server import PortInUseError, start_server
 from local_pipeline.stack import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, Stack, default_stack
 
 DEFAULT_PORT = 4566
-# image_processor invocations at once. Pillow releases the GIL while it decodes and resizes, so a
-# few threads keep two cores busy, and a slow image holds up only its own thread.
-IMAGE_PROCESSOR_CONCURRENCY = 4
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,6 +41,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="upload a generated set of images, print a summary when all are recorded, then stop; "
         "exits non-zero if any upload has no record or an unexpected status",
     )
+    parser.add_argument(
+        "--faults",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="inject every kind of fault at this rate, from 0 to 1: throttling, 5xx and lost replies on the "
+        "handlers' AWS calls, handler crashes, duplicate and delayed S3 events, duplicate SQS messages "
+        "(default 0: none)",
+    )
+    parser.add_argument("--seed", type=int, help="seed for the faults, to repeat a run's choices")
     return parser.parse_args(argv)
 
 
@@ -58,20 +60,27 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, such as 0.05, got {text!r}")
+    return rate
+
+
 @dataclass
 class Runner:
     """Everything started, so that shutdown can stop it in the right order."""
 
     console: Console
     server: Any = None
-    loops: list[BackgroundLoop] = field(default_factory=list)
-    closers: list[Callable[[], None]] = field(default_factory=list)
+    pipeline: Pipeline | None = None
 
     def shutdown(self) -> None:
-        for loop in self.loops:
-            loop.stop()
-        for close in self.closers:
-            close()
+        if self.pipeline is not None:
+            self.pipeline.stop()
         if self.server is not None:
             self.server.stop()
 
@@ -81,34 +90,34 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(sys.stdout)
     signal.signal(signal.SIGTERM, _interrupt)
     runner = Runner(console)
-    try:
-        with output_routing(), moto_sending_s3_notifications():
-            return _run(runner, args.port, args.demo)
-    except (PortInUseError, HandlerImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        console.say("stopping (Ctrl-C again to quit at once)")
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        return 130
-    finally:
-        runner.shutdown()
-        if runner.server is not None:
-            console.say("local pipeline stopped")
+    # Routing stays on until the shutdown, so the invocations it waits for still write to their logs.
+    with output_routing(), moto_sending_s3_notifications():
+        try:
+            return _run(runner, args)
+        except (PortInUseError, HandlerImportError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            console.say("stopping (Ctrl-C again to quit at once)")
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            return 130
+        finally:
+            runner.shutdown()
+            if runner.server is not None:
+                console.say("local pipeline stopped")
 
 
-def _run(runner: Runner, port: int, demo: bool) -> int:
+def _run(runner: Runner, args: argparse.Namespace) -> int:
     started = time.monotonic()
     stack = default_stack()
-    runner.server, endpoint = _start_aws(port)
-
-    def client(service: str) -> Any:
-        return boto3.client(service, endpoint_url=endpoint, region_name=REGION)
-
-    resources = create_resources(stack, client)
-    _start_functions(runner, stack, resources, client)
-    _print_ready(runner.console, stack, resources, endpoint, time.monotonic() - started)
-    if demo:
+    runner.server, endpoint = _start_aws(args.port)
+    faults = FaultConfig.uniform(args.faults, seed=args.seed) if args.faults else None
+    runner.pipeline = start_pipeline(stack, endpoint, runner.console, faults)
+    _print_ready(runner.console, stack, runner.pipeline.resources, endpoint, time.monotonic() - started)
+    if faults:
+        runner.console.say(f"faults on: {faults.describe()} (local_pipeline/faults.py says what each does)")
+    if args.demo:
+        client = runner.pipeline.client
         ok = run_demo(client("s3"), client("dynamodb"), stack.uploads_bucket, stack.table, runner.console)
         return 0 if ok else 1
     while True:
@@ -123,44 +132,6 @@ def _start_aws(port: int) -> tuple[Any, str]:
     os.environ.update(FAKE_CREDENTIALS)
     os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": endpoint})
     return server, endpoint
-
-
-def _start_functions(runner: Runner, stack: Stack, resources: Resources, client: Callable[[str], Any]) -> None:
-    metadata_queue_url = resources.queue_urls[stack.metadata_queue.name]
-    # Both handlers share this process and read their configuration at import (a test checks they agree).
-    os.environ.update(
-        stack.image_processor.environment | {"METADATA_QUEUE_URL": metadata_queue_url} | stack.db_writer.environment
-    )
-    logs = client("logs")
-    image_processor = LambdaFunction(stack.image_processor, load_handler(stack.image_processor.handler), logs)
-    db_writer = LambdaFunction(stack.db_writer, load_handler(stack.db_writer.handler), logs)
-    sqs = client("sqs")
-    failures_url = resources.queue_urls[stack.processor_failures_queue.name]
-
-    def send_to_failures_queue(record: dict[str, Any]) -> None:
-        sqs.send_message(QueueUrl=failures_url, MessageBody=json.dumps(record))
-
-    invoker = AsyncInvoker(
-        image_processor,
-        stack.async_invoke,
-        send_to_failures_queue,
-        runner.console,
-        describe,
-        IMAGE_PROCESSOR_CONCURRENCY,
-    )
-    event_source = SqsEventSource(
-        db_writer, sqs, stack.metadata_queue, metadata_queue_url, stack.event_source, runner.console
-    )
-    pump = NotificationPump(sqs, resources.events_queue_url, invoker.submit)
-    evaluator = AlarmEvaluator(stack.alarms, client("cloudwatch"), sqs, runner.console)
-    runner.loops = [
-        BackgroundLoop("s3-notifications", pump.step, runner.console),
-        BackgroundLoop("sqs-event-source", event_source.step, runner.console),
-        BackgroundLoop("alarms", evaluator.step, runner.console, pause_s=CHECK_INTERVAL_S),
-    ]
-    runner.closers = [invoker.close, event_source.close]
-    for loop in runner.loops:
-        loop.start()
 
 
 def _print_ready(console: Console, stack: Stack, resources: Resources, endpoint: str, seconds: float) -> None:

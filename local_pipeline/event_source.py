@@ -6,6 +6,7 @@ import base64
 import math
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -98,7 +99,10 @@ class SqsEventSource:
         settings: EventSourceSettings,
         console: Console,
         retry_visibility_s: int = LOCAL_RETRY_VISIBILITY_S,
+        redeliver: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
+        """`redeliver(message)` true keeps a message that succeeded in the queue, to be delivered again
+        (fault injection: SQS delivers at least once)."""
         self._function = function
         self._sqs = sqs
         self._queue = queue
@@ -108,11 +112,22 @@ class SqsEventSource:
         self._retry_visibility_s = retry_visibility_s
         self._pool = ThreadPoolExecutor(settings.maximum_concurrency, thread_name_prefix=function.settings.name)
         self._slots = threading.BoundedSemaphore(settings.maximum_concurrency)
+        self._redeliver = redeliver or (lambda message: False)
+        self._lock = threading.Lock()
+        self._busy = 0
+
+    @property
+    def busy(self) -> int:
+        """Batches handed to a worker and not settled yet (the queue counts those being gathered as in flight)."""
+        with self._lock:
+            return self._busy
 
     def step(self) -> None:
         batch = self._gather()
         if batch:
             self._slots.acquire()
+            with self._lock:
+                self._busy += 1
             self._pool.submit(self._process, batch)
 
     def close(self) -> None:
@@ -151,11 +166,14 @@ class SqsEventSource:
         except Exception as exc:  # noqa: BLE001 - say so; the messages reappear after the visibility timeout
             self._console.say(f"{self._function.settings.name}: runner error: {exc!r}")
         finally:
+            with self._lock:
+                self._busy -= 1
             self._slots.release()
 
     def _settle(self, batch: list[dict[str, Any]], failed: frozenset[str]) -> None:
-        done = [m for m in batch if m["MessageId"] not in failed]
-        retry = [m for m in batch if m["MessageId"] in failed]
+        kept = {m["MessageId"] for m in batch if m["MessageId"] not in failed and self._redeliver(m)}
+        done = [m for m in batch if m["MessageId"] not in failed | kept]
+        retry = [m for m in batch if m["MessageId"] in failed | kept]
         for chunk in _chunks(done):
             self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=_entries(chunk))
         for chunk in _chunks(retry):

@@ -38,6 +38,14 @@ class HandlerImportError(Exception):
     """A handler failed Lambda's init phase; the message names it and says why."""
 
 
+class EnvironmentCrash(BaseException):
+    """The execution environment died mid-invocation, as when Lambda kills it for memory.
+
+    A BaseException, so handler code that catches Exception cannot survive it; the runtime reports
+    it as Lambda does (Runtime.ExitError). Raised only by injected faults (faults.py).
+    """
+
+
 def load_handler(handler: str) -> Handler:
     """Imports a Lambda handler string such as `image_processor.handler.lambda_handler`."""
     module_name, _, function_name = handler.rpartition(".")
@@ -179,6 +187,10 @@ class LambdaFunction:
         _current.log = log
         try:
             result = self._handler(event, context)
+        except EnvironmentCrash:
+            message = f"RequestId: {context.aws_request_id} Error: Runtime exited with error: signal: killed"
+            log.add(f"{message}\nRuntime.ExitError")
+            return None, {"errorMessage": message, "errorType": "Runtime.ExitError"}
         except Exception as exc:  # noqa: BLE001 - as Lambda does: any exception is a function error
             error = _error_document(exc, context.aws_request_id)
             log.add(

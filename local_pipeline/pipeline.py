@@ -1,0 +1,173 @@
+"""The two functions wired to moto as Lambda wires them, with optional faults, and a way to tell that
+the pipeline has drained (no event or message left anywhere but in a dead-letter queue)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from local_pipeline.alarms import CHECK_INTERVAL_S, AlarmEvaluator
+from local_pipeline.async_invoke import AsyncInvoker
+from local_pipeline.console import Console
+from local_pipeline.event_source import SqsEventSource
+from local_pipeline.faults import FaultConfig, Faults
+from local_pipeline.loop import BackgroundLoop
+from local_pipeline.resources import Resources, create_resources
+from local_pipeline.runtime import LambdaFunction, load_handler
+from local_pipeline.s3_notifications import NotificationPump, describe
+from local_pipeline.stack import REGION, Stack
+
+# image_processor invocations at once. Pillow releases the GIL while it decodes and resizes, so a
+# few threads keep two cores busy, and a slow image holds up only its own thread.
+IMAGE_PROCESSOR_CONCURRENCY = 4
+# How long the pipeline must stay empty to count as drained: longer than the gap between an
+# invocation ending and its retry starting, which the counts below cover, plus one poll.
+DRAINED_FOR_S = 1.5
+DRAIN_CHECK_INTERVAL_S = 0.25
+# The queue attributes that together hold every message of a queue.
+QUEUE_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+class NotDrainedError(Exception):
+    """The pipeline still had work after the time allowed; the message says where."""
+
+
+@dataclass
+class Pipeline:
+    stack: Stack
+    endpoint: str
+    resources: Resources
+    invoker: AsyncInvoker
+    event_source: SqsEventSource
+    faults: Faults | None
+    # The S3 notification pump, apart so that a test can stop it and deliver events in its own order.
+    notifications: BackgroundLoop
+    loops: list[BackgroundLoop] = field(default_factory=list)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+    def queue_url(self, name: str) -> str:
+        return self.resources.queue_urls[name]
+
+    def pending(self) -> dict[str, int]:
+        """Work not finished yet, by where it is; every value is 0 once the pipeline has drained."""
+        sqs = self.client("sqs")
+        counts = {
+            "S3 events held back by faults": self.faults.delayed if self.faults else 0,
+            "S3 events queued for image_processor": _queue_depth(sqs, self.resources.events_queue_url),
+            "image_processor events queued, running or awaiting a retry": self.invoker.pending,
+            "metadata messages": _queue_depth(sqs, self.queue_url(self.stack.metadata_queue.name)),
+            "db_writer batches running": self.event_source.busy,
+        }
+        return counts
+
+    def wait_until_drained(self, timeout_s: float) -> float:
+        """Returns the seconds waited, once nothing is pending for DRAINED_FOR_S."""
+        started = time.monotonic()
+        empty_since: float | None = None
+        while True:
+            now = time.monotonic()
+            if any(self.pending().values()):
+                empty_since = None
+            elif empty_since is None:
+                empty_since = now
+            elif now - empty_since >= DRAINED_FOR_S:
+                return now - started
+            if now - started > timeout_s:
+                left = ", ".join(f"{n} {what}" for what, n in self.pending().items() if n)
+                raise NotDrainedError(f"still busy after {timeout_s:.0f} s: {left}")
+            time.sleep(DRAIN_CHECK_INTERVAL_S)
+
+    def stop(self) -> None:
+        """Stops polling, finishes the invocations under way; events not processed yet are dropped."""
+        for loop in self.loops:
+            loop.stop()
+        if self.faults:
+            self.faults.close()
+        self.invoker.close()
+        self.event_source.close()
+
+
+def start_pipeline(stack: Stack, endpoint: str, console: Console, faults: FaultConfig | None = None) -> Pipeline:
+    """Creates the stack's resources in moto at `endpoint` and starts playing Lambda.
+
+    The handlers are imported here, so AWS credentials, region and AWS_ENDPOINT_URL must already be
+    in the environment; their own variables are added to it.
+    """
+
+    def client(service: str) -> Any:
+        return boto3.client(service, endpoint_url=endpoint, region_name=REGION)
+
+    resources = create_resources(stack, client)
+    metadata_queue_url = resources.queue_urls[stack.metadata_queue.name]
+    # Both handlers share this process and read their configuration at import (a test checks they agree).
+    os.environ.update(
+        stack.image_processor.environment | {"METADATA_QUEUE_URL": metadata_queue_url} | stack.db_writer.environment
+    )
+    image_processor_handler = load_handler(stack.image_processor.handler)
+    db_writer_handler = load_handler(stack.db_writer.handler)
+    injected = Faults(faults) if faults else None
+    if injected:
+        injected.install(_handler_clients(stack))
+        image_processor_handler = injected.crashing(image_processor_handler)
+        db_writer_handler = injected.crashing(db_writer_handler)
+    logs = client("logs")
+    image_processor = LambdaFunction(stack.image_processor, image_processor_handler, logs)
+    db_writer = LambdaFunction(stack.db_writer, db_writer_handler, logs)
+    sqs = client("sqs")
+    failures_url = resources.queue_urls[stack.processor_failures_queue.name]
+
+    def send_to_failures_queue(record: dict[str, Any]) -> None:
+        sqs.send_message(QueueUrl=failures_url, MessageBody=json.dumps(record))
+
+    invoker = AsyncInvoker(
+        image_processor, stack.async_invoke, send_to_failures_queue, console, describe, IMAGE_PROCESSOR_CONCURRENCY
+    )
+    event_source = SqsEventSource(
+        db_writer,
+        sqs,
+        stack.metadata_queue,
+        metadata_queue_url,
+        stack.event_source,
+        console,
+        redeliver=injected.redeliver if injected else None,
+    )
+    deliver: Callable[[dict[str, Any]], None] = invoker.submit
+    if injected:
+        deliver = injected.delivering(deliver)
+    pump = NotificationPump(sqs, resources.events_queue_url, deliver)
+    evaluator = AlarmEvaluator(stack.alarms, client("cloudwatch"), sqs, console)
+    notifications = BackgroundLoop("s3-notifications", pump.step, console)
+    pipeline = Pipeline(stack, endpoint, resources, invoker, event_source, injected, notifications)
+    pipeline.loops = [
+        notifications,
+        BackgroundLoop("sqs-event-source", event_source.step, console),
+        BackgroundLoop("alarms", evaluator.step, console, pause_s=CHECK_INTERVAL_S),
+    ]
+    for loop in pipeline.loops:
+        loop.start()
+    return pipeline
+
+
+def _handler_clients(stack: Stack) -> list[Any]:
+    """The boto3 clients the handler modules created at import: the ones whose calls faults hit."""
+    image_processor = sys.modules[stack.image_processor.handler.rpartition(".")[0]]
+    db_writer = sys.modules[stack.db_writer.handler.rpartition(".")[0]]
+    return [image_processor.s3, image_processor.sqs, db_writer.dynamodb]
+
+
+def _queue_depth(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(QUEUE_COUNTS))["Attributes"]
+    return sum(int(attributes[name]) for name in QUEUE_COUNTS)
