@@ -1,9 +1,11 @@
 """Memory sizing: total peak RSS of a Lambda-like process on the largest inputs the function accepts.
 
 The function's memory must hold the Python runtime, boto3 and its clients, the downloaded file
-and the decode of the worst image MAX_IMAGE_PIXELS (100 MP) lets through. The worst cases are
-the most compressible files: a smooth 100 MP PNG is a few MB, far under MAX_IMAGE_BYTES, yet
-decodes to 400 MB (RGBA). Each probe is a fresh process (bench.probe handler).
+and the decode of the worst image the pixel limits let through: MAX_IMAGE_PIXELS (100 MP) for
+opaque images, half of it for WebP, AVIF and anything with transparency, which imaging.py
+decodes into two full-size RGBA frames. The worst cases are the most compressible files: a
+smooth 100 MP PNG is a few MB, far under MAX_IMAGE_BYTES, yet decodes to 300 MB (RGB). Each
+probe is a fresh process (bench.probe handler).
 """
 
 from __future__ import annotations
@@ -16,18 +18,31 @@ from dataclasses import dataclass
 from bench.environment import ROOT, lambda_like_environment
 from bench.inputs import ImageSpec, ensure_file
 
+# 7,071 x 7,071 = 49,999,041 pixels: the largest square within half of MAX_IMAGE_PIXELS.
+HALF_LIMIT_SIDE = 7071
 WORST_CASES = [
-    ImageSpec("PNG 100 MP RGBA", "PNG", 10000, 10000, mode="RGBA", smooth_only=True),
+    ImageSpec("PNG 100 MP RGB", "PNG", 10000, 10000, smooth_only=True),
+    ImageSpec("PNG 100 MP grey", "PNG", 10000, 10000, mode="L", smooth_only=True),
     ImageSpec("PNG 100 MP 16-bit grey", "PNG", 10000, 10000, mode="I;16", smooth_only=True),
+    ImageSpec("TIFF 100 MP 16-bit grey, big-endian", "TIFF", 10000, 10000, mode="I;16B", smooth_only=True),
+    ImageSpec("TIFF 100 MP 32-bit float grey", "TIFF", 10000, 10000, mode="F", smooth_only=True),
+    ImageSpec("PNG 50 MP RGBA", "PNG", HALF_LIMIT_SIDE, HALF_LIMIT_SIDE, mode="RGBA", smooth_only=True),
+    ImageSpec(
+        "PNG 50 MP palette with transparency", "PNG", HALF_LIMIT_SIDE, HALF_LIMIT_SIDE, mode="P", smooth_only=True
+    ),
+    ImageSpec("WebP 50 MP RGBA", "WEBP", HALF_LIMIT_SIDE, HALF_LIMIT_SIDE, mode="RGBA", smooth_only=True),
+    ImageSpec("AVIF 50 MP RGBA", "AVIF", HALF_LIMIT_SIDE, HALF_LIMIT_SIDE, mode="RGBA", smooth_only=True),
     ImageSpec("JPEG 100 MP progressive", "JPEG", 10000, 10000, smooth_only=True, progressive=True),
     ImageSpec("JPEG 50 MP", "JPEG", 8688, 5792),
 ]
 QUICK_WORST_CASES = [
     ImageSpec("PNG 1 MP RGBA", "PNG", 1152, 864, mode="RGBA", smooth_only=True),
-    ImageSpec("PNG 1 MP 16-bit grey", "PNG", 1152, 864, mode="I;16", smooth_only=True),
+    ImageSpec("TIFF 1 MP 16-bit grey, big-endian", "TIFF", 1152, 864, mode="I;16B", smooth_only=True),
 ]
-# The proposed imaging.py change for 16-bit input, measured on the 16-bit probes (see bench.probe).
-PROPOSED_16_BIT = "proposed 16-bit scaling"
+# The proposed imaging.py change for grey images wider than 16-bit native (see bench.probe),
+# measured on the inputs it changes.
+PROPOSED = "proposed: resize, then map to 8 bits"
+PROPOSAL_MODES = ("I;16B", "F")
 
 
 @dataclass
@@ -43,7 +58,7 @@ class SizingResult:
 def run(specs: list[ImageSpec]) -> list[SizingResult]:
     results = []
     for spec in specs:
-        variants = ["current", PROPOSED_16_BIT] if spec.mode == "I;16" else ["current"]
+        variants = ["current", PROPOSED] if spec.mode in PROPOSAL_MODES else ["current"]
         results.extend(_probe(spec, variant) for variant in variants)
     return results
 
@@ -51,8 +66,8 @@ def run(specs: list[ImageSpec]) -> list[SizingResult]:
 def _probe(spec: ImageSpec, variant: str) -> SizingResult:
     path = ensure_file(spec)
     command = [sys.executable, "-m", "bench.probe", "handler", str(path)]
-    if variant == PROPOSED_16_BIT:
-        command.append("--proposed-16-bit")
+    if variant == PROPOSED:
+        command.append("--proposed")
     completed = subprocess.run(
         command, cwd=ROOT, env=lambda_like_environment(), capture_output=True, text=True, check=False
     )

@@ -146,7 +146,7 @@ def quality(data: bytes) -> dict[str, float]:
     )
     candidates = {
         "a": _draft_thumbnail(data, imaging.REDUCING_GAP),
-        methods.PROPOSED: _draft_thumbnail(data, methods.PROPOSED_REDUCING_GAP),
+        methods.PREVIOUS: _draft_thumbnail(data, methods.PREVIOUS_REDUCING_GAP),
         "c": _loaded_thumbnail(full),
     }
     if methods.pyvips is not None:
