@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from local_pipeline.console import Console
 from local_pipeline.demo import run_demo
 from local_pipeline.event_source import LOCAL_RETRY_VISIBILITY_S
 from local_pipeline.faults import FaultConfig
+from local_pipeline.load import KEY_GAP_S, plan_load, run_load
 from local_pipeline.pipeline import Pipeline, start_pipeline
 from local_pipeline.resources import Resources
 from local_pipeline.runtime import HandlerImportError, output_routing
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
-from local_pipeline.server import PortInUseError, start_server
+from local_pipeline.server import PortInUseError, start_server, start_server_process
 from local_pipeline.stack import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, Stack, default_stack
 
 DEFAULT_PORT = 4566
@@ -35,11 +39,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_PORT,
         help=f"port of the local AWS endpoint on 127.0.0.1 (default {DEFAULT_PORT})",
     )
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--demo",
         action="store_true",
         help="upload a generated set of images, print a summary when all are recorded, then stop; "
         "exits non-zero if any upload has no record or an unexpected status",
+    )
+    mode.add_argument(
+        "--load",
+        type=_uploads,
+        metavar="N",
+        help="upload N generated files of mixed sizes and formats (some deleted or uploaded again), wait until "
+        "the pipeline drains, check that every upload is accounted for, print throughput and memory, then stop; "
+        "exits non-zero if the check fails",
     )
     parser.add_argument(
         "--faults",
@@ -50,14 +63,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "handlers' AWS calls, handler crashes, duplicate and delayed S3 events, duplicate SQS messages "
         "(default 0: none)",
     )
-    parser.add_argument("--seed", type=int, help="seed for the faults, to repeat a run's choices")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--key-gap",
+        type=_seconds,
+        default=KEY_GAP_S,
+        metavar="SECONDS",
+        help=f"with --load: seconds between two operations on the same key (default {KEY_GAP_S:g}); "
+        "0 issues them back to back, so that one key's events are processed at the same time",
+    )
+    parser.add_argument("--seed", type=int, help="seed for the faults and --load's mix, to repeat a run's choices")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="with --load: also write its report to FILE as JSON")
+    args = parser.parse_args(argv)
+    if args.json and not args.load:
+        parser.error("--json needs --load")
+    return args
 
 
 def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 65535, got {text!r}")
     return int(text)
+
+
+def _uploads(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000000, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 3600, got {text!r}")
+    return seconds
 
 
 def _rate(text: str) -> float:
@@ -110,9 +151,20 @@ def main(argv: list[str] | None = None) -> int:
 def _run(runner: Runner, args: argparse.Namespace) -> int:
     started = time.monotonic()
     stack = default_stack()
-    runner.server, endpoint = _start_aws(args.port)
+    runner.server, endpoint = _start_aws(args.port, separate_process=bool(args.load))
+    plan = plan_load(args.load, args.seed, poison=bool(args.faults)) if args.load else None
     faults = FaultConfig.uniform(args.faults, seed=args.seed) if args.faults else None
-    runner.pipeline = start_pipeline(stack, endpoint, runner.console, faults)
+    if faults and plan:
+        faults = replace(
+            faults, poison_image_processor=plan.poison_image_processor, poison_db_writer=plan.poison_db_writer
+        )
+    console = runner.console
+    if plan:
+        # One line per invocation is too many to read; they go to a file the report names.
+        log = tempfile.NamedTemporaryFile("w", prefix="local-pipeline-load-", suffix=".log", delete=False)  # noqa: SIM115
+        console = Console(log)
+        runner.console.say(f"runner's lines (one per invocation) go to {log.name}")
+    runner.pipeline = start_pipeline(stack, endpoint, console, faults)
     _print_ready(runner.console, stack, runner.pipeline.resources, endpoint, time.monotonic() - started)
     if faults:
         runner.console.say(f"faults on: {faults.describe()} (local_pipeline/faults.py says what each does)")
@@ -120,13 +172,18 @@ def _run(runner: Runner, args: argparse.Namespace) -> int:
         client = runner.pipeline.client
         ok = run_demo(client("s3"), client("dynamodb"), stack.uploads_bucket, stack.table, runner.console)
         return 0 if ok else 1
+    if plan:
+        report = run_load(runner.pipeline, plan, runner.console, moto_pid=runner.server.pid, key_gap_s=args.key_gap)
+        if args.json:
+            args.json.write_text(json.dumps(report.as_json(), indent=2) + "\n")
+        return 0 if report.ok else 1
     while True:
         time.sleep(3600)
 
 
-def _start_aws(port: int) -> tuple[Any, str]:
+def _start_aws(port: int, separate_process: bool = False) -> tuple[Any, str]:
     """Starts moto and points every AWS client this process creates, the handlers' included, at it."""
-    server, endpoint = start_server(port)
+    server, endpoint = start_server_process(port) if separate_process else start_server(port)
     for name in [n for n in os.environ if n == "AWS_PROFILE" or n.startswith(("AWS_ENDPOINT_URL_", "AWS_SESSION"))]:
         del os.environ[name]  # a profile, session or per-service endpoint would win over the values below
     os.environ.update(FAKE_CREDENTIALS)

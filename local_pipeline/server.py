@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 
 from moto.server import ThreadedMotoServer
 
+from local_pipeline.s3_notifications import moto_sending_s3_notifications
+
 HOST = "127.0.0.1"
+PROCESS_START_TIMEOUT_S = 30
 
 
 class PortInUseError(Exception):
@@ -39,3 +47,52 @@ def start_server(port: int) -> tuple[ThreadedMotoServer, str]:
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     server.start()
     return server, f"http://{HOST}:{port}"
+
+
+class ServerProcess:
+    """moto's server in a child process (`python -m local_pipeline.server`), so that the memory of
+    what it stores is not counted in the runner's. Same interface as ThreadedMotoServer's stop()."""
+
+    def __init__(self, port: int) -> None:
+        self._process = subprocess.Popen([sys.executable, "-m", "local_pipeline.server", str(port)])
+        deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
+        while not _answers(port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"moto's server process did not start on port {port}")
+            time.sleep(0.1)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+        self._process.wait(PROCESS_START_TIMEOUT_S)
+
+
+def start_server_process(port: int) -> tuple[ServerProcess, str]:
+    ensure_port_free(port)
+    return ServerProcess(port), f"http://{HOST}:{port}"
+
+
+def _answers(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex((HOST, port)) == 0
+
+
+def _serve(port: int) -> None:
+    """The child process: moto's server, sending S3's notifications, until terminated."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the runner too, which stops this process
+    with moto_sending_s3_notifications():
+        server, _ = start_server(port)
+        while not stopping.wait(1):  # with a timeout, so that the signal handler gets to run
+            pass
+        server.stop()
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))

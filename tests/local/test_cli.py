@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -45,6 +46,32 @@ def test_a_bad_port_is_refused(port: str):
 
     assert result.returncode == 2
     assert f"argument --port: must be a whole number from 1 to 65535, got '{port}'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--faults", "1.5"], "argument --faults: must be a number from 0 to 1, such as 0.05, got '1.5'"),
+        (["--faults", "some"], "argument --faults: must be a number from 0 to 1, such as 0.05, got 'some'"),
+        (["--load", "0"], "argument --load: must be a whole number from 1 to 1000000, got '0'"),
+        (["--load", "10", "--demo"], "argument --demo: not allowed with argument --load"),
+        (["--json", "report.json"], "--json needs --load"),
+    ],
+)
+def test_bad_fault_and_load_options_are_refused(args, error):
+    result = run_local_pipeline(*args)
+
+    assert result.returncode == 2
+    assert error in result.stderr
+
+
+def test_every_option_is_in_the_readme():
+    options = set(re.findall(r"--[a-z][a-z-]+", run_local_pipeline("--help").stdout)) - {"--help"}
+
+    readme = (REPO_ROOT / "README.md").read_text()
+
+    undocumented = sorted(option for option in options if f"| `{option}" not in readme)
+    assert options and not undocumented, f"options missing from the README's option tables: {undocumented}"
 
 
 @pytest.mark.slow

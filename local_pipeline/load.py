@@ -1,0 +1,423 @@
+"""`--load N`: N uploads of mixed sizes and formats through the local stack, then the reconciliation.
+
+The mix: photo-like images from 0.3 to 12 megapixels in every accepted format, plus the hostile
+catalogue's light cases (tests/hostile/catalogue.py: truncated files, bombs, polyglots, odd keys...).
+Most keys are uploaded once; some are deleted, deleted and uploaded again, or overwritten with a
+file of another outcome, each operation KEY_GAP_S after the one before on its key (with other
+uploads in between). With faults on, events arrive duplicated and delayed, and a few keys are
+poisoned (faults.py) so that both dead-letter queues receive some: the reconciliation must find
+exactly those there.
+
+Memory is this process's: the runner and both functions (moto's server runs in a process of its
+own, since it keeps everything stored; its growth is reported apart). A warm-up pass first uploads
+each distinct file once (under warmup/, reconciled with the rest), so that first-use costs such as
+codec libraries and per-thread allocator arenas are not taken for growth. Then, while the N uploads
+run, resident memory is sampled every N/40 uploads; it must stay flat: the median of the last
+quarter of the samples at most MAX_MEMORY_GROWTH above the first quarter's. Uploads are kept at
+most IN_FLIGHT ahead of image_processor, as a steady load.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import resource
+import statistics
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from local_pipeline.console import Console
+from local_pipeline.pipeline import Pipeline
+from local_pipeline.reconcile import Reconciliation, reconcile
+from tests import images
+from tests.hostile.catalogue import PREFIX, light_cases
+
+IN_FLIGHT = 32
+# Seconds between two operations on the same key: longer than an event takes to be delivered and
+# processed with every retry (a delay of up to 3 s, Lambda's retries after 1 and 2 s, botocore's
+# backoff), so that one key's events are never processed at the same time. image_processor does
+# not handle that yet (tests/local/test_nothing_lost.py, expected failures); --key-gap 0 can hit it.
+KEY_GAP_S = 10.0
+SAMPLES = 40
+MAX_MEMORY_GROWTH = 0.20
+DRAIN_TIMEOUT_S = 600
+KEY_PREFIX = "load/"
+WARMUP_PREFIX = "warmup/"
+# Share of keys that get more than one operation, each back to back: (share, operations).
+LIFECYCLES = (
+    (0.06, ("upload", "delete")),
+    (0.05, ("upload", "delete", "upload")),
+    (0.05, ("upload", "upload")),
+)
+# With faults on: share of single-upload keys poisoned for each function (at least one each).
+POISON_SHARE = 0.005
+HOSTILE_SHARE = 0.3
+
+
+@dataclass(frozen=True)
+class File:
+    name: str
+    make: Callable[[], bytes]
+    status: str  # what its record must say: PROCESSED or REJECTED
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    file: File | None  # None: delete the key
+
+
+@dataclass
+class LoadPlan:
+    warmup: list[Step]
+    steps: list[Step]
+    expected: dict[str, str]  # key -> status of its latest operation, warm-up keys included
+    poison_image_processor: frozenset[str] = frozenset()
+    poison_db_writer: frozenset[str] = frozenset()
+
+    @property
+    def uploads(self) -> int:
+        return sum(1 for step in self.steps if step.file is not None)
+
+
+@dataclass
+class LoadReport:
+    uploads: int
+    deletes: int
+    warmup_uploads: int
+    keys: int
+    uploaded_bytes: int
+    seconds: float  # from the first upload until the pipeline drained
+    drain_seconds: float  # of which, after the last upload
+    samples: list[tuple[int, float]]  # (uploads done, resident MB of this process)
+    peak_mb: float
+    moto_mb: tuple[float, float] | None  # moto's server process at the start and the end, when separate
+    faults: dict[str, int]
+    reconciliation: Reconciliation
+    poisoned: int
+    poisoned_not_in_dlq: list[str] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> float:
+        return self.uploads / self.seconds
+
+    @property
+    def first_quarter_mb(self) -> float:
+        return statistics.median(mb for _, mb in self.samples[: max(1, len(self.samples) // 4)])
+
+    @property
+    def last_quarter_mb(self) -> float:
+        return statistics.median(mb for _, mb in self.samples[-max(1, len(self.samples) // 4) :])
+
+    @property
+    def memory_flat(self) -> bool:
+        return self.last_quarter_mb <= self.first_quarter_mb * (1 + MAX_MEMORY_GROWTH)
+
+    @property
+    def ok(self) -> bool:
+        return self.reconciliation.ok and self.memory_flat and not self.poisoned_not_in_dlq
+
+    def render(self) -> str:
+        injected = ", ".join(f"{name} {count:,}" for name, count in sorted(self.faults.items())) or "none"
+        growth = self.last_quarter_mb / self.first_quarter_mb - 1
+        lines = [
+            f"load: {self.uploads:,} uploads and {self.deletes:,} deletes, {self.uploaded_bytes / 1e6:,.1f} MB, "
+            f"in {self.seconds:.1f} s ({self.drain_seconds:.1f} s of it draining after the last upload): "
+            f"{self.throughput:.1f} uploads/s; after {self.warmup_uploads} warm-up uploads; "
+            f"{self.keys:,} keys in all",
+            f"faults injected: {injected}",
+            f"memory of this process (runner and both functions), resident: peak {self.peak_mb:.0f} MB; median "
+            f"{self.first_quarter_mb:.0f} MB over the first quarter of the uploads, {self.last_quarter_mb:.0f} MB "
+            f"over the last ({growth:+.1%}, limit +{MAX_MEMORY_GROWTH:.0%}): "
+            f"{'flat' if self.memory_flat else 'GROWING'}",
+            "  samples (uploads: MB): " + ", ".join(f"{done}: {mb:.0f}" for done, mb in self.samples),
+            *(
+                [
+                    f"moto's server process (it keeps every object, item, message and log line): "
+                    f"{self.moto_mb[0]:.0f} MB before the first upload, {self.moto_mb[1]:.0f} MB at the end"
+                ]
+                if self.moto_mb
+                else []
+            ),
+            self.reconciliation.render(),
+            f"poisoned keys: {self.poisoned}, all in a dead-letter queue"
+            if not self.poisoned_not_in_dlq
+            else f"PROBLEM: poisoned keys not in a dead-letter queue: {self.poisoned_not_in_dlq}",
+        ]
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "uploads": self.uploads,
+            "deletes": self.deletes,
+            "warmup_uploads": self.warmup_uploads,
+            "keys": self.keys,
+            "uploaded_bytes": self.uploaded_bytes,
+            "seconds": round(self.seconds, 2),
+            "drain_seconds": round(self.drain_seconds, 2),
+            "uploads_per_second": round(self.throughput, 2),
+            "peak_mb": round(self.peak_mb, 1),
+            "first_quarter_mb": round(self.first_quarter_mb, 1),
+            "last_quarter_mb": round(self.last_quarter_mb, 1),
+            "memory_flat": self.memory_flat,
+            "samples": self.samples,
+            "moto_mb": self.moto_mb,
+            "faults": self.faults,
+            "poisoned": self.poisoned,
+            "poisoned_not_in_dlq": self.poisoned_not_in_dlq,
+            "reconciliation": self.reconciliation.as_json(),
+        }
+
+
+# --- the mix ------------------------------------------------------------------------------------------
+
+
+def photo_files() -> list[tuple[float, File]]:
+    """(weight, file): mostly small and medium photos, a few 12-megapixel ones."""
+    return [
+        (6, File("photo-640x480.jpg", lambda: _encode(_photo(640, 480), "JPEG", quality=85), "PROCESSED")),
+        (5, File("photo-1600x1200.jpg", lambda: _encode(_photo(1600, 1200), "JPEG", quality=85), "PROCESSED")),
+        (2, File("photo-3000x2000.jpg", lambda: _encode(_photo(3000, 2000), "JPEG", quality=85), "PROCESSED")),
+        (1, File("photo-4000x3000.jpg", lambda: _encode(_photo(4000, 3000), "JPEG", quality=85), "PROCESSED")),
+        (2, File("rotated-1200x800.jpg", _rotated_jpeg, "PROCESSED")),
+        (3, File("logo-800x600.png", lambda: _encode(_photo(800, 600).convert("RGBA"), "PNG"), "PROCESSED")),
+        (1, File("scan-1600x1200.png", lambda: _encode(_photo(1600, 1200), "PNG"), "PROCESSED")),
+        (3, File("photo-1024x768.webp", lambda: _encode(_photo(1024, 768), "WEBP", quality=80), "PROCESSED")),
+        (2, File("animation-320x240.gif", _gif, "PROCESSED")),
+        (1, File("scan-1200x900.tiff", lambda: _encode(_photo(1200, 900), "TIFF"), "PROCESSED")),
+        (1, File("bitmap-800x600.bmp", lambda: _encode(_photo(800, 600), "BMP"), "PROCESSED")),
+        (1, File("photo-640x480.avif", lambda: _encode(_photo(640, 480), "AVIF", quality=50), "PROCESSED")),
+    ]
+
+
+def hostile_files() -> list[File]:
+    """The hostile catalogue's light cases, named by their key without the catalogue's prefix.
+
+    Not the key with a newline in it: moto's server matches object keys in URLs with a regular
+    expression that stops at a newline, so it answers 404 (S3 takes it; tests/hostile checks it in
+    moto without the server).
+    """
+    return [
+        File(case.key.removeprefix(PREFIX) if case.key.startswith(PREFIX) else case.key, case.data, case.status)
+        for case in light_cases()
+        if "\n" not in case.key
+    ]
+
+
+def plan_load(uploads: int, seed: int | None = None, poison: bool = False) -> LoadPlan:
+    """`uploads` uploads, some keys with several operations; deletes come on top."""
+    rng = random.Random(seed)
+    photos = photo_files()
+    hostile = hostile_files()
+    steps: list[Step] = []
+    expected: dict[str, str] = {}
+    single: list[str] = []
+    index = 0
+
+    def pick() -> File:
+        if rng.random() < HOSTILE_SHARE:
+            return rng.choice(hostile)
+        return rng.choices([file for _, file in photos], weights=[weight for weight, _ in photos])[0]
+
+    made = 0
+    while made < uploads:
+        first = pick()
+        key = _key(index, first)
+        index += 1
+        operations = _lifecycle(rng)
+        operations = operations[: _fit(operations, uploads - made)]
+        for position, operation in enumerate(operations):
+            file = (first if position == 0 else pick()) if operation == "upload" else None
+            steps.append(Step(key, file))
+            made += file is not None
+        expected[key] = steps[-1].file.status if steps[-1].file else "DELETED"
+        if len(operations) == 1 and key.startswith(KEY_PREFIX):
+            single.append(key)
+    poisoned = rng.sample(single, min(len(single), 2 * max(1, round(uploads * POISON_SHARE)))) if poison else []
+    half = len(poisoned) // 2
+    warmup = [Step(f"{WARMUP_PREFIX}{file.name}", file) for file in {s.file: None for s in steps if s.file}]
+    warmup = [step for step in warmup if len(step.key.encode()) <= 1024]
+    expected |= {step.key: step.file.status for step in warmup if step.file}
+    return LoadPlan(warmup, steps, expected, frozenset(poisoned[:half]), frozenset(poisoned[half:]))
+
+
+def _lifecycle(rng: random.Random) -> tuple[str, ...]:
+    draw = rng.random()
+    for share, operations in LIFECYCLES:
+        if draw < share:
+            return operations
+        draw -= share
+    return ("upload",)
+
+
+def _fit(operations: tuple[str, ...], uploads_left: int) -> int:
+    """How many of the operations to keep so that the uploads do not pass the total."""
+    count = 0
+    for length, operation in enumerate(operations, start=1):
+        count += operation == "upload"
+        if count > uploads_left:
+            return length - 1
+    return len(operations)
+
+
+def _key(index: int, file: File) -> str:
+    # Keys of S3's maximum length cannot take a prefix: they are uploaded as they are, again and again.
+    key = f"{KEY_PREFIX}{index:05d}/{file.name}"
+    return key if len(key.encode()) <= 1024 else file.name
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+def run_load(
+    pipeline: Pipeline,
+    plan: LoadPlan,
+    console: Console,
+    moto_pid: int | None = None,
+    key_gap_s: float = KEY_GAP_S,
+) -> LoadReport:
+    """Runs the plan; `moto_pid` is moto's server process, when it runs apart, to report its memory too."""
+    console.say(f"load: generating {len(plan.warmup)} distinct files, then uploading each once to warm up")
+    _drive(pipeline, plan.warmup, lambda uploads: None, key_gap_s)
+    pipeline.wait_until_drained(DRAIN_TIMEOUT_S)
+    console.say(f"load: {plan.uploads:,} uploads, at most {IN_FLIGHT} ahead of image_processor")
+    every = max(1, plan.uploads // SAMPLES)
+    samples: list[tuple[int, float]] = []
+
+    def progress(uploads: int) -> None:
+        if uploads % every == 0:
+            samples.append((uploads, resident_mb()))
+        if uploads % max(1, plan.uploads // 10) == 0:
+            console.say(f"load: {uploads:,} uploaded, {pipeline.invoker.finished:,} S3 events processed")
+
+    moto_before = resident_mb(moto_pid) if moto_pid else None
+    started = time.monotonic()
+    uploads, deletes, uploaded_bytes = _drive(pipeline, plan.steps, progress, key_gap_s)
+    uploaded = time.monotonic()
+    console.say("load: all uploaded, waiting for the pipeline to drain")
+    pipeline.wait_until_drained(DRAIN_TIMEOUT_S)
+    finished = time.monotonic()
+    samples.append((uploads, resident_mb()))
+    console.say(f"load: drained {finished - uploaded:.1f} s after the last upload; reconciling")
+    reconciliation = reconcile(pipeline.client, pipeline.stack, pipeline.resources.queue_urls, plan.expected)
+    poisoned = plan.poison_image_processor | plan.poison_db_writer
+    report = LoadReport(
+        uploads=uploads,
+        deletes=deletes,
+        warmup_uploads=len(plan.warmup),
+        keys=len(plan.expected),
+        uploaded_bytes=uploaded_bytes,
+        seconds=finished - started,
+        drain_seconds=finished - uploaded,
+        samples=samples,
+        peak_mb=peak_mb(),
+        moto_mb=(moto_before, resident_mb(moto_pid)) if moto_pid and moto_before else None,
+        faults=dict(pipeline.faults.injected) if pipeline.faults else {},
+        reconciliation=reconciliation,
+        poisoned=len(poisoned),
+        poisoned_not_in_dlq=sorted(poisoned - reconciliation.waiting),
+    )
+    console.raw(report.render())
+    return report
+
+
+def _drive(
+    pipeline: Pipeline, steps: list[Step], progress: Callable[[int], None], key_gap_s: float
+) -> tuple[int, int, int]:
+    """Uploads and deletes, at most IN_FLIGHT operations ahead of image_processor, and an operation
+    on a key at least `key_gap_s` after the one before it (others go on meanwhile); returns the
+    counts of uploads, deletes and bytes uploaded."""
+    s3 = pipeline.client("s3")
+    bucket = pipeline.stack.uploads_bucket
+    finished_before = pipeline.invoker.finished
+    counts = {"uploads": 0, "deletes": 0, "bytes": 0}
+    last_on_key: dict[str, float] = {}
+    waiting: deque[Step] = deque()  # in plan order, so a key's operations keep theirs
+
+    def ready(step: Step, now: float) -> bool:
+        return now >= last_on_key.get(step.key, -key_gap_s) + key_gap_s
+
+    def issue(step: Step) -> None:
+        while (
+            sum(counts[kind] for kind in ("uploads", "deletes")) - (pipeline.invoker.finished - finished_before)
+            >= IN_FLIGHT
+        ):
+            time.sleep(0.02)
+        if step.file is None:
+            s3.delete_object(Bucket=bucket, Key=step.key)
+            counts["deletes"] += 1
+        else:
+            body = _body(step.file)
+            s3.put_object(Bucket=bucket, Key=step.key, Body=body)
+            counts["uploads"] += 1
+            counts["bytes"] += len(body)
+            progress(counts["uploads"])
+        last_on_key[step.key] = time.monotonic()
+
+    def issue_ready() -> None:
+        held: set[str] = set()
+        for step in list(waiting):
+            if step.key not in held and ready(step, time.monotonic()):
+                waiting.remove(step)
+                issue(step)
+            held.add(step.key)
+
+    for step in steps:
+        issue_ready()
+        if any(w.key == step.key for w in waiting) or not ready(step, time.monotonic()):
+            waiting.append(step)
+        else:
+            issue(step)
+    while waiting:
+        issue_ready()
+        time.sleep(0.05)
+    return counts["uploads"], counts["deletes"], counts["bytes"]
+
+
+def resident_mb(pid: int | None = None) -> float:
+    """A process's resident memory now (Linux); elsewhere this process's peak so far, the closest there is."""
+    try:
+        pages = int(Path(f"/proc/{pid or 'self'}/statm").read_text().split()[1])
+    except OSError:
+        return peak_mb()
+    return pages * resource.getpagesize() / 2**20
+
+
+def peak_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+@cache
+def _body(file: File) -> bytes:
+    return file.make()
+
+
+def _photo(width: int, height: int) -> Image.Image:
+    return images.photo(width, height)  # the suite's photo-like image: smooth gradients and noise
+
+
+def _rotated_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees to display
+    return _encode(_photo(1200, 800), "JPEG", quality=85, exif=exif.tobytes())
+
+
+def _gif() -> bytes:
+    frames = [_photo(320, 240).rotate(90 * i).convert("P") for i in range(4)]
+    return _encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def _encode(image: Image.Image, image_format: str, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, **options)
+    return buffer.getvalue()
