@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -87,9 +88,12 @@ def _serve(port: int) -> None:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the runner too, which stops this process
+    runner = os.getppid()
     with moto_sending_s3_notifications():
         server, _ = start_server(port)
-        while not stopping.wait(1):  # with a timeout, so that the signal handler gets to run
+        # With a timeout, so that the signal handler gets to run; and a runner that was killed
+        # outright must not leave this process holding the port.
+        while not stopping.wait(1) and os.getppid() == runner:
             pass
         server.stop()
 
