@@ -178,7 +178,9 @@ def _run(runner: Runner, args: argparse.Namespace) -> int:
             args.json.write_text(json.dumps(report.as_json(), indent=2) + "\n")
         return 0 if report.ok else 1
     while True:
-        time.sleep(3600)
+        # In short naps: the kernel may hand SIGTERM or SIGINT to any thread, and Python runs the
+        # handler only once the main thread wakes, so one long sleep could ignore Ctrl-C for an hour.
+        time.sleep(0.5)
 
 
 def _start_aws(port: int, separate_process: bool = False) -> tuple[Any, str]:
