@@ -66,16 +66,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--key-gap",
         type=_seconds,
-        default=KEY_GAP_S,
         metavar="SECONDS",
         help=f"with --load: seconds between two operations on the same key (default {KEY_GAP_S:g}); "
-        "0 issues them back to back, so that one key's events are processed at the same time",
+        "0 issues them back to back, so that one key's events can be processed at the same time",
     )
     parser.add_argument("--seed", type=int, help="seed for the faults and --load's mix, to repeat a run's choices")
     parser.add_argument("--json", type=Path, metavar="FILE", help="with --load: also write its report to FILE as JSON")
     args = parser.parse_args(argv)
-    if args.json and not args.load:
-        parser.error("--json needs --load")
+    for option, value in (("--json", args.json), ("--key-gap", args.key_gap)):
+        if value is not None and not args.load:
+            parser.error(f"{option} needs --load")
     return args
 
 
@@ -173,7 +173,8 @@ def _run(runner: Runner, args: argparse.Namespace) -> int:
         ok = run_demo(client("s3"), client("dynamodb"), stack.uploads_bucket, stack.table, runner.console)
         return 0 if ok else 1
     if plan:
-        report = run_load(runner.pipeline, plan, runner.console, moto_pid=runner.server.pid, key_gap_s=args.key_gap)
+        key_gap_s = KEY_GAP_S if args.key_gap is None else args.key_gap
+        report = run_load(runner.pipeline, plan, runner.console, moto_pid=runner.server.pid, key_gap_s=key_gap_s)
         if args.json:
             args.json.write_text(json.dumps(report.as_json(), indent=2) + "\n")
         return 0 if report.ok else 1
