@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import os
 import random
-import struct
-import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+from tests import images
 
 GENERATOR_VERSION = 2
 JPEG_QUALITY = 90
@@ -98,7 +97,7 @@ def encode(spec: ImageSpec) -> bytes:
         # The fastest encoder speed: only the sizing probes use AVIF, and speed changes the file, not the decode.
         image.save(buffer, "AVIF", quality=WEBP_QUALITY, speed=10)
     elif spec.format == "TIFF" and spec.mode == "I;16B":
-        return _big_endian_grey_tiff(image)
+        return images.big_endian_grey_tiff(image)
     elif spec.format == "TIFF":
         image.save(buffer, "TIFF", compression="tiff_adobe_deflate")
     else:
@@ -143,49 +142,6 @@ def _to_mode(image: Image.Image, mode: str) -> Image.Image:
 
 def _transparency(spec: ImageSpec) -> int | None:
     return 0 if spec.mode == "P" else None
-
-
-def _big_endian_grey_tiff(image: Image.Image) -> bytes:
-    """A deflate-compressed big-endian ("MM") 16-bit grey TIFF, one strip per 64 rows.
-
-    Pillow's compressed TIFFs go through libtiff, which writes the machine's byte order, so this
-    one is laid out by hand: header, one IFD, the strip offsets and byte counts, then the strips.
-    """
-    width, height = image.size
-    rows_per_strip = 64
-    pixels = image.tobytes("raw", "I;16B")
-    row_bytes = width * 2
-    strips = [
-        zlib.compress(pixels[top * row_bytes : (top + rows_per_strip) * row_bytes], 6)
-        for top in range(0, height, rows_per_strip)
-    ]
-    short, long = 3, 4
-    tags = [  # (tag, type, count, value), in ascending tag order as TIFF requires
-        (256, long, 1, width),
-        (257, long, 1, height),
-        (258, short, 1, 16),  # bits per sample
-        (259, short, 1, 8),  # Adobe deflate
-        (262, short, 1, 1),  # black is zero
-        (273, long, len(strips), 0),  # strip offsets, filled in below
-        (277, short, 1, 1),  # samples per pixel
-        (278, long, 1, rows_per_strip),
-        (279, long, len(strips), 0),  # strip byte counts, filled in below
-    ]
-    ifd_at = 8
-    offsets_at = ifd_at + 2 + 12 * len(tags) + 4
-    counts_at = offsets_at + 4 * len(strips)
-    data_at = counts_at + 4 * len(strips)
-    starts = list(itertools.accumulate((len(strip) for strip in strips[:-1]), initial=data_at))
-    out = bytearray(b"MM\x00\x2a" + struct.pack(">I", ifd_at) + struct.pack(">H", len(tags)))
-    for tag, kind, count, value in tags:
-        value = {273: offsets_at, 279: counts_at}.get(tag, value)
-        packed = struct.pack(">HH", value, 0) if kind == short else struct.pack(">I", value)
-        out += struct.pack(">HHI", tag, kind, count) + packed
-    out += struct.pack(">I", 0)  # no next IFD
-    out += b"".join(struct.pack(">I", start) for start in starts)
-    out += b"".join(struct.pack(">I", len(strip)) for strip in strips)
-    out += b"".join(strips)
-    return bytes(out)
 
 
 def _camera_exif(orientation: int) -> bytes:
