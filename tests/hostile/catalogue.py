@@ -12,7 +12,7 @@ is finished by deleting that field and regenerating the README's table
 
 Budgets are for the whole process that decodes, measured as Lambda measures it (peak RSS of a
 process that has run image_processor's start-up, with the object in memory): LIGHT_MB for anything
-small, AT_LIMIT_MB for an image of exactly MAX_IMAGE_PIXELS, the README's own worst-case figure
+small, AT_LIMIT_MB for an image of exactly MAX_IMAGE_PIXELS, above the README's own worst-case figure
 (section "Configuration"). Time budgets are far below the function's 60-second timeout, so a case
 that scales badly shows here, on a small file, before it reaches Lambda with a big one.
 """
@@ -617,6 +617,14 @@ CONTENT_CASES: tuple[Case, ...] = (
         "PROCESSED",
     ),
     Case(
+        "tiff-16-bit-grey-big-endian",
+        "a big-endian 16-bit greyscale TIFF (as scanners and older Macs write them)",
+        f"{PREFIX}grey16-mm.tif",
+        lambda: images.big_endian_grey_tiff(Image.linear_gradient("L").resize((512, 256)).convert("I;16")),
+        "PROCESSED",
+        note="byte order read from the file; `mode` I;16B in the record",
+    ),
+    Case(
         "tiff-float",
         "a 32-bit floating-point TIFF",
         f"{PREFIX}float.tif",
@@ -684,6 +692,28 @@ AT_LIMIT_CASES: tuple[Case, ...] = (
         max_mb=AT_LIMIT_MB,
         max_seconds=AT_LIMIT_SECONDS,
         heavy=True,
+    ),
+    Case(
+        "limit-tiff-16-bit-grey-big-endian",
+        "a 195 KB big-endian 16-bit greyscale TIFF of 10,000 x 10,000",
+        f"{PREFIX}limit-grey16-mm.tif",
+        lambda: images.big_endian_grey_tiff(Image.new("I;16", (LIMIT_SIDE, LIMIT_SIDE))),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+        note="widened to 32 bits once (Pillow cannot resample this byte order), then thumbnailed",
+    ),
+    Case(
+        "limit-tiff-float",
+        "a 32-bit floating-point TIFF of 10,000 x 10,000",
+        f"{PREFIX}limit-float.tif",
+        lambda: images.encode(Image.new("F", (LIMIT_SIDE, LIMIT_SIDE)), "TIFF", compression="tiff_adobe_deflate"),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+        note="thumbnailed in 32 bits, then mapped to 8",
     ),
     Case(
         "limit-webp-rgba",

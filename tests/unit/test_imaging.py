@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops, ImageStat
 
 from image_processor.imaging import ImageRejectedError, make_thumbnail, thumbnail_key
 from tests import images
@@ -126,25 +126,30 @@ def test_make_thumbnail_converts_cmyk_to_correct_rgb():
     assert red > 200 and green < 60 and blue < 60
 
 
-def test_make_thumbnail_maps_16_bit_grayscale_onto_8_bit_range():
-    ramp = Image.linear_gradient("L").resize((512, 256)).convert("I").point(lambda value: value * 257)
-    sixteen_bit = ramp.convert("I;16")
-
-    info, _, decoded = thumbnail_of(images.encode(sixteen_bit, "PNG"))
-
-    assert info.mode in ("I;16", "I")
-    low, high = decoded.convert("L").getextrema()
-    assert low < 10 and high > 245  # "I" -> "L" alone would clip nearly everything to white
+RAMP = Image.linear_gradient("L").resize((512, 256))  # black at the top to white at the bottom
 
 
-def test_make_thumbnail_normalises_float_grayscale():
-    ramp = Image.linear_gradient("L").resize((512, 256)).convert("F").point(lambda value: value / 255)
+@pytest.mark.parametrize(
+    ("data", "mode"),
+    [
+        (images.encode(RAMP.point(lambda value: value * 257, "I").convert("I;16"), "PNG"), "I;16"),
+        (images.big_endian_grey_tiff(RAMP.point(lambda value: value * 257, "I").convert("I;16")), "I;16B"),
+        (images.encode(RAMP.point(lambda value: value * 257, "I"), "TIFF"), "I"),
+        (images.encode(RAMP.point(lambda value: value, "I").convert("I;16"), "PNG"), "I;16"),  # 8-bit data
+        (images.encode(RAMP.convert("F").point(lambda value: value / 255), "TIFF"), "F"),
+        (images.encode(RAMP.convert("F").point(lambda value: value * 40 - 12), "TIFF"), "F"),
+    ],
+    ids=["16-bit PNG", "big-endian 16-bit TIFF", "32-bit TIFF", "16-bit PNG of 8-bit values", "float 0-1", "float"],
+)
+def test_make_thumbnail_maps_deep_grayscale_onto_the_8_bit_range(data, mode):
+    info, _, decoded = thumbnail_of(data)
 
-    info, _, decoded = thumbnail_of(images.encode(ramp, "TIFF"))
-
-    assert info.mode == "F"
-    low, high = decoded.convert("L").getextrema()
-    assert low < 10 and high > 245
+    # THEN the thumbnail is the same ramp an 8-bit source gives: not clipped to white ("I" -> "L"
+    # alone), not noise (16-bit samples read in the wrong byte order)
+    assert info.mode == mode
+    expected = RAMP.resize(decoded.size, Image.Resampling.BICUBIC)
+    difference = ImageChops.difference(decoded.convert("L"), expected)
+    assert ImageStat.Stat(difference).mean[0] < 2 and difference.getextrema()[1] <= 8
 
 
 def test_make_thumbnail_reads_one_bit_images():
