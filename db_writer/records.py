@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +40,8 @@ def parse_message(body: str) -> dict[str, Any]:
     for optional in ("sequencer", "event_time"):
         if message.get(optional) is not None and not isinstance(message[optional], str):
             raise MalformedMessageError(f"{optional} must be a string")
+    if message.get("event_time"):
+        message["event_time"] = _utc_milliseconds(message["event_time"])
     return message
 
 
@@ -60,6 +63,17 @@ def sequencer_order(sequencer: str) -> str:
 def _require_text(message: dict[str, Any], name: str) -> None:
     if not isinstance(message.get(name), str) or not message[name]:
         raise MalformedMessageError(f"required field {name!r} is missing or not a non-empty string")
+
+
+def _utc_milliseconds(event_time: str) -> str:
+    """One spelling of a time (S3's: UTC, milliseconds, "Z"), so that event times compare as strings."""
+    try:
+        moment = datetime.fromisoformat(event_time)
+    except ValueError:
+        raise MalformedMessageError(f"event_time {event_time!r} is not an ISO-8601 time") from None
+    if moment.tzinfo is None:
+        raise MalformedMessageError(f"event_time {event_time!r} has no time zone")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _reject_constant(name: str) -> None:

@@ -116,6 +116,28 @@ def test_event_time_orders_messages_without_a_sequencer(stack, db_writer, contex
     assert stack.item("t.jpg")["status"] == "DELETED"
 
 
+def test_event_times_compare_as_times_whatever_their_spelling(stack, db_writer, context):
+    # GIVEN an older event spelt in another zone: as a string, "11:00:00+01:00" sorts after "10:00:00.500Z"
+    newer = message("z.jpg", "DELETED", None, event_time="2026-11-22T10:00:00.500Z")
+    older = message("z.jpg", "PROCESSED", None, event_time="2026-11-22T11:00:00+01:00")
+
+    db_writer.lambda_handler(sqs_event(newer, older), context)
+
+    item = stack.item("z.jpg")
+    assert (item["status"], item["event_time"]) == ("DELETED", "2026-11-22T10:00:00.500Z")
+
+
+@pytest.mark.parametrize(
+    ("event_time", "problem"), [("yesterday", "is not an ISO-8601 time"), ("2026-11-22T10:00:00", "has no time zone")]
+)
+def test_an_event_time_that_is_no_time_fails_its_message(stack, db_writer, context, capsys, event_time, problem):
+    response = db_writer.lambda_handler(sqs_event(message("bad-time.jpg", event_time=event_time)), context)
+
+    assert failed_ids(response) == ["msg-0"]
+    assert problem in capsys.readouterr().out
+    assert stack.item("bad-time.jpg") is None
+
+
 def test_floats_are_stored_as_decimal(stack, db_writer, context):
     body = message("d.jpg", exif={"f_number": 2.8, "exposure_time": 0.004, "iso": 400})
 
