@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from local_pipeline.pipeline import Pipeline, start_pipeline
 from local_pipeline.resources import Resources
 from local_pipeline.runtime import HandlerImportError, output_routing
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
-from local_pipeline.server import PortInUseError, start_server, start_server_process
+from local_pipeline.server import PortError, start_server, start_server_process
 from local_pipeline.stack import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, Stack, default_stack
 
 DEFAULT_PORT = 4566
@@ -135,14 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     with output_routing(), moto_sending_s3_notifications():
         try:
             return _run(runner, args)
-        except (PortInUseError, HandlerImportError) as error:
+        except (PortError, HandlerImportError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            console.say("stopping (Ctrl-C again to quit at once)")
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            _quit_on_next_signal()
+            console.say("stopping (Ctrl-C or SIGTERM again to quit at once)")
             return 130
         finally:
+            _quit_on_next_signal()  # after a demo or a load run too: a signal during the shutdown quits at once
             runner.shutdown()
             if runner.server is not None:
                 console.say("local pipeline stopped")
@@ -207,7 +209,7 @@ Local pipeline ready at {endpoint} (account {ACCOUNT_ID}, region {REGION}) after
 Functions run in this process; a failed metadata message is retried after {LOCAL_RETRY_VISIBILITY_S} s \
 (on AWS: {stack.metadata_queue.visibility_timeout_s} s).
 
-In another shell (the virtualenv has AWS CLI v1: source .venv/bin/activate):
+In another shell ({_aws_cli_hint()}):
   export {credentials} AWS_DEFAULT_REGION={REGION}
   {aws} s3 cp photo.jpg s3://{stack.uploads_bucket}/
   {aws} s3 ls {thumbnails} --recursive
@@ -222,5 +224,19 @@ In another shell (the virtualenv has AWS CLI v1: source .venv/bin/activate):
     )
 
 
+def _aws_cli_hint() -> str:
+    """Where the AWS CLI comes from: this interpreter's virtualenv, wherever PIPELINE_VENV put it."""
+    scripts = Path(sys.prefix) / "bin"
+    if sys.prefix != sys.base_prefix and (scripts / "aws").exists():
+        return f"this virtualenv has AWS CLI v1: source {shlex.quote(str(scripts / 'activate'))}"
+    return "with the AWS CLI, v1 or v2, installed"
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _quit_on_next_signal() -> None:
+    """From here on Ctrl-C or SIGTERM ends the process at once, instead of interrupting the shutdown."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -20,24 +20,56 @@ HOST = "127.0.0.1"
 PROCESS_START_TIMEOUT_S = 30
 
 
-class PortInUseError(Exception):
-    """The chosen port is taken; the message tells the user how to pick another."""
+class PortError(Exception):
+    """The endpoint cannot listen on the chosen port; the message says why and what to try instead."""
+
+
+class PortInUseError(PortError):
+    """The chosen port is taken by another process."""
+
+
+# Ports tried, counting up from the chosen one, before a port the system picks is suggested instead.
+SUGGESTION_TRIES = 20
 
 
 def ensure_port_free(port: int) -> None:
     """Fails early with a clear message: moto's server thread would otherwise die silently and hang start()."""
+    try:
+        _bind_probe(port)
+    except OSError as error:
+        raise _port_error(port, error) from error
+
+
+def free_port_near(port: int) -> int | None:
+    """A port to suggest instead of `port`, bind-tested so that it is free now; None if none can be bound."""
+    for candidate in [*range(port + 1, min(port + SUGGESTION_TRIES, 65535) + 1), 0]:
+        try:
+            return _bind_probe(candidate)
+        except OSError:
+            continue
+    return None
+
+
+def _bind_probe(port: int) -> int:
+    """Binds and releases `port` as moto's server will bind it; returns the port bound (the system's pick for 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # The same option werkzeug sets, so a port left in TIME_WAIT by a previous run counts as free.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((HOST, port))
-        except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                raise
-            raise PortInUseError(
-                f"port {port} on {HOST} is already in use (another local stack, LocalStack or moto?). "
-                f"Stop it, or pick a free port: scripts/local.sh --port {port + 1}"
-            ) from error
+        probe.bind((HOST, port))
+        return probe.getsockname()[1]
+
+
+def _port_error(port: int, error: OSError) -> PortError:
+    # Worded for both ways to start the runner: scripts/local.sh and python -m local_pipeline.
+    free = free_port_near(port)
+    retry = f"run the command again with --port {free}, a port that is free now" if free else None
+    if error.errno == errno.EADDRINUSE:
+        return PortInUseError(
+            f"port {port} on {HOST} is already in use (another local stack, LocalStack or moto?). "
+            f"Stop it, or {retry or 'pick another port with --port'}"
+        )
+    reason = f"cannot listen on {HOST}:{port}: {error.strerror or error}"
+    return PortError(f"{reason}; {retry}" if retry else reason)
 
 
 def start_server(port: int) -> tuple[ThreadedMotoServer, str]:

@@ -1,24 +1,33 @@
-"""The command users run: the README's demo, a busy port, bad arguments."""
+"""The command users run: the README's demo, a busy or forbidden port, a second SIGTERM, bad arguments."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from local_pipeline.demo import demo_uploads
-from tests.local.conftest import free_port
+from tests.local.conftest import free_port, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+UNPRIVILEGED_PORT_START = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
 
 
-def run_local_pipeline(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+def run_local_pipeline(
+    *args: str, timeout_s: float = 60, wrapper: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "local_pipeline", *args],
+        [*wrapper, sys.executable, "-m", "local_pipeline", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -26,18 +35,112 @@ def run_local_pipeline(*args: str, timeout_s: float = 60) -> subprocess.Complete
     )
 
 
-def test_a_busy_port_gives_a_clear_error_that_suggests_another():
+@contextmanager
+def listening(port: int) -> Iterator[int]:
+    """Holds `port` (0: one the system picks) as another server would; yields the port held."""
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+        taken.bind(("127.0.0.1", port))
         taken.listen()
-        port = taken.getsockname()[1]
+        yield taken.getsockname()[1]
 
+
+def consecutive_free_ports() -> int:
+    """A port that is free, and the one after it too."""
+    while True:
+        port = free_port()
+        if port < 65535 and can_bind(port + 1):
+            return port
+
+
+def can_bind(port: int) -> bool:
+    try:
+        with listening(port):
+            return True
+    except OSError:
+        return False
+
+
+def suggested_port(stderr: str) -> int:
+    match = re.search(r"run the command again with --port (\d+), a port that is free now", stderr)
+    assert match, stderr
+    return int(match[1])
+
+
+def test_a_busy_port_gives_a_clear_error_that_suggests_a_free_one():
+    # GIVEN the chosen port and the one after it both taken
+    port = consecutive_free_ports()
+    with listening(port), listening(port + 1):
         result = run_local_pipeline("--port", str(port))
 
-    assert result.returncode == 2
-    assert f"error: port {port} on 127.0.0.1 is already in use" in result.stderr
-    assert f"scripts/local.sh --port {port + 1}" in result.stderr
+        assert result.returncode == 2
+        assert f"error: port {port} on 127.0.0.1 is already in use" in result.stderr
+        suggested = suggested_port(result.stderr)
+        assert suggested not in (port, port + 1)
+        assert can_bind(suggested)
     assert "Traceback" not in result.stderr
+
+
+def test_a_busy_last_port_suggests_one_that_exists():
+    with ExitStack() as holding:
+        if can_bind(65535):
+            holding.enter_context(listening(65535))  # else someone else holds it, which is as good
+
+        result = run_local_pipeline("--port", "65535")
+
+        assert result.returncode == 2
+        assert "error: port 65535 on 127.0.0.1 is already in use" in result.stderr
+        suggested = suggested_port(result.stderr)
+        assert 1 <= suggested < 65535
+        assert can_bind(suggested)
+
+
+def _privileged_port_wrapper() -> tuple[str, ...] | None:
+    """A command prefix under which port 1 cannot be bound, if this machine has privileged ports."""
+    if not UNPRIVILEGED_PORT_START.exists() or int(UNPRIVILEGED_PORT_START.read_text()) < 2:
+        return None
+    if os.getuid() != 0:
+        return ()
+    # root binds any port: drop only that capability, since the interpreter may not be readable by others
+    return ("setpriv", "--bounding-set", "-net_bind_service") if shutil.which("setpriv") else None
+
+
+@pytest.mark.skipif(_privileged_port_wrapper() is None, reason="no port here that this user may not bind")
+def test_a_port_it_may_not_bind_gives_a_clear_error_not_a_traceback():
+    result = run_local_pipeline("--port", "1", wrapper=_privileged_port_wrapper() or ())
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot listen on 127.0.0.1:1: Permission denied; ")
+    assert can_bind(suggested_port(result.stderr))
+    assert "Traceback" not in result.stderr
+
+
+def test_a_second_sigterm_while_stopping_quits_at_once():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_pipeline", "--port", str(free_port())],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    try:
+        wait_until(lambda: any("Local pipeline ready at" in line for line in output), 60, "the ready line")
+
+        process.send_signal(signal.SIGTERM)
+        wait_until(lambda: any("stopping (Ctrl-C or SIGTERM again" in line for line in output), 10, "stopping")
+        # The shutdown waits for the pollers (seconds); this signal comes while it does.
+        process.send_signal(signal.SIGTERM)
+
+        assert process.wait(10) == -signal.SIGTERM
+    finally:
+        process.kill()
+        process.wait(10)
+    reader.join(10)
+    assert not any("local pipeline stopped" in line for line in output)
+    assert not any("Traceback" in line for line in output), "".join(output)
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "http"])
