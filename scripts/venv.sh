@@ -16,7 +16,9 @@ if [ ! -x "$venv_dir/bin/python" ]; then
   "$python_bin" -m venv "$venv_dir"
 fi
 
-requirements_stamp="$(cat "$project_root"/requirements-*.txt "$project_root"/*/requirements.txt | sha256sum | cut -d' ' -f1)"
+# Hashed with Python rather than sha256sum, which stock macOS lacks; the same hex digest, so existing stamps hold.
+requirements_stamp="$(cat "$project_root"/requirements-*.txt "$project_root"/*/requirements.txt |
+  "$python_bin" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ "$(cat "$venv_dir/.requirements-stamp" 2>/dev/null)" != "$requirements_stamp" ]; then
   echo "==> installing development requirements into $venv_dir"
   "$venv_dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$project_root/requirements-dev.txt"
