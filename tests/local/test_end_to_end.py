@@ -1,12 +1,16 @@
 """The local stack as a user meets it: started as a subprocess, driven only with the real AWS CLI.
 
-The CLI is awscli (v1) from the virtualenv, pointed at the stack with --endpoint-url.
+The CLI is awscli (v1) from the virtualenv, pointed at the stack with --endpoint-url; the commands
+the ready text prints are also run as a user pastes them into a shell.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -164,6 +168,7 @@ def test_function_logs_can_be_read_with_filter_log_events(local: LocalStack, upl
             f"a REPORT line of {function.name}",
         )
         assert any(m.startswith("START RequestId: ") for m in logged), function.name
+        assert any(m.startswith("END RequestId: ") for m in logged), function.name
         report = next(m for m in logged if m.startswith("REPORT RequestId: "))
         assert f"Memory Size: {function.memory_mb} MB" in report
         json_lines = [json.loads(m) for m in logged if m.startswith("{")]
@@ -184,6 +189,62 @@ def test_s3_rm_removes_the_thumbnail_and_marks_the_record_deleted(local: LocalSt
     listing = local.aws("s3", "ls", f"s3://{local.stack.thumbnails_bucket}/thumbnails/e2e/", "--recursive")
     assert f"thumbnails/{PHOTO}.webp" not in listing
     assert f"thumbnails/{NON_ASCII}.webp" in listing
+
+
+def test_the_printed_commands_work_pasted_into_a_shell(local: LocalStack, tmp_path: Path):
+    # GIVEN the ready text's lines, a shell without the virtualenv on PATH, and a photo.jpg to upload
+    setup, commands = _printed_commands(local.output)
+    assert setup[0] == f"source {shlex.quote(str(Path(sys.prefix) / 'bin' / 'activate'))}"
+    _image(tmp_path / "photo.jpg", (640, 480), "JPEG")
+    pasted: list[str] = []
+
+    def paste(fragment: str) -> str:
+        [command] = [c for c in commands if fragment in c]
+        pasted.append(command)
+        return _paste(setup, command, tmp_path)
+
+    uploaded = paste(" s3 cp photo.jpg ")
+    assert f"upload: ./photo.jpg to s3://{local.stack.uploads_bucket}/photo.jpg" in uploaded
+    wait_until(lambda: local.item("photo.jpg"), RECORD_TIMEOUT_S, "the record of photo.jpg")
+
+    assert "thumbnails/photo.jpg.webp" in paste(" s3 ls ")
+    assert "photo.jpg" in {item["image_key"]["S"] for item in json.loads(paste(" dynamodb scan "))["Items"]}
+    for function in local.stack.functions:
+        events = json.loads(paste(f"filter-log-events --log-group-name {function.log_group}"))["events"]
+        assert any(event["message"].startswith("START RequestId: ") for event in events), function.name
+    for queue in (local.stack.metadata_dlq, local.stack.processor_failures_queue):
+        paste(f"/{queue.name}")  # exits 0; whether a message is there depends on the tests before
+    assert "MetricAlarms" in json.loads(paste(" cloudwatch describe-alarms "))
+    assert sorted(pasted) == sorted(commands), "a printed command this test does not run"
+
+
+def _printed_commands(output: list[str]) -> tuple[list[str], list[str]]:
+    """The ready text's shell lines: the setup (source, export), and the aws commands AWS CLI v1 runs."""
+    start = next(i for i, line in enumerate(output) if line.startswith("In another shell ("))
+    hint = re.fullmatch(r"In another shell \(this virtualenv has AWS CLI v1: (source .+)\):\n", output[start])
+    assert hint, output[start]
+    lines = [line.strip() for line in itertools.takewhile(lambda line: line.startswith("  "), output[start + 1 :])]
+    assert lines[0].startswith("export "), lines
+    return [hint[1], lines[0]], [line for line in lines[1:] if "AWS CLI v2 only" not in line]
+
+
+def _paste(setup: list[str], command: str, folder: Path) -> str:
+    """Runs `command` after `setup` in bash, in `folder`, as a user's shell would; returns its output."""
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(entry for entry in os.environ["PATH"].split(os.pathsep) if entry != venv_bin)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "VIRTUAL_ENV"}
+    # The user's ~/.aws files must not change the outcome; the export line supplies all the settings.
+    environment |= {"PATH": path, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    result = subprocess.run(
+        ["bash", "-c", "\n".join([*setup, command])],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"{command}\n{result.stdout}{result.stderr}"
+    return result.stdout
 
 
 def test_a_poison_message_reaches_the_dlq_and_turns_its_alarm_on(local: LocalStack):
