@@ -19,6 +19,7 @@ from image_processor.config import Settings
 
 THUMBNAIL_SIZE = Settings.thumbnail_size
 WEBP_QUALITY = imaging.THUMBNAIL_QUALITY
+LIBVIPS_THREADS = 1
 
 try:
     import pyvips
@@ -28,6 +29,10 @@ except (ImportError, OSError) as error:  # OSError: the binding is there but lib
 else:
     # libvips caches operation results: a repeated thumbnail_buffer of the same bytes would be free.
     pyvips.cache_set_max(0)
+    # One worker thread, as libvips would be set up for a function with at most one vCPU (about 0.58
+    # at the default 1,024 MB): by default its pool has a thread per core, and their scheduling
+    # overhead, counted in this process's CPU time, would be charged to (d).
+    pyvips.concurrency_set(LIBVIPS_THREADS)
     LIBVIPS_UNAVAILABLE = None
 
 Method = Callable[[bytes], Any]
