@@ -1,9 +1,11 @@
 """Dollars per million images, by service, from measured inputs and AWS list prices.
 
 Lambda duration = measured CPU time / the CPU share at the configured memory (Lambda gives a
-full vCPU at 1,769 MB and a proportional share below) + the waits on S3, SQS and DynamoDB, which
-cannot be measured against moto and are stated assumptions. Everything else is counted: AWS
-calls per image, the SQS message size, the DynamoDB item size, the log bytes.
+full vCPU at 1,769 MB and a proportional share below) + a wait for each AWS call the handler
+made, which cannot be measured against moto and is a stated assumption. Everything else is
+counted: AWS calls per image (each priced by its request class), the SQS message size, the
+DynamoDB item size, the log bytes; X-Ray traces follow from the invocations and Lambda's fixed
+sampling rule.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from bench.handlers import DbWriterFigures, HandlerFigures, ImageProcessorFigures
 
 PRICES_READ_ON = "2026-11-22"
+XRAY_PRICE_READ_ON = "2026-12-01"
 REGION = "us-east-1"
 
 
@@ -22,6 +25,7 @@ class Price:
     dollars: float  # per unit
     quoted: str  # as the price list states it
     source: str
+    read_on: str = PRICES_READ_ON
 
 
 LAMBDA_PAGE = "https://aws.amazon.com/lambda/pricing/"
@@ -33,7 +37,12 @@ PRICES = {
     "S3 PUT": Price(
         0.005 / 1000, "$0.005 per 1,000 (S3 Standard PUT/COPY/POST/LIST)", "https://aws.amazon.com/s3/pricing/"
     ),
-    "S3 GET": Price(0.0004 / 1000, "$0.0004 per 1,000 (S3 Standard GET/SELECT)", "https://aws.amazon.com/s3/pricing/"),
+    "S3 GET": Price(
+        0.0004 / 1000,
+        "$0.0004 per 1,000 (S3 Standard GET, SELECT and all other requests, HEAD among them)",
+        "https://aws.amazon.com/s3/pricing/",
+    ),
+    "S3 DELETE": Price(0.0, "free (DELETE and CANCEL requests)", "https://aws.amazon.com/s3/pricing/"),
     "SQS requests": Price(
         0.40 / 1e6,
         "$0.40 per million (standard queue; each 64 KB of payload is one request; first million a month free)",
@@ -47,6 +56,12 @@ PRICES = {
     "CloudWatch Logs": Price(
         0.50, "$0.50 per GB ingested (Standard log class)", "https://aws.amazon.com/cloudwatch/pricing/"
     ),
+    "X-Ray traces recorded": Price(
+        5.00 / 1e6,
+        "$5.00 per million ($0.000005 per trace; first 100,000 a month free)",
+        "https://aws.amazon.com/xray/pricing/",
+        read_on=XRAY_PRICE_READ_ON,
+    ),
 }
 # The AWS pages draw their price tables with scripts, so the figures were read through search of
 # those pages and of dated summaries that quote them; every figure agreed across sources.
@@ -56,16 +71,37 @@ PRICE_CROSS_CHECKS = (
     "cloudburn.io/blog/amazon-sqs-pricing (March 2026)",
     "airbyte.com/data-engineering-resources/dynamodb-pricing (after the November 2024 on-demand cut)",
     "c3x.dev/blog/cloudwatch-logs-cost-optimization (us-east-1, June 2026)",
+    "awsnegotiations.com/x-ray-pricing-strategy.html (X-Ray, US East)",
 )
 FULL_VCPU_MB = 1769
 SQS_CHUNK_BYTES = 64 * 1024
 
-# Waits per image that moto cannot show (stated assumptions, typical in-region figures):
-S3_FIRST_BYTE_S = 0.030
+# Waits per call that moto cannot show (stated assumptions, typical in-region figures); a GET also
+# waits for its body at S3_READ_BYTES_PER_S.
+CALL_WAIT_S = {
+    "s3:GetObject": 0.030,
+    "s3:HeadObject": 0.015,
+    "s3:PutObject": 0.030,
+    "s3:DeleteObject": 0.020,
+    "sqs:SendMessage": 0.010,
+    "dynamodb:PutItem": 0.008,
+}
 S3_READ_BYTES_PER_S = 90e6
-S3_PUT_S = 0.030
-SQS_SEND_S = 0.010
-DYNAMODB_PUT_S = 0.008
+# Every S3 operation the handler may call, with the price list's request class and what it is for.
+S3_REQUESTS = {
+    "GetObject": ("S3 GET", "GET (the source)"),
+    "HeadObject": ("S3 GET", "HEAD (the source: changed meanwhile?)"),
+    "PutObject": ("S3 PUT", "PUT (the thumbnail)"),
+    "DeleteObject": ("S3 DELETE", "DELETE (the thumbnail)"),
+}
+# Lambda's X-Ray sampling with active tracing, which a function cannot change: the first request
+# each second and 5 % of the rest (docs.aws.amazon.com/lambda/latest/dg/services-xray.html),
+# taken here as applying to each function's own invocations.
+XRAY_RESERVOIR_PER_S = 1.0
+XRAY_FIXED_RATE = 0.05
+XRAY_SAMPLING_SOURCE = "https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html"
+# The traffic the cost model assumes: a million images spread evenly over a 30-day month.
+SECONDS_PER_MONTH = 30 * 24 * 3600
 # What Lambda itself writes per invocation: START, END and REPORT lines (sizes of real lines).
 PLATFORM_LOG_BYTES = len(
     "START RequestId: 3f2a4c9e-7d0b-4a55-9c7e-1b2d3e4f5a6b Version: $LATEST\n"
@@ -89,13 +125,32 @@ def cpu_share(memory_mb: int) -> float:
 
 
 def image_processor_seconds(figures: ImageProcessorFigures, memory_mb: int) -> float:
-    waits = S3_FIRST_BYTE_S + figures.source_bytes / S3_READ_BYTES_PER_S + S3_PUT_S + SQS_SEND_S
+    waits = call_waits_s(figures.aws_calls) + figures.source_bytes / S3_READ_BYTES_PER_S
     return figures.median_cpu_ms / 1000 / cpu_share(memory_mb) + waits
 
 
 def db_writer_seconds_per_message(figures: DbWriterFigures) -> float:
-    waits = DYNAMODB_PUT_S * figures.calls_per_message
+    waits = CALL_WAIT_S["dynamodb:PutItem"] * figures.calls_per_message
     return figures.cpu_ms_per_message / 1000 / cpu_share(DB_WRITER_MEMORY_MB) + waits
+
+
+def call_waits_s(calls: dict[str, int]) -> float:
+    """The assumed time spent waiting on AWS for these calls; a call with no assumed wait is an error."""
+    unknown = sorted(set(calls) - set(CALL_WAIT_S))
+    if unknown:
+        raise ValueError(f"no wait assumed for {unknown}: add them to CALL_WAIT_S")
+    return sum(CALL_WAIT_S[name] * count for name, count in calls.items())
+
+
+def xray_sampled_fraction(requests_per_s: float) -> float:
+    """The share of a function's invocations that Lambda's sampling rule traces at this steady rate."""
+    if requests_per_s <= XRAY_RESERVOIR_PER_S:
+        return 1.0
+    return (XRAY_RESERVOIR_PER_S + XRAY_FIXED_RATE * (requests_per_s - XRAY_RESERVOIR_PER_S)) / requests_per_s
+
+
+def images_per_second(images_per_month: float = 1e6) -> float:
+    return images_per_month / SECONDS_PER_MONTH
 
 
 @dataclass
@@ -116,7 +171,7 @@ def per_million(figures: HandlerFigures, image: ImageProcessorFigures, memory_mb
     batch_payload = image.message_bytes * SQS_BATCH_SIZE
     # The event source mapping receives a batch (one request per 64 KB) and deletes it in one call.
     receives_and_deletes = (math.ceil(batch_payload / SQS_CHUNK_BYTES) + 1) / SQS_BATCH_SIZE
-    write_units = math.ceil(figures.item_bytes / 1024) * writer.calls_per_message
+    write_units = write_units_per_item(figures.item_bytes) * writer.calls_per_message
     log_bytes = (
         image.log_bytes + PLATFORM_LOG_BYTES + writer.log_bytes_per_message + PLATFORM_LOG_BYTES / SQS_BATCH_SIZE
     )
@@ -130,8 +185,7 @@ def per_million(figures: HandlerFigures, image: ImageProcessorFigures, memory_mb
         CostLine(
             "Lambda", f"db_writer: 1/{SQS_BATCH_SIZE} request", price["lambda_request"] / SQS_BATCH_SIZE * million
         ),
-        CostLine("S3", f"{calls['s3:GetObject']} GET (source)", calls["s3:GetObject"] * price["s3_get"] * million),
-        CostLine("S3", f"{calls['s3:PutObject']} PUT (thumbnail)", calls["s3:PutObject"] * price["s3_put"] * million),
+        *s3_lines(calls),
         CostLine(
             "SQS",
             f"{sends + receives_and_deletes:.1f} requests (send; receive + delete per batch of {SQS_BATCH_SIZE})",
@@ -143,7 +197,42 @@ def per_million(figures: HandlerFigures, image: ImageProcessorFigures, memory_mb
             write_units * price["dynamodb_wru"] * million,
         ),
         CostLine("CloudWatch Logs", f"{log_bytes:.0f} B", log_bytes / 1e9 * price["logs_gb"] * million),
+        xray_line(),
     ]
+
+
+def s3_lines(calls: dict[str, int]) -> list[CostLine]:
+    """One line per S3 operation the handler called, priced by its request class."""
+    lines = []
+    for name, count in sorted(calls.items()):
+        service, operation = name.split(":", 1)
+        if service != "s3":
+            continue
+        if operation not in S3_REQUESTS:
+            raise ValueError(f"no S3 request class for {operation}: add it to S3_REQUESTS")
+        price, what = S3_REQUESTS[operation]
+        lines.append(CostLine("S3", f"{count} {what}", count * PRICES[price].dollars * 1e6))
+    return lines
+
+
+def xray_traces_per_image() -> float:
+    """image_processor's invocation and db_writer's share of a batch, each sampled at its own rate."""
+    rate = images_per_second()
+    return xray_sampled_fraction(rate) + xray_sampled_fraction(rate / SQS_BATCH_SIZE) / SQS_BATCH_SIZE
+
+
+def xray_line() -> CostLine:
+    traces = xray_traces_per_image()
+    what = (
+        f"{traces:.2f} traces (image_processor 1 + db_writer 1/{SQS_BATCH_SIZE}, "
+        f"all sampled at {images_per_second():.2f} images/s)"
+    )
+    return CostLine("X-Ray", what, traces * PRICES["X-Ray traces recorded"].dollars * 1e6)
+
+
+def write_units_per_item(item_bytes: int) -> int:
+    """On-demand write request units for one write of an item this size (1 KB each, rounded up)."""
+    return math.ceil(item_bytes / 1024)
 
 
 def floor_per_million() -> float:

@@ -3,6 +3,10 @@
 moto runs in its own process so that this process's CPU time is the handler's alone: boto3's
 request signing and body reads, Pillow, JSON logs. Every AWS call is counted through botocore's
 event hooks and every log line is captured, as CloudWatch would ingest it.
+
+db_writer is called here with the SQS event the event source mapping would pass it, not through
+the local stack's event source: the calls per message are the handler's own, whoever delivers the
+batch, and counting them needs the hooks in the handler's process.
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ import boto3
 
 from bench.environment import ROOT, lambda_like_environment
 from bench.inputs import ImageSpec, load
+from image_processor.imaging import thumbnail_key
 
 PREFIX = "image-pipeline-dev"
+# The key of the item whose size the cost model uses: 20 characters, which the report states.
+ITEM_KEY = "bench/batch-10/0.jpg"
 UPLOADS_BUCKET = f"{PREFIX}-uploads-123456789012-us-east-1"
 THUMBNAILS_BUCKET = f"{PREFIX}-thumbnails-123456789012-us-east-1"
 QUEUE = f"{PREFIX}-metadata"
@@ -48,6 +55,7 @@ class ImageProcessorFigures:
     aws_calls: Counter[str] = field(default_factory=Counter)  # per invocation
     log_bytes: int = 0  # per invocation, the handler's own lines
     message: str = ""  # the metadata message the last invocation sent
+    delete_calls: Counter[str] = field(default_factory=Counter)  # one ObjectRemoved event for the same key
 
     @property
     def message_bytes(self) -> int:
@@ -88,7 +96,12 @@ class DbWriterFigures:
 class HandlerFigures:
     image_processor: list[ImageProcessorFigures]
     db_writer: list[DbWriterFigures]
-    item_bytes: int  # DynamoDB's size of a real PROCESSED item
+    item: dict[str, Any]  # a real PROCESSED item, as DynamoDB returns it
+    item_key: str  # the object key it was written for
+
+    @property
+    def item_bytes(self) -> int:
+        return dynamodb_item_bytes(self.item)
 
 
 @contextlib.contextmanager
@@ -133,11 +146,12 @@ def measure(images: list[ImageSpec], *, invocations: int, db_messages: int) -> H
         sqs = boto3.client("sqs", endpoint_url=endpoint)
         processor = [_image_processor(image_processor, spec, sqs, queue_url, endpoint, invocations) for spec in images]
         template = json.loads(processor[-1].message)
-        writer = [_db_writer(db_writer, template, size, db_messages) for size in (1, 10)]
+        prefix = image_processor.SETTINGS.thumbnail_prefix
+        writer = [_db_writer(db_writer, template, prefix, size, db_messages) for size in (1, 10)]
         item = boto3.client("dynamodb", endpoint_url=endpoint).get_item(
-            TableName=TABLE, Key={"image_key": {"S": "bench/batch-10/0.jpg"}}
+            TableName=TABLE, Key={"image_key": {"S": ITEM_KEY}}
         )["Item"]
-    return HandlerFigures(processor, writer, dynamodb_item_bytes(item))
+    return HandlerFigures(processor, writer, item, ITEM_KEY)
 
 
 def _create_resources(endpoint: str) -> str:
@@ -174,14 +188,30 @@ def _image_processor(
             figures.aws_calls = calls
             figures.log_bytes = len(output.getvalue().encode())
     figures.message = _last_message(sqs, queue_url)
+    figures.delete_calls = _delete_calls(module, key, endpoint)
+    _last_message(sqs, queue_url)
     return figures
 
 
-def _db_writer(module: Any, template: dict[str, Any], batch_size: int, count: int) -> DbWriterFigures:
-    bodies = [
-        json.dumps(template | {"key": f"bench/batch-{batch_size}/{number}.jpg", "sequencer": f"{number + 1:018X}"})
-        for number in range(count)
-    ]
+def _delete_calls(module: Any, key: str, endpoint: str) -> Counter[str]:
+    """The AWS calls of one ObjectRemoved event, after the object is really gone."""
+    boto3.client("s3", endpoint_url=endpoint).delete_object(Bucket=UPLOADS_BUCKET, Key=key)
+    event = _s3_event(key, None, 999, "ObjectRemoved:Delete")
+    calls: Counter[str] = Counter()
+    with _counting(calls, module.s3, module.sqs), _captured_stdout() as output:
+        counts = module.lambda_handler(event, _context(IMAGE_PROCESSOR_NAME))
+    if counts["DELETED"] != 1:
+        raise RuntimeError(f"image_processor did not handle the delete of {key}: {counts}\n{output.getvalue()}")
+    return calls
+
+
+def _db_writer(module: Any, template: dict[str, Any], prefix: str, batch_size: int, count: int) -> DbWriterFigures:
+    """`count` messages like `template`, each for its own key (and that key's thumbnail key)."""
+    bodies = []
+    for number in range(count):
+        key = f"bench/batch-{batch_size}/{number}.jpg"
+        fields = {"key": key, "thumbnail_key": thumbnail_key(key, prefix), "sequencer": f"{number + 1:018X}"}
+        bodies.append(json.dumps(template | fields))
     calls: Counter[str] = Counter()
     log_bytes = 0
     wall, cpu = time.perf_counter(), time.process_time()
@@ -231,17 +261,20 @@ def _last_message(sqs: Any, queue_url: str) -> str:
     return body
 
 
-def _s3_event(key: str, size: int, number: int) -> dict[str, Any]:
+def _s3_event(key: str, size: int | None, number: int, name: str = "ObjectCreated:Put") -> dict[str, Any]:
+    s3_object: dict[str, Any] = {"key": key, "sequencer": f"{number + 1:018X}"}
+    if size is not None:  # ObjectRemoved events carry neither size nor eTag
+        s3_object |= {"size": size, "eTag": "0" * 32}
     record = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": "us-east-1",
         "eventTime": "2026-11-22T10:00:00.000Z",
-        "eventName": "ObjectCreated:Put",
+        "eventName": name,
         "s3": {
             "s3SchemaVersion": "1.0",
             "bucket": {"name": UPLOADS_BUCKET, "arn": f"arn:aws:s3:::{UPLOADS_BUCKET}"},
-            "object": {"key": key, "size": size, "eTag": "0" * 32, "sequencer": f"{number + 1:018X}"},
+            "object": s3_object,
         },
     }
     return {"Records": [record]}
@@ -287,3 +320,27 @@ def _value_bytes(value: dict[str, Any]) -> int:
     if kind == "L":
         return 3 + sum(_value_bytes(inner) + 1 for inner in content)
     raise ValueError(f"unexpected DynamoDB type {kind}")
+
+
+def key_attributes(item: dict[str, Any], key: str) -> list[str]:
+    """The item's string attributes that hold the object key (the key itself or a name made from it)."""
+    return [name for name, value in item.items() if key in value.get("S", "")]
+
+
+def item_bytes_with_key_length(item: dict[str, Any], key: str, length: int) -> int:
+    """The item's size had its object key been `length` characters (ASCII): every copy of it grows."""
+    stem, dot, extension = key.rpartition(".")
+    longer = f"{stem}{'x' * (length - len(key))}{dot}{extension}"
+    resized = {
+        name: {"S": value["S"].replace(key, longer)} if name in key_attributes(item, key) else value
+        for name, value in item.items()
+    }
+    return dynamodb_item_bytes(resized)
+
+
+def key_length_for_bytes_over(item: dict[str, Any], key: str, limit: int) -> int:
+    """The shortest object key (ASCII characters) that makes the item larger than `limit` bytes."""
+    length = len(key)
+    while item_bytes_with_key_length(item, key, length) <= limit:
+        length += 1
+    return length

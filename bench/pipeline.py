@@ -29,7 +29,7 @@ from bench.inputs import ImageSpec, load
 _READY_LINE = "Local pipeline ready"
 _START_TIMEOUT_S = 120
 _POLL_INTERVAL_S = 0.5
-_DISTINCT_PHOTOS = 4
+DISTINCT_PHOTOS = 4
 
 
 @dataclass
@@ -91,7 +91,7 @@ def unique_jpegs(spec: ImageSpec, count: int) -> list[bytes]:
     """
     photos = [
         load(ImageSpec(f"{spec.name} #{seed}", spec.format, spec.width, spec.height, seed=seed))
-        for seed in range(1, _DISTINCT_PHOTOS + 1)
+        for seed in range(1, DISTINCT_PHOTOS + 1)
     ]
     files = []
     for number in range(count):

@@ -39,16 +39,11 @@ QUICK_WORST_CASES = [
     ImageSpec("PNG 1 MP RGBA", "PNG", 1152, 864, mode="RGBA", smooth_only=True),
     ImageSpec("TIFF 1 MP 16-bit grey, big-endian", "TIFF", 1152, 864, mode="I;16B", smooth_only=True),
 ]
-# The proposed imaging.py change for grey images wider than 16-bit native (see bench.probe),
-# measured on the inputs it changes.
-PROPOSED = "proposed: resize, then map to 8 bits"
-PROPOSAL_MODES = ("I;16B", "F")
 
 
 @dataclass
 class SizingResult:
     spec: ImageSpec
-    variant: str
     file_mb: float
     baseline_mb: float
     peak_mb: float
@@ -56,18 +51,12 @@ class SizingResult:
 
 
 def run(specs: list[ImageSpec]) -> list[SizingResult]:
-    results = []
-    for spec in specs:
-        variants = ["current", PROPOSED] if spec.mode in PROPOSAL_MODES else ["current"]
-        results.extend(_probe(spec, variant) for variant in variants)
-    return results
+    return [_probe(spec) for spec in specs]
 
 
-def _probe(spec: ImageSpec, variant: str) -> SizingResult:
+def _probe(spec: ImageSpec) -> SizingResult:
     path = ensure_file(spec)
     command = [sys.executable, "-m", "bench.probe", "handler", str(path)]
-    if variant == PROPOSED:
-        command.append("--proposed")
     completed = subprocess.run(
         command, cwd=ROOT, env=lambda_like_environment(), capture_output=True, text=True, check=False
     )
@@ -76,7 +65,6 @@ def _probe(spec: ImageSpec, variant: str) -> SizingResult:
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     return SizingResult(
         spec,
-        variant,
         path.stat().st_size / 2**20,
         report["baseline_kb"] / 1024,
         report["peak_kb"] / 1024,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.handlers import dynamodb_item_bytes
+from bench import cost
+from bench.handlers import dynamodb_item_bytes, item_bytes_with_key_length, key_length_for_bytes_over
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK_RUN_TIMEOUT_S = 600  # a first run also creates .venv-bench
@@ -76,11 +77,53 @@ def test_quick_run_puts_uploads_through_the_local_stack(quick_report: str) -> No
 @pytest.mark.slow
 def test_quick_run_prices_every_service_and_the_floor(quick_report: str) -> None:
     cost = quick_report.split("## Cost per million images", 1)[1]
-    for service in ("| Lambda |", "| S3 |", "| SQS |", "| DynamoDB |", "| CloudWatch Logs |", "| **Total** |"):
+    services = ("| Lambda |", "| S3 |", "| SQS |", "| DynamoDB |", "| CloudWatch Logs |", "| X-Ray |", "| **Total** |")
+    for service in services:
         assert service in cost
     total = float(re.search(r"\*\*\$([\d.]+)\*\*", cost).group(1))
     floor = float(re.search(r"\| Floor \|[^|]*\| \$([\d.]+) \|", cost).group(1))
     assert total > floor > 0
+
+
+@pytest.mark.slow
+def test_quick_run_prices_every_s3_request_the_handler_made(quick_report: str) -> None:
+    # GIVEN the S3 calls counted for one image in the handlers table, THEN the cost table has a
+    # line for each, with the same count: a HEAD added to the handler shows up in the cost.
+    handlers = quick_report.split("## Handlers, one invocation at a time", 1)[1].split("\n## ", 1)[0]
+    first_row = next(line for line in handlers.splitlines() if line.startswith("| JPEG 1 MP |"))
+    counted = dict(re.findall(r"s3:(\w+) (\d+)", first_row))
+    assert {"GetObject", "PutObject"} <= set(counted)
+    cost_table = quick_report.split("## Cost per million images", 1)[1]
+    priced = dict((name, count) for count, name in re.findall(r"\| S3 \| (\d+) (\w+) ", cost_table))
+    what = {"GetObject": "GET", "HeadObject": "HEAD", "PutObject": "PUT", "DeleteObject": "DELETE"}
+    assert {what[name]: count for name, count in counted.items()} == priced
+
+
+@pytest.mark.slow
+def test_quick_run_reports_cold_start_against_both_baselines(quick_report: str) -> None:
+    cold = quick_report.split("## Cold start", 1)[1].split("\n## ", 1)[0]
+    for handler in ("image_processor", "db_writer"):
+        # The import-times table comes first; the comparison table's row is the handler's last.
+        row = [line for line in cold.splitlines() if line.startswith(f"| `{handler}.handler` | ")][-1]
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert re.match(r"[+-]\d+ % \([+-]\d+ ms over `boto3", cells[1]), row  # the bare baseline
+        assert re.fullmatch(r"[+-]\d+ %", cells[3]), row  # the same imports and clients: the target
+        assert cells[4] in ("met", "**missed**"), row
+
+
+def test_x_ray_traces_every_invocation_below_one_a_second_and_a_twentieth_above() -> None:
+    # Lambda's fixed rule: the first request each second, then 5 % of the rest.
+    assert cost.xray_sampled_fraction(0.4) == 1.0
+    assert cost.xray_sampled_fraction(21.0) == pytest.approx((1 + 0.05 * 20) / 21)
+    # A million images a month is well under one a second: every invocation is a trace.
+    assert cost.xray_traces_per_image() == pytest.approx(1 + 1 / cost.SQS_BATCH_SIZE)
+
+
+def test_s3_requests_are_priced_by_request_class() -> None:
+    lines = {line.what: line.dollars_per_million for line in cost.s3_lines({"s3:HeadObject": 2, "s3:DeleteObject": 1})}
+    assert lines == {"2 HEAD (the source: changed meanwhile?)": pytest.approx(0.80), "1 DELETE (the thumbnail)": 0.0}
+    with pytest.raises(ValueError, match="CopyObject"):
+        cost.s3_lines({"s3:CopyObject": 1})
 
 
 def test_dynamodb_item_bytes_follows_the_developer_guide_rules() -> None:
@@ -93,3 +136,17 @@ def test_dynamodb_item_bytes_follows_the_developer_guide_rules() -> None:
         "gone": {"NULL": True},  # 4 + 1
     }
     assert dynamodb_item_bytes(item) == 18 + 7 + 17 + 5
+
+
+def test_item_grows_with_every_copy_of_the_key_and_passes_1_kb_where_reported() -> None:
+    # GIVEN an item holding its 7-character key twice (the key and the thumbnail's key)
+    item = {
+        "image_key": {"S": "a/b.jpg"},
+        "thumbnail_key": {"S": "thumbnails/a/b.jpg.webp"},
+        "status": {"S": "PROCESSED"},
+    }
+    # THEN each character more adds two bytes, and the reported length is the first over 1 KB.
+    assert item_bytes_with_key_length(item, "a/b.jpg", 8) - dynamodb_item_bytes(item) == 2
+    crossing = key_length_for_bytes_over(item, "a/b.jpg", 1024)
+    assert item_bytes_with_key_length(item, "a/b.jpg", crossing) > 1024
+    assert item_bytes_with_key_length(item, "a/b.jpg", crossing - 1) <= 1024
