@@ -2,10 +2,8 @@
 # metric names a resource of this stack, with the dimension that metric is published under.
 
 locals {
-  console_domain = lookup({
-    aws-cn     = "console.amazonaws.cn"
-    aws-us-gov = "console.amazonaws-us-gov.com"
-  }, local.partition, "console.aws.amazon.com")
+  # Only supported partitions get this far (the postcondition on data.aws_partition.current).
+  console_domain = local.console_domains[local.partition]
 
   # Matches the handlers' JSON log lines with level ERROR, and Lambda's own text lines for timeouts,
   # crashes and import errors, which the handlers never get to log.

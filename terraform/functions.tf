@@ -1,3 +1,9 @@
+locals {
+  # Lambda's X-Ray integration is not available in the China regions, so there the functions only pass on
+  # a trace header they receive: https://docs.amazonaws.cn/en_us/aws/latest/userguide/lambda.html
+  tracing_mode = local.partition == "aws-cn" ? "PassThrough" : "Active"
+}
+
 # Created before the functions (log_group below references them), so Terraform owns retention and
 # deletion instead of Lambda creating a never-expiring group on the first invocation.
 resource "aws_cloudwatch_log_group" "image_processor" {
@@ -50,7 +56,7 @@ resource "aws_lambda_function" "image_processor" {
   }
 
   tracing_config {
-    mode = "Active"
+    mode = local.tracing_mode
   }
 
   # The role's permissions must exist before the first event arrives.
@@ -94,7 +100,7 @@ resource "aws_lambda_function" "db_writer" {
   }
 
   tracing_config {
-    mode = "Active"
+    mode = local.tracing_mode
   }
 
   depends_on = [aws_iam_role_policy.db_writer]

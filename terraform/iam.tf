@@ -12,15 +12,29 @@ data "aws_iam_policy_document" "lambda_assume_role" {
 }
 
 resource "aws_iam_role" "image_processor" {
-  name               = local.image_processor_name
-  description        = "Execution role of the ${local.image_processor_name} Lambda function"
+  name               = local.image_processor_role_name
+  description        = "Execution role of the ${local.image_processor_name} Lambda function in ${local.region}"
   assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
+
+  lifecycle {
+    precondition {
+      condition     = length(local.image_processor_role_name) <= 64
+      error_message = "IAM role name ${local.image_processor_role_name} is ${length(local.image_processor_role_name)} characters, over IAM's limit of 64: shorten project_name or environment."
+    }
+  }
 }
 
 resource "aws_iam_role" "db_writer" {
-  name               = local.db_writer_name
-  description        = "Execution role of the ${local.db_writer_name} Lambda function"
+  name               = local.db_writer_role_name
+  description        = "Execution role of the ${local.db_writer_name} Lambda function in ${local.region}"
   assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
+
+  lifecycle {
+    precondition {
+      condition     = length(local.db_writer_role_name) <= 64
+      error_message = "IAM role name ${local.db_writer_role_name} is ${length(local.db_writer_role_name)} characters, over IAM's limit of 64: shorten project_name or environment."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "image_processor" {
