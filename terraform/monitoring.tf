@@ -98,4 +98,13 @@ resource "aws_cloudwatch_metric_alarm" "metadata_queue_oldest_message" {
   actions_enabled     = true
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
+
+  lifecycle {
+    # SQS deletes a message when it reaches the queue's retention, so the age never passes it: the alarm
+    # needs at least one 60-second period (its period above) of ages above the threshold to fire.
+    precondition {
+      condition     = var.queue_age_alarm_threshold_seconds + 60 <= local.metadata_retention_seconds
+      error_message = "queue_age_alarm_threshold_seconds is ${var.queue_age_alarm_threshold_seconds}, but the metadata queue deletes messages after ${local.metadata_retention_seconds} s, so this alarm could never fire: use at most ${local.metadata_retention_seconds - 60}."
+    }
+  }
 }

@@ -3,13 +3,15 @@
 ################################################################################
 
 variable "aws_region" {
-  description = "AWS region to deploy to, e.g. \"eu-west-1\". null uses the region of the AWS CLI configuration (AWS_REGION, AWS_PROFILE, ~/.aws/config)."
+  description = "AWS region to deploy to, e.g. \"eu-west-1\". null uses the region of the AWS CLI configuration (AWS_REGION, AWS_PROFILE, ~/.aws/config). Only regions of the aws, aws-cn (China) and aws-us-gov (GovCloud) partitions are supported; plan refuses the others (the ISO regions, the European Sovereign Cloud)."
   type        = string
   default     = null
 
   validation {
-    condition     = var.aws_region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.aws_region))
-    error_message = "aws_region must be a region code such as \"us-east-1\" or \"eu-central-1\"."
+    # A two-letter area (the aws and aws-cn partitions) or us-gov (aws-us-gov), a direction and a number.
+    # Codes of the other partitions have more parts or a longer area: us-iso-east-1, eu-isoe-west-1, eusc-de-east-1.
+    condition     = var.aws_region == null || can(regex("^([a-z]{2}|us-gov)-[a-z]+-[0-9]+$", var.aws_region))
+    error_message = "aws_region must be a region of the aws, aws-cn or aws-us-gov partition, such as \"eu-west-1\", \"cn-north-1\" or \"us-gov-west-1\"; regions of other partitions (ISO, European Sovereign Cloud) are not supported."
   }
 }
 
@@ -35,10 +37,37 @@ variable "environment" {
   }
 }
 
+# The tag rules common to every AWS service (keys, values, characters, 50 per resource):
+# https://docs.aws.amazon.com/tag-editor/latest/userguide/reference.html
 variable "tags" {
-  description = "Extra tags for every resource, added through the provider's default_tags (Project, Environment and ManagedBy are always set)."
+  description = "Extra tags for every resource, added through the provider's default_tags (Project, Environment and ManagedBy are always set, so at most 47 more fit AWS's 50 per resource). Keys of 1-128 characters, not starting with \"aws:\"; values of up to 256; letters, digits, spaces and _ . : / = + - @ only."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for key in keys(var.tags) : !startswith(lower(key), "aws:")])
+    error_message = "tags: keys starting with \"aws:\" are reserved for AWS: ${join(", ", [for key in keys(var.tags) : key if startswith(lower(key), "aws:")])}."
+  }
+
+  validation {
+    condition     = alltrue([for key in keys(var.tags) : length(key) >= 1 && length(key) <= 128])
+    error_message = "tags: every key must be 1-128 characters long."
+  }
+
+  validation {
+    condition     = alltrue([for value in values(var.tags) : length(value) <= 256])
+    error_message = "tags: values can be at most 256 characters long; too long: ${join(", ", [for key, value in var.tags : key if length(value) > 256])}."
+  }
+
+  validation {
+    condition     = length(merge(var.tags, { Project = "", Environment = "", ManagedBy = "" })) <= 50
+    error_message = "tags: with Project, Environment and ManagedBy, which the stack always sets, every resource would carry ${length(merge(var.tags, { Project = "", Environment = "", ManagedBy = "" }))} tags; AWS allows 50."
+  }
+
+  validation {
+    condition     = alltrue([for key, value in var.tags : can(regex("^[\\p{L}\\p{Z}\\p{N}_.:/=+@-]*$", "${key}${value}"))])
+    error_message = "tags: keys and values may only hold letters, digits, spaces and _ . : / = + - @ (the characters every AWS service accepts)."
+  }
 }
 
 ################################################################################
@@ -143,8 +172,8 @@ variable "image_processor_maximum_event_age_in_seconds" {
   default     = 3600
 
   validation {
-    condition     = var.image_processor_maximum_event_age_in_seconds >= 60 && var.image_processor_maximum_event_age_in_seconds <= 21600
-    error_message = "image_processor_maximum_event_age_in_seconds must be between 60 and 21600 (Lambda's limits)."
+    condition     = var.image_processor_maximum_event_age_in_seconds >= 60 && var.image_processor_maximum_event_age_in_seconds <= 21600 && floor(var.image_processor_maximum_event_age_in_seconds) == var.image_processor_maximum_event_age_in_seconds
+    error_message = "image_processor_maximum_event_age_in_seconds must be a whole number of seconds between 60 and 21600 (Lambda's limits)."
   }
 }
 
@@ -328,12 +357,13 @@ variable "alarm_email" {
 }
 
 variable "queue_age_alarm_threshold_seconds" {
-  description = "Alarm when the oldest message in the metadata queue is older than this many seconds: db_writer has stopped keeping up. 1800 stays above the ~15 minutes (max_receive_count x visibility timeout) a single bad message may take to reach the DLQ, which has its own alarm."
+  description = "Alarm when the oldest message in the metadata queue is older than this many seconds: db_writer has stopped keeping up. 1800 stays above the ~15 minutes (max_receive_count x visibility timeout) a single bad message may take to reach the DLQ, which has its own alarm. It must leave at least one minute (the alarm's period) before the queue's 4-day retention (345600 s) ends, when SQS deletes the message: plan fails otherwise."
   type        = number
   default     = 1800
 
+  # The upper bound depends on the queue's retention (a local), so it is a precondition on the alarm (monitoring.tf).
   validation {
-    condition     = var.queue_age_alarm_threshold_seconds >= 60
-    error_message = "queue_age_alarm_threshold_seconds must be at least 60."
+    condition     = var.queue_age_alarm_threshold_seconds >= 60 && floor(var.queue_age_alarm_threshold_seconds) == var.queue_age_alarm_threshold_seconds
+    error_message = "queue_age_alarm_threshold_seconds must be a whole number of seconds, at least 60."
   }
 }
