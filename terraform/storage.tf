@@ -14,7 +14,7 @@ resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_18:Server access logs would need a third bucket and log delivery; CloudTrail data events cover audits when needed.
   #checkov:skip=CKV_AWS_144:Cross-region replication doubles storage cost; thumbnails can be rebuilt and uploads are versioned.
   #checkov:skip=CKV_AWS_145:SSE-S3 encrypts at rest without a KMS key's monthly and per-request cost, and without KMS grants for every reader.
-  #checkov:skip=CKV2_AWS_62:For the thumbnails bucket, which triggers nothing; the uploads bucket has its notification (notifications.tf) and passes this check on its own.
+  #checkov:skip=CKV2_AWS_62:An inline skip covers both for_each instances: the thumbnails bucket triggers nothing by design, while the uploads bucket does have its event notification to image_processor (notifications.tf).
   bucket        = each.value
   force_destroy = var.force_destroy
 
