@@ -69,6 +69,46 @@ FAILING_PLANS = {
         {"batch_size": 100, "maximum_batching_window_in_seconds": 0},
         ["only allow with maximum_batching_window_in_seconds of at least 1"],
     ),
+    # A 40-character prefix: the image_processor role, whose name carries the region, exceeds IAM's 64
+    # (the bucket names fail too).
+    "iam_role_name_over_64_characters": (
+        {"project_name": "image-pipeline-archive1", "environment": "staging-long-env"},
+        [
+            "IAM role name image-pipeline-archive1-staging-long-env-image-processor-eu-west-1 is 66 characters, "
+            "over IAM's limit of 64: shorten project_name or environment"
+        ],
+    ),
+    "region_of_an_unsupported_partition": (
+        {"aws_region": "us-iso-east-1"},
+        ["aws_region must be a region of the aws, aws-cn or aws-us-gov partition"],
+    ),
+    "queue_age_alarm_that_could_never_fire": (
+        {"queue_age_alarm_threshold_seconds": 345600},
+        ["the metadata queue deletes messages after 345600 s, so this alarm could never fire: use at most 345540"],
+    ),
+    "fractional_seconds": (
+        {"queue_age_alarm_threshold_seconds": 1800.5, "image_processor_maximum_event_age_in_seconds": 3600.5},
+        [
+            "queue_age_alarm_threshold_seconds must be a whole number of seconds",
+            "image_processor_maximum_event_age_in_seconds must be a whole number of seconds",
+        ],
+    ),
+    "tag_key_reserved_for_aws": (
+        {"tags": {"AWS:owner": "me"}},
+        ['keys starting with "aws:" are reserved for AWS: AWS:owner'],
+    ),
+    "tag_key_and_value_too_long": (
+        {"tags": {"k" * 129: "v", "Owner": "x" * 257}},
+        ["every key must be 1-128 characters long", "values can be at most 256 characters long; too long: Owner"],
+    ),
+    "more_tags_than_aws_allows": (
+        {"tags": {f"Tag{i}": "x" for i in range(48)}},
+        ["every resource would carry 51 tags; AWS allows 50"],
+    ),
+    "tag_with_a_character_aws_refuses": (
+        {"tags": {"Owner": "me, you"}},
+        ["keys and values may only hold letters, digits, spaces and _ . : / = + - @"],
+    ),
 }
 # Plan errors that carry our own messages; anything else (a function-call error) is a failure.
 EXPECTED_SUMMARIES = {"Resource precondition failed", "Invalid value for variable"}

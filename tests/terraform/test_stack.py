@@ -106,6 +106,32 @@ def test_resource_names_derive_from_project_and_environment(stack: Stack):
         assert stack.locals[bucket].endswith("-${local.account_id}-${local.region}")
 
 
+def test_account_global_names_include_the_region(stack: Stack):
+    # IAM roles and dashboards belong to the account, not to a region: without the region in their names a
+    # second region with the same project_name and environment fails on the roles and takes over the dashboard.
+    for resource_type, argument in (("aws_iam_role", "name"), ("aws_cloudwatch_dashboard", "dashboard_name")):
+        for name, body in stack.of_type(resource_type).items():
+            source = stack.locals[reference(body[argument]).removeprefix("local.")]
+            assert source.startswith("${local.") and source.endswith("-${local.region}"), f"{resource_type}.{name}"
+
+
+@pytest.mark.parametrize("role", FUNCTIONS)
+def test_role_name_is_checked_against_iams_64_characters(stack: Stack, role: str):
+    body = stack.of_type("aws_iam_role")[role]
+    (precondition,) = block(body, "lifecycle")["precondition"]
+    assert precondition["condition"] == f"${{length({reference(body['name'])}) <= 64}}"
+
+
+@pytest.mark.parametrize(
+    "name", [name for name, variable in load_stack().variables.items() if variable["type"] == "number"]
+)
+def test_number_variable_refuses_fractions(stack: Stack, name: str):
+    conditions = " ".join(validation["condition"] for validation in stack.variables[name]["validation"])
+    whole = f"floor(var.{name}) == var.{name}" in conditions
+    listed = re.search(rf"contains\(\[[\d, ]+\], var\.{name}\)", conditions)  # a list of whole numbers
+    assert whole or listed, f"{name}: 1.5 would pass its validation"
+
+
 # --- queues ---------------------------------------------------------------------------------------
 
 
@@ -411,6 +437,17 @@ def test_function_errors_alarm(stack: Stack, function: str):
 def test_metadata_queue_age_alarm(stack: Stack):
     alarm = alarm_on(stack, "ApproximateAgeOfOldestMessage", "${aws_sqs_queue.metadata.name}")
     assert alarm["threshold"] == "${var.queue_age_alarm_threshold_seconds}"
+
+
+def test_queue_age_alarm_can_fire_before_sqs_deletes_the_message(stack: Stack):
+    alarm = stack.of_type("aws_cloudwatch_metric_alarm")["metadata_queue_oldest_message"]
+    (precondition,) = block(alarm, "lifecycle")["precondition"]
+    assert precondition["condition"] == (
+        f"${{var.queue_age_alarm_threshold_seconds + {alarm['period']} <= local.metadata_retention_seconds}}"
+    )
+    retention = evaluate_with_defaults(stack, "${local.metadata_retention_seconds}")
+    assert default(stack, "queue_age_alarm_threshold_seconds") + alarm["period"] <= retention
+    assert f"({retention} s)" in stack.variables["queue_age_alarm_threshold_seconds"]["description"]
 
 
 def test_alarm_topic_has_optional_email_subscription(stack: Stack):

@@ -48,8 +48,20 @@ run "default_stack" {
     error_message = "queue, table or topic names differ from the contract"
   }
   assert {
-    condition     = output.dashboard_url == "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/image-pipeline-dev"
+    condition     = output.dashboard_url == "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/image-pipeline-dev-eu-west-1"
     error_message = "dashboard_url: ${output.dashboard_url}"
+  }
+  assert {
+    condition = (
+      aws_iam_role.image_processor.name == "image-pipeline-dev-image-processor-eu-west-1" &&
+      aws_iam_role.db_writer.name == "image-pipeline-dev-db-writer-eu-west-1" &&
+      aws_cloudwatch_dashboard.pipeline.dashboard_name == "image-pipeline-dev-eu-west-1"
+    )
+    error_message = "IAM roles and the dashboard are global to the account: their names must include the region"
+  }
+  assert {
+    condition     = aws_lambda_function.image_processor.tracing_config[0].mode == "Active" && aws_lambda_function.db_writer.tracing_config[0].mode == "Active"
+    error_message = "both functions send X-Ray traces in the aws partition"
   }
   assert {
     condition = (
@@ -142,6 +154,9 @@ run "options" {
     force_destroy    = true
     include_gps      = true
     thumbnail_prefix = "thumbs/"
+    # Accepted (the plan fails otherwise): the most tags AWS allows beside the stack's three, with letters
+    # beyond ASCII and every symbol AWS allows.
+    tags = merge({ for i in range(45) : "Tag${i}" => "x" }, { "Équipe" = "Photo Archiv", "cost-center" = "a_b.c:d/e=f+g-h@i" })
   }
 
   assert {
@@ -177,4 +192,80 @@ run "x86_64_build" {
     condition     = aws_lambda_function.image_processor.architectures == tolist(["x86_64"]) && aws_lambda_function.db_writer.architectures == tolist(["x86_64"])
     error_message = "lambda_architecture must apply to both functions"
   }
+}
+
+# The same project_name and environment in a second region, here in China: the account-global names
+# (IAM roles, dashboard) differ from eu-west-1's, the console is China's, and Lambda's X-Ray
+# integration, which China does not offer, is not asked for.
+run "china_region" {
+  command = plan
+
+  override_data {
+    target = data.aws_region.current
+    values = { region = "cn-north-1" }
+  }
+  override_data {
+    target = data.aws_partition.current
+    values = { partition = "aws-cn" }
+  }
+
+  variables {
+    aws_region = "cn-north-1"
+  }
+
+  assert {
+    condition     = aws_iam_role.image_processor.name == "image-pipeline-dev-image-processor-cn-north-1" && aws_iam_role.db_writer.name == "image-pipeline-dev-db-writer-cn-north-1"
+    error_message = "role names must include the region: ${aws_iam_role.image_processor.name}"
+  }
+  assert {
+    condition     = output.dashboard_url == "https://cn-north-1.console.amazonaws.cn/cloudwatch/home?region=cn-north-1#dashboards/dashboard/image-pipeline-dev-cn-north-1"
+    error_message = "dashboard_url: ${output.dashboard_url}"
+  }
+  assert {
+    condition     = aws_lambda_function.image_processor.tracing_config[0].mode == "PassThrough" && aws_lambda_function.db_writer.tracing_config[0].mode == "PassThrough"
+    error_message = "Lambda's X-Ray integration is not available in China: tracing must be PassThrough"
+  }
+}
+
+run "govcloud_region" {
+  command = plan
+
+  override_data {
+    target = data.aws_region.current
+    values = { region = "us-gov-west-1" }
+  }
+  override_data {
+    target = data.aws_partition.current
+    values = { partition = "aws-us-gov" }
+  }
+
+  variables {
+    aws_region = "us-gov-west-1"
+  }
+
+  assert {
+    condition     = output.dashboard_url == "https://us-gov-west-1.console.amazonaws-us-gov.com/cloudwatch/home?region=us-gov-west-1#dashboards/dashboard/image-pipeline-dev-us-gov-west-1"
+    error_message = "dashboard_url: ${output.dashboard_url}"
+  }
+  assert {
+    condition     = aws_lambda_function.image_processor.tracing_config[0].mode == "Active"
+    error_message = "X-Ray tracing stays on in GovCloud"
+  }
+}
+
+# A region from the AWS CLI configuration (aws_region = null) is not checked by aws_region's validation:
+# the partition's postcondition refuses it.
+run "unsupported_partition_from_cli_configuration" {
+  command = plan
+
+  override_data {
+    target = data.aws_region.current
+    values = { region = "us-iso-east-1" }
+  }
+  override_data {
+    target = data.aws_partition.current
+    values = { partition = "aws-iso" }
+  }
+
+  expect_failures = [data.aws_partition.current]
 }
