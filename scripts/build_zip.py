@@ -2,6 +2,11 @@
 
 The zip's bytes depend only on the files' relative paths, contents and executable bit: Terraform's
 source_code_hash then changes only when code or dependencies change, not on every build.
+
+Entries are stored, not deflated. Deflate's output depends on the compressor, not only on the input: a
+Python linked with zlib-ng (Fedora 40 and later) writes other bytes than one linked with zlib at the same
+level, so the hash would differ between developers' machines. Stored, image_processor.zip is about 21 MB,
+well under Lambda's 50 MB limit for a direct upload (the README's "Build" section has the measurements).
 """
 
 import stat
@@ -10,7 +15,6 @@ from pathlib import Path
 
 # The earliest time a zip header can hold; any fixed value works, this one says "not a real date".
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
-COMPRESS_LEVEL = 9
 FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755
 
@@ -43,7 +47,7 @@ def zip_info(name: str, source: Path) -> zipfile.ZipInfo:
     executable = source.stat().st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     mode = EXECUTABLE_MODE if executable else FILE_MODE
     info.external_attr = (stat.S_IFREG | mode) << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = zipfile.ZIP_STORED
     return info
 
 
@@ -52,7 +56,7 @@ def write_zip(entries: dict[str, Path], destination: Path) -> None:
 
     Directory entries are left out: Lambda and unzip create directories from the file paths.
     """
-    with zipfile.ZipFile(destination, "w", compresslevel=COMPRESS_LEVEL) as archive:
+    with zipfile.ZipFile(destination, "w") as archive:
         for name in sorted(entries):
             archive.writestr(zip_info(name, entries[name]), entries[name].read_bytes())
 
