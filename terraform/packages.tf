@@ -16,7 +16,10 @@ locals {
     db_writer       = "${local.package_dir}/db_writer.zip"
   }
 
-  build_command = "./build.sh --arch ${var.lambda_architecture} --python ${trimprefix(var.lambda_runtime, "python")}"
+  # build.sh writes to dist/ beside terraform/ unless given --out, so any other package_dir needs --out
+  # (absolute: the command runs in the repository root, where a path relative to terraform/ would mislead).
+  build_out     = abspath(local.package_dir) == abspath("${path.module}/../dist") ? "" : " --out ${abspath(local.package_dir)}"
+  build_command = "./build.sh --arch ${var.lambda_architecture} --python ${trimprefix(var.lambda_runtime, "python")}${local.build_out}"
   built_for     = "${try(local.build_info.runtime, "?")}/${try(local.build_info.architecture, "?")}"
 
   # Each function's checks in order; the first that fails is the plan error (null: ready to deploy).

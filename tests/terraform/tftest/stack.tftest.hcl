@@ -76,6 +76,10 @@ run "default_stack" {
     error_message = "default runtime/architecture differ from the contract (python3.13, arm64)"
   }
   assert {
+    condition     = local.build_command == "./build.sh --arch arm64 --python 3.13"
+    error_message = "with the default package_dir, the command in plan errors needs no --out: ${local.build_command}"
+  }
+  assert {
     condition     = aws_sqs_queue.metadata.visibility_timeout_seconds == 185
     error_message = "metadata visibility timeout must be 6 x 30 s + 5 s = 185 s, got ${aws_sqs_queue.metadata.visibility_timeout_seconds}"
   }
@@ -191,6 +195,13 @@ run "x86_64_build" {
   assert {
     condition     = aws_lambda_function.image_processor.architectures == tolist(["x86_64"]) && aws_lambda_function.db_writer.architectures == tolist(["x86_64"])
     error_message = "lambda_architecture must apply to both functions"
+  }
+  assert {
+    condition = (
+      startswith(local.build_command, "./build.sh --arch x86_64 --python 3.13 --out /") &&
+      endswith(local.build_command, "/dist-x86_64") && !strcontains(local.build_command, "..")
+    )
+    error_message = "the command in plan errors must build into package_dir, as an absolute path: ${local.build_command}"
   }
 }
 
