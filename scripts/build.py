@@ -24,7 +24,12 @@ from build_zip import merge, tree_files, write_zip
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("image_processor", "db_writer")
 SHARED_PACKAGES = ("pipeline_common",)
-PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+PYTHON_VERSIONS = ("3.12", "3.13")
+# Lambda still offers these runtimes, so they are refused with the reason, not as unknown versions.
+RETIRED_PYTHON = {
+    "3.11": "python3.11 runs on Amazon Linux 2 (glibc 2.26), which cannot load Pillow 13's manylinux_2_28 wheels, "
+    "and Terraform's lambda_runtime accepts python3.12 and python3.13 only",
+}
 DEFAULT_PYTHON = "3.13"
 DEFAULT_ARCH = "arm64"
 DEFAULT_IMAGE = "public.ecr.aws/lambda/python:{python}"
@@ -43,9 +48,13 @@ ARCHITECTURES = {
 }
 ELF_MACHINE_NAMES = {183: "arm64 (aarch64)", 62: "x86_64", 3: "x86 (32-bit)", 40: "arm (32-bit)"}
 
+# Both Python versions run on it; pip's platform tags below are the wheels its glibc can load.
+LAMBDA_OS = "Amazon Linux 2023 (glibc 2.34)"
 # The Lambda Python runtime provides the AWS SDK; a bundled copy only adds megabytes and shadows the
-# runtime's patched version. Dropped even when a requirement pulls it in transitively.
+# runtime's patched version. Dropped even when a requirement pulls it in, together with whatever only
+# the SDK needs (jmespath, urllib3, python-dateutil, six): the runtime brings its own copies of those too.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # pip writes these per install: RECORD lists local paths and hashes of files we drop, INSTALLER/REQUESTED
 # and direct_url.json describe how pip was called. None is read at run time; all vary between pips.
 INSTALL_RECORD_FILES = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
@@ -67,17 +76,10 @@ class Target:
         return f"python{self.python}"
 
     @property
-    def lambda_os(self) -> str:
-        return "Amazon Linux 2 (glibc 2.26)" if self.python == "3.11" else "Amazon Linux 2023 (glibc 2.34)"
-
-    @property
     def pip_platforms(self) -> list[str]:
         # Pillow's current releases ship manylinux_2_28 wheels only; a lone manylinux2014 tag would
-        # silently pick an old Pillow. python3.11 runs on Amazon Linux 2, whose glibc 2.26 cannot load
-        # manylinux_2_28 wheels, so it gets manylinux2014 alone.
+        # silently pick an old Pillow.
         suffix = ARCHITECTURES[self.arch].wheel_suffix
-        if self.python == "3.11":
-            return [f"manylinux2014_{suffix}"]
         return [f"manylinux_2_28_{suffix}", f"manylinux2014_{suffix}"]
 
 
@@ -92,6 +94,10 @@ class Options:
 
 def python_version(value: str) -> str:
     version = value.removeprefix("python")
+    if version in RETIRED_PYTHON:
+        raise argparse.ArgumentTypeError(
+            f"Python {version} is not supported: {RETIRED_PYTHON[version]}; choose one of {', '.join(PYTHON_VERSIONS)}"
+        )
     if version not in PYTHON_VERSIONS:
         raise argparse.ArgumentTypeError(
             f"unsupported Python version {value!r}; choose one of {', '.join(PYTHON_VERSIONS)}"
@@ -230,8 +236,10 @@ def pip_command(target: Target, requirements: Path, site: Path, cache: Path) -> 
 
 
 def docker_command(options: Options, requirements: Path, site: Path) -> list[str]:
-    # The image is the Lambda runtime itself, so pip picks exactly what runs there (and may build an
-    # sdist). Running as the calling user keeps the installed files removable without root.
+    # The image is the Lambda runtime itself, so pip picks exactly what runs there. Wheels only, as on the
+    # pip path: a package compiled here from its sdist would differ from the wheel the other path installs,
+    # and its compiler errors would hide which package lacks a wheel. Running as the calling user keeps the
+    # installed files removable without root.
     return [
         "docker",
         "run",
@@ -261,6 +269,7 @@ def docker_command(options: Options, requirements: Path, site: Path) -> list[str
         "/build/pip-cache",
         "--target",
         "/build/site",
+        "--only-binary=:all:",
         "-r",
         "/build/requirements.txt",
     ]
@@ -282,21 +291,40 @@ def install(options: Options, path: str, function: str, requirements: Path, site
         return
     print(result.stdout, file=sys.stderr)
     missing = PIP_NO_WHEEL.search(result.stdout)
-    if missing and path == "pip":
-        raise BuildError(
-            f"{function}: no wheel of {missing.group(1)} for {options.target.runtime} on "
-            f"{options.target.arch}: {options.target.runtime} runs on {options.target.lambda_os}, which needs "
-            f"a {' or '.join(options.target.pip_platforms)} wheel. This path never uses a host wheel or "
-            "builds from source: pin a version that ships such a wheel, or build with --docker."
-        )
     if missing:
-        raise BuildError(f"{function}: pip in {options.image} found no distribution of {missing.group(1)}")
+        target = options.target
+        suffix = ARCHITECTURES[target.arch].wheel_suffix
+        if path == "docker":
+            needs = f"a manylinux wheel for {suffix} (pip in {options.image} found none)"
+        else:
+            needs = f"a {' or '.join(target.pip_platforms)} wheel"
+        raise BuildError(
+            f"{function}: no wheel of {missing.group(1)} for {target.runtime} on {target.arch}: "
+            f"{target.runtime} runs on {LAMBDA_OS}, which needs {needs}. The build never compiles from source "
+            "and never uses a wheel built for this machine: pin a version that ships such a wheel."
+        )
     raise BuildError(f"{function}: installing {requirements.relative_to(ROOT)} failed (pip's output above)")
 
 
-def read_metadata(dist_info: Path) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Installed:
+    """One distribution pip installed into the build folder."""
+
+    dist_info: Path
+    version: str
+    requires: frozenset[str]  # canonical names from Requires-Dist
+    requested: bool  # named in requirements.txt: pip writes REQUESTED for those only
+
+
+def read_installed(dist_info: Path) -> tuple[str, Installed]:
     headers = email.parser.HeaderParser().parsestr((dist_info / "METADATA").read_text(encoding="utf-8"))
-    return canonical_name(headers["Name"]), headers["Version"]
+    requires = (REQUIREMENT_NAME.match(line) for line in headers.get_all("Requires-Dist", []))
+    return canonical_name(headers["Name"]), Installed(
+        dist_info=dist_info,
+        version=headers["Version"],
+        requires=frozenset(canonical_name(name[0]) for name in requires if name),
+        requested=(dist_info / "REQUESTED").is_file(),
+    )
 
 
 def canonical_name(name: str) -> str:
@@ -312,17 +340,42 @@ def record_paths(dist_info: Path) -> set[str]:
     return {row for row in rows if row}
 
 
+def needed_without_sdk(installed: dict[str, Installed]) -> set[str]:
+    """The distributions requirements.txt reaches without passing through the runtime's SDK.
+
+    Environment markers and extras are ignored, so a dependency under a marker counts as needed: the
+    error can only be to keep a package, never to drop one that our requirements import.
+    """
+    needed: set[str] = set()
+    todo = [name for name, distribution in installed.items() if distribution.requested]
+    if installed and not todo:
+        raise BuildError(
+            "pip wrote no REQUESTED file, so the packages requirements.txt names cannot be told from those the "
+            "AWS SDK pulled in: use a newer pip (for the Docker path, a newer BUILD_IMAGE)"
+        )
+    while todo:
+        name = todo.pop()
+        if name in needed or name in RUNTIME_PROVIDED or name not in installed:
+            continue
+        needed.add(name)
+        todo += installed[name].requires
+    return needed
+
+
 def dependency_files(site: Path) -> tuple[dict[str, Path], dict[str, str]]:
     """Archive entries and {distribution: version} of what pip installed, minus the runtime's own SDK."""
+    installed = dict(read_installed(dist_info) for dist_info in sorted(site.glob("*.dist-info")))
+    needed = needed_without_sdk(installed)
     versions: dict[str, str] = {}
     dropped: set[str] = set()
-    for dist_info in sorted(site.glob("*.dist-info")):
-        name, version = read_metadata(dist_info)
-        if name in RUNTIME_PROVIDED:
-            print(f"    leaving out {name} {version}: the Lambda runtime provides it")
-            dropped |= record_paths(dist_info) | {dist_info.name}
-        else:
-            versions[name] = version
+    for name, distribution in installed.items():
+        if name in needed:
+            versions[name] = distribution.version
+            continue
+        sdk = name in RUNTIME_PROVIDED
+        why = "the Lambda runtime provides it" if sdk else "only the AWS SDK needs it, and the runtime has its own"
+        print(f"    leaving out {name} {distribution.version}: {why}")
+        dropped |= record_paths(distribution.dist_info) | {distribution.dist_info.name}
     files = {
         name: path
         for name, path in tree_files(site).items()

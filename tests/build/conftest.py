@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.build.project import FAKE_DOCKER, ROOT, Build, built
+from tests.terraform.offline import require
+
+# platform.machine() on Linux, macOS and Windows -> the Lambda architecture that runs the same binaries.
+HOST_ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 @pytest.fixture
@@ -45,21 +50,40 @@ def x86_64_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     return built(ROOT, tmp_path_factory.mktemp("x86_64") / "dist", "--arch", "x86_64")
 
 
+@pytest.fixture
+def host_build(request: pytest.FixtureRequest) -> Build:
+    """The package for this machine's CPU: the only one whose Pillow a Python here can load."""
+    arch = HOST_ARCHITECTURES.get(platform.machine().lower())
+    if platform.system() != "Linux" or arch is None:
+        pytest.skip(
+            f"the packages hold Linux binaries for arm64 or x86_64; this is {platform.system()} on {platform.machine()}"
+        )
+    return request.getfixturevalue(f"{arch}_build")
+
+
+def is_python313(candidate: str) -> bool:
+    try:
+        version = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except OSError:
+        return False
+    return version.stdout.strip() == "True"
+
+
 @pytest.fixture(scope="session")
 def python313() -> str:
-    """A Python 3.13 interpreter on this host, to import the python3.13 package as Lambda would."""
+    """A Python 3.13 interpreter on this host, to import the python3.13 package as Lambda would.
+
+    The machine image's pyenv has one (versions/3.13.*), so CI finds it on a fresh machine; on a clone
+    without one the tests that need it skip, and with CI=true they fail rather than pass unseen.
+    """
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     candidates = [sys.executable, "python3.13", *map(str, sorted(pyenv_root.glob("versions/3.13.*/bin/python3.13")))]
-    for candidate in candidates:
-        try:
-            version = subprocess.run(
-                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-        except OSError:
-            continue
-        if version.stdout.strip() == "True":
-            return candidate
-    pytest.skip("no Python 3.13 interpreter on this host (tried python3.13 and pyenv's versions)")
+    found = next((candidate for candidate in candidates if is_python313(candidate)), None)
+    require(found is not None, "a Python 3.13 interpreter (tried python3.13 on PATH and pyenv's versions/3.13.*)")
+    assert found is not None
+    return found

@@ -28,23 +28,51 @@ if args[0] == "info":
         sys.exit("Cannot connect to the Docker daemon at unix:///var/run/docker.sock.")
     print("28.2.2")
     sys.exit(0)
-# docker run: leave in the --target folder what pip leaves for a requirement that pulls in boto3.
+if os.environ.get("FAKE_DOCKER_PIP") == "no-wheel":  # what pip says with --only-binary and only an sdist
+    print("ERROR: Could not find a version that satisfies the requirement fakeimg==1.0 (from versions: none)")
+    print("ERROR: No matching distribution found for fakeimg==1.0")
+    sys.exit(1)
+
+
+def dist(name, version, *requires):
+    info = f"{name}-{version}.dist-info"
+    metadata = "".join(f"Requires-Dist: {r}\\n" for r in requires)
+    return {
+        f"{name}/__init__.py": "",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n{metadata}",
+        f"{info}/RECORD": f"{name}/__init__.py,,\\n{info}/METADATA,,\\n",
+    }
+
+
+# docker run: leave in the --target folder what pip leaves for a requirement that pulls in boto3, and so
+# the SDK's own dependencies. fakeimg needs six too, as python-dateutil does: six must stay, the rest go.
 mounts = {volume.split(":")[1]: volume.split(":")[0] for flag, volume in zip(args, args[1:]) if flag == "--volume"}
 site = Path(mounts["/build/site"])
 files = {
     "fakeimg/__init__.py": "VERSION = '1.0'\\n",
     "fakeimg/__pycache__/__init__.cpython-312.pyc": "",
     "fakeimg/tests/test_fakeimg.py": "",
-    "fakeimg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\\nName: FakeImg\\nVersion: 1.0\\nRequires-Dist: boto3\\n",
+    "fakeimg/test_fakeimg.py": "",
+    "fakeimg/conftest.py": "",
+    "fakeimg-1.0.dist-info/METADATA": (
+        "Metadata-Version: 2.1\\nName: FakeImg\\nVersion: 1.0\\n"
+        "Requires-Dist: boto3 (>=1.0)\\nRequires-Dist: Six>=1.5; python_version >= '3.8'\\n"
+    ),
     "fakeimg-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\\n",
     "fakeimg-1.0.dist-info/RECORD": "fakeimg/__init__.py,,\\n",
     "fakeimg-1.0.dist-info/INSTALLER": "pip\\n",
     "fakeimg-1.0.dist-info/REQUESTED": "",
-    "boto3/__init__.py": "",
-    "boto3-1.0.dist-info/METADATA": "Metadata-Version: 2.1\\nName: boto3\\nVersion: 1.0\\n",
-    "boto3-1.0.dist-info/RECORD": "boto3/__init__.py,,\\nboto3-1.0.dist-info/METADATA,,\\n",
+    **dist("boto3", "1.0", "botocore<2,>=1.0", "jmespath<2.0.0,>=0.7.1", "s3transfer<0.2.0,>=0.1.0"),
+    **dist("botocore", "1.0", "jmespath", "python-dateutil<3.0.0,>=2.1", "urllib3!=2.2.0,<3,>=1.25.4"),
+    **dist("s3transfer", "0.1", "botocore<2.0a.0,>=1.0"),
+    **dist("jmespath", "1.0"),
+    **dist("python_dateutil", "2.9", "six>=1.5"),
+    **dist("urllib3", "2.0"),
+    **dist("six", "1.17"),
     "bin/fakeimg": "#!/usr/bin/python3\\n",
 }
+if os.environ.get("FAKE_DOCKER_PIP") == "no-requested":  # a pip that does not mark what was asked for
+    files = {name: text for name, text in files.items() if not name.endswith("/REQUESTED")}
 for name, text in files.items():
     path = site / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +126,13 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+def add_test_files(package: Path) -> None:
+    """What a package's folder may hold besides its code: tests in each layout pytest finds, and bytecode."""
+    for name in ("test_handler.py", "conftest.py", "tests/test_more.py", "__pycache__/handler.cpython-313.pyc"):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text("raise AssertionError('a test file was shipped')\n")
+
+
 def fake_project(destination: Path, image_processor_requirements: str = "") -> Path:
     """The build tool around minimal packages: for the tests that are about the tool, not Pillow."""
     copy_build_tool(destination)
@@ -106,6 +141,7 @@ def fake_project(destination: Path, image_processor_requirements: str = "") -> P
         (destination / package / "__init__.py").write_text("")
         (destination / package / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
         (destination / package / "requirements.txt").write_text("")
+        add_test_files(destination / package)
     (destination / "image_processor" / "requirements.txt").write_text(image_processor_requirements)
     (destination / "pipeline_common").mkdir()
     (destination / "pipeline_common" / "__init__.py").write_text("")

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.build.project import ROOT, Build, copy_project, fake_project, run_build
+from tests.build.project import ROOT, Build, add_test_files, copy_project, fake_project, run_build
+from tests.terraform.stack import TERRAFORM_DIR, load_stack
 
 pytestmark = pytest.mark.slow
 
@@ -43,11 +44,13 @@ def elf_machines(archive: zipfile.ZipFile) -> dict[str, int]:
 
 
 def test_build_same_sources_give_identical_zips(arm64_build: Build, tmp_path: Path):
-    # GIVEN a second checkout elsewhere, whose files have other permissions, built under another umask
+    # GIVEN a second checkout elsewhere, whose files have other permissions, holding test files and
+    # bytecode too, built under another umask
     checkout = copy_project(tmp_path / "checkout")
     for package in ("image_processor", "db_writer", "pipeline_common"):
         for path in (checkout / package).rglob("*.py"):
             path.chmod(0o600)
+        add_test_files(checkout / package)
     out = tmp_path / "elsewhere" / "dist"
 
     # WHEN it is built into another folder
@@ -93,6 +96,8 @@ def test_build_zips_hold_no_sdk_tests_caches_or_install_records(arm64_build: Bui
             or parts[0].split("-")[0] in RUNTIME_SDK
             or "__pycache__" in parts
             or "tests" in parts
+            or (parts[-1].startswith("test_") and parts[-1].endswith(".py"))
+            or parts[-1] == "conftest.py"
             or name.endswith((".pyc", ".pyo"))
             or (parts[0].endswith(".dist-info") and parts[-1] in PIP_INSTALL_RECORDS)
         )
@@ -161,15 +166,15 @@ print(json.dumps({"PIL": PIL.__file__, "boto3": boto3.__file__, "format": info.f
 
 
 def test_build_unzipped_package_imports_the_handler_and_makes_a_thumbnail(
-    x86_64_build: Build, python313: str, tmp_path: Path
+    host_build: Build, python313: str, tmp_path: Path
 ):
-    # GIVEN the x86_64 package (this host's architecture) unzipped, and boto3 alone in another folder
+    # GIVEN the package for this host's architecture unzipped, and boto3 alone in another folder
     task = tmp_path / "task"
-    x86_64_build.archive("image_processor").extractall(task)
+    host_build.archive("image_processor").extractall(task)
     sdk = sdk_folder(tmp_path / "sdk")
     env = {
         "THUMBNAIL_BUCKET": "thumbs",
-        "METADATA_QUEUE_URL": "https://sqs.invalid/q",
+        "METADATA_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
 
@@ -193,16 +198,23 @@ def test_build_unzipped_package_imports_the_handler_and_makes_a_thumbnail(
 
 
 def test_build_fails_naming_the_package_without_a_wheel_for_the_target(tmp_path: Path):
-    # GIVEN python3.11, which runs on Amazon Linux 2 (glibc 2.26): Pillow's manylinux_2_28 wheels cannot load
-    (pillow,) = pinned_requirements("image_processor").items()
+    # GIVEN a requirement that a package index offers only as an sdist
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "fakeimg-1.0.tar.gz").write_bytes(b"")
+    project = fake_project(tmp_path / "project", image_processor_requirements="fakeimg==1.0\n")
     out = tmp_path / "dist"
 
-    result = run_build(ROOT, "--no-docker", "--python", "3.11", "--out", str(out))
+    # WHEN the pip path builds it
+    pip_index = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(index)}
+    result = run_build(project, "--no-docker", "--out", str(out), env=pip_index)
 
+    # THEN it names the package and the wheels it needs, without compiling the sdist
     assert result.returncode == 1
-    assert f"error: image_processor: no wheel of {pillow[0]}=={pillow[1]} for python3.11 on arm64" in result.stderr
-    assert "manylinux2014_aarch64" in result.stderr
-    assert list(out.iterdir()) == []  # nothing half-built for Terraform to pick up
+    assert "error: image_processor: no wheel of fakeimg==1.0 for python3.13 on arm64" in result.stderr
+    assert "needs a manylinux_2_28_aarch64 or manylinux2014_aarch64 wheel" in result.stderr
+    assert "never compiles from source" in result.stderr
+    assert [path.name for path in out.iterdir()] == []  # nothing half-built for Terraform to pick up
 
 
 def test_build_docker_path_installs_inside_the_lambda_image(tmp_path: Path, fake_docker):
@@ -228,9 +240,11 @@ def test_build_docker_path_installs_inside_the_lambda_image(tmp_path: Path, fake
         "--volume", f"{ROOT}/.cache/pip:/build/pip-cache",
         "public.ecr.aws/lambda/python:3.12",
         "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-warn-script-location",
-        "--cache-dir", "/build/pip-cache", "--target", "/build/site", "-r", "/build/requirements.txt",
+        "--cache-dir", "/build/pip-cache", "--target", "/build/site", "--only-binary=:all:",
+        "-r", "/build/requirements.txt",
     ]  # fmt: skip
-    # AND the zip keeps the package, not the SDK, scripts, bytecode, tests or pip's install records
+    # AND the zip keeps the package and six, which it needs too, but not the SDK or what only the SDK needs,
+    # nor scripts, bytecode, tests or pip's install records
     build = Build(out, result.stdout)
     assert sorted(build.archive("image_processor").namelist()) == [
         "fakeimg-1.0.dist-info/METADATA",
@@ -239,11 +253,48 @@ def test_build_docker_path_installs_inside_the_lambda_image(tmp_path: Path, fake
         "image_processor/__init__.py",
         "image_processor/handler.py",
         "pipeline_common/__init__.py",
+        "six-1.17.dist-info/METADATA",
+        "six/__init__.py",
     ]
-    assert "leaving out boto3 1.0: the Lambda runtime provides it" in result.stdout
-    assert build.info()["functions"]["image_processor"]["requirements"] == {"fakeimg": "1.0"}
+    for sdk in ("boto3 1.0", "botocore 1.0", "s3transfer 0.1"):
+        assert f"leaving out {sdk}: the Lambda runtime provides it" in result.stdout
+    for dependency in ("jmespath 1.0", "python-dateutil 2.9", "urllib3 2.0"):
+        assert f"leaving out {dependency}: only the AWS SDK needs it, and the runtime has its own" in result.stdout
+    assert build.info()["functions"]["image_processor"]["requirements"] == {"fakeimg": "1.0", "six": "1.17"}
     assert build.info()["build_path"] == "docker"
     assert not Path(site).exists()  # the build folder is cleaned up
+
+
+def test_build_docker_path_fails_naming_the_package_without_a_wheel(tmp_path: Path, fake_docker):
+    # GIVEN a requirement with no wheel for the Lambda image (pip there, wheels only, finds none)
+    environment, _ = fake_docker
+    project = fake_project(tmp_path / "project", image_processor_requirements="fakeimg==1.0\n")
+    out = tmp_path / "dist"
+
+    env = {**environment("up"), "FAKE_DOCKER_PIP": "no-wheel"}
+    result = run_build(project, "--docker", "--out", str(out), env=env)
+
+    # THEN it names the package, the same way the pip path does, and writes nothing
+    assert result.returncode == 1
+    assert "error: image_processor: no wheel of fakeimg==1.0 for python3.13 on arm64" in result.stderr
+    assert "(pip in public.ecr.aws/lambda/python:3.13 found none)" in result.stderr
+    assert "never compiles from source" in result.stderr
+    assert [path.name for path in out.iterdir()] == []
+
+
+def test_build_refuses_to_guess_what_was_requested(tmp_path: Path, fake_docker):
+    # GIVEN a pip that writes no REQUESTED files, so requirements.txt's packages look like the SDK's
+    environment, _ = fake_docker
+    project = fake_project(tmp_path / "project", image_processor_requirements="fakeimg==1.0\n")
+    out = tmp_path / "dist"
+
+    env = {**environment("up"), "FAKE_DOCKER_PIP": "no-requested"}
+    result = run_build(project, "--docker", "--out", str(out), env=env)
+
+    # THEN it stops instead of shipping a package without its dependencies
+    assert result.returncode == 1
+    assert "error: pip wrote no REQUESTED file" in result.stderr
+    assert [path.name for path in out.iterdir()] == []
 
 
 @pytest.mark.parametrize(
@@ -271,17 +322,42 @@ def test_build_path_choice(tmp_path: Path, fake_docker, args, engine, returncode
     ("args", "env", "says"),
     [
         (["--arch", "amd64"], {}, "argument --arch: unsupported architecture 'amd64'; choose one of arm64, x86_64"),
-        (["--python", "3.9"], {}, "argument --python: unsupported Python version '3.9'; choose one of 3.11"),
+        (["--python", "3.9"], {}, "argument --python: unsupported Python version '3.9'; choose one of 3.12, 3.13"),
+        (
+            ["--python", "3.11"],
+            {},
+            "argument --python: Python 3.11 is not supported: python3.11 runs on Amazon Linux 2 (glibc 2.26), "
+            "which cannot load Pillow 13's manylinux_2_28 wheels",
+        ),
+        ([], {"BUILD_PYTHON": "python3.11"}, "BUILD_PYTHON: Python 3.11 is not supported"),
         ([], {"BUILD_ARCH": "aarch64"}, "BUILD_ARCH: unsupported architecture 'aarch64'"),
         ([], {"BUILD_DOCKER": "maybe"}, "BUILD_DOCKER: must be auto, 1/true or 0/false, not 'maybe'"),
     ],
-    ids=["arch-flag", "python-flag", "arch-env", "docker-env"],
+    ids=["arch-flag", "python-flag", "python-3.11-flag", "python-3.11-env", "arch-env", "docker-env"],
 )
 def test_build_rejects_bad_settings_by_name(tmp_path: Path, args, env, says):
     result = run_build(fake_project(tmp_path / "project"), *args, env=env)
 
     assert result.returncode == 2
     assert says in result.stderr
+
+
+def test_build_default_output_is_the_folder_terraform_reads(tmp_path: Path):
+    # GIVEN Terraform's default package_dir, relative to terraform/
+    package_dir = load_stack().variables["package_dir"]["default"]
+    project = fake_project(tmp_path / "project")
+
+    # WHEN the build runs without --out or BUILD_OUT
+    result = run_build(project, "--no-docker")
+
+    # THEN it writes where terraform/ + package_dir points in that checkout
+    assert result.returncode == 0, result.stderr
+    terraform_reads = (project / TERRAFORM_DIR.relative_to(ROOT) / package_dir).resolve()
+    assert sorted(path.name for path in terraform_reads.iterdir()) == [
+        "build-info.json",
+        "db_writer.zip",
+        "image_processor.zip",
+    ]
 
 
 def test_build_names_a_missing_handler(tmp_path: Path):
