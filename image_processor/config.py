@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
+# S3's rules for a general purpose bucket name: 3-63 characters, lower-case letters, digits, dots
+# and hyphens, starting and ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class ConfigError(Exception):
@@ -31,8 +36,8 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     return Settings(
-        thumbnail_bucket=_required(environ, "THUMBNAIL_BUCKET"),
-        metadata_queue_url=_required(environ, "METADATA_QUEUE_URL"),
+        thumbnail_bucket=_bucket_name(environ, "THUMBNAIL_BUCKET"),
+        metadata_queue_url=_queue_url(environ, "METADATA_QUEUE_URL"),
         thumbnail_size=_integer(environ, "THUMBNAIL_SIZE", Settings.thumbnail_size, low=16, high=4096),
         thumbnail_prefix=_prefix(environ, "THUMBNAIL_PREFIX", Settings.thumbnail_prefix),
         max_image_bytes=_integer(environ, "MAX_IMAGE_BYTES", Settings.max_image_bytes, low=1, high=5 * 1024**3),
@@ -45,6 +50,24 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise ConfigError(f"{name} is required but not set")
+    return value
+
+
+def _bucket_name(environ: Mapping[str, str], name: str) -> str:
+    value = _required(environ, name)
+    if not _BUCKET_NAME.fullmatch(value) or ".." in value:
+        raise ConfigError(f"{name} must be an S3 bucket name (3-63 of a-z 0-9 . -), got {value!r}")
+    return value
+
+
+def _queue_url(environ: Mapping[str, str], name: str) -> str:
+    value = _required(environ, name)
+    url = urlsplit(value)
+    # SendMessage needs the queue's URL; a bare name or an ARN would fail only on the first upload.
+    if url.scheme not in ("https", "http") or not url.netloc or url.path.strip("/").count("/") != 1:
+        raise ConfigError(
+            f"{name} must be an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<name>, got {value!r}"
+        )
     return value
 
 

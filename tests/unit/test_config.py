@@ -51,6 +51,10 @@ def test_image_processor_reads_every_variable():
         ({"THUMBNAIL_PREFIX": "thumbs"}, "THUMBNAIL_PREFIX must be empty or a key prefix"),
         ({"THUMBNAIL_PREFIX": "/thumbs/"}, "THUMBNAIL_PREFIX must be empty or a key prefix"),
         ({"INCLUDE_GPS": "maybe"}, "INCLUDE_GPS must be true or false, got 'maybe'"),
+        ({"THUMBNAIL_BUCKET": "Thumbs_Bucket"}, "THUMBNAIL_BUCKET must be an S3 bucket name"),
+        ({"THUMBNAIL_BUCKET": "s3://thumbs"}, "THUMBNAIL_BUCKET must be an S3 bucket name"),
+        ({"METADATA_QUEUE_URL": "image-pipeline-dev-metadata"}, "METADATA_QUEUE_URL must be an SQS queue URL"),
+        ({"METADATA_QUEUE_URL": "arn:aws:sqs:us-east-1:1:q"}, "METADATA_QUEUE_URL must be an SQS queue URL"),
     ],
 )
 def test_image_processor_names_the_bad_variable(overrides, message):
@@ -66,3 +70,11 @@ def test_db_writer_requires_table_name():
     assert load_db_writer_settings({"TABLE_NAME": "images"}).table_name == "images"
     with pytest.raises(DbWriterConfigError, match="TABLE_NAME is required"):
         load_db_writer_settings({})
+    with pytest.raises(DbWriterConfigError, match="TABLE_NAME must be a DynamoDB table name"):
+        load_db_writer_settings({"TABLE_NAME": "arn:aws:dynamodb:us-east-1:1:table/images"})
+
+
+def test_image_processor_accepts_the_local_stacks_queue_url():
+    url = "http://127.0.0.1:4566/123456789012/image-pipeline-dev-metadata"
+
+    assert load_settings(REQUIRED | {"METADATA_QUEUE_URL": url}).metadata_queue_url == url
