@@ -31,6 +31,7 @@ THUMBNAIL_QUALITY = 80
 # indistinguishable from fair resampling; the thumbnail's own resample closes most of that gap.
 REDUCING_GAP = 1.4
 S3_MAX_KEY_BYTES = 1024
+_HASHED_FOLDER = "_long/"
 
 # Orientation tag values (EXIF 2.3, tag 0x0112) and the transpose that makes the image upright:
 # the same table ImageOps.exif_transpose uses, applied here to the small thumbnail.
@@ -132,13 +133,14 @@ def thumbnail_key(source_key: str, prefix: str) -> str:
     """The thumbnail's key: a pure function of the source key, so re-processing overwrites it.
 
     The source extension stays in the name (`a.png` and `a.jpg` never collide). Keys that would
-    pass S3's 1,024-byte limit fall back to a hash of the source key.
+    pass S3's 1,024-byte limit fall back to a hash of the source key, and so do keys inside the
+    hashed folder itself, so that an upload named like a hash cannot take a long key's thumbnail.
     """
     key = f"{prefix}{source_key}{THUMBNAIL_EXTENSION}"
-    if len(key.encode("utf-8")) <= S3_MAX_KEY_BYTES:
+    if len(key.encode("utf-8")) <= S3_MAX_KEY_BYTES and not source_key.startswith(_HASHED_FOLDER):
         return key
     digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()
-    return f"{prefix}_long/{digest}{THUMBNAIL_EXTENSION}"
+    return f"{prefix}{_HASHED_FOLDER}{digest}{THUMBNAIL_EXTENSION}"
 
 
 def read_exif(image: Image.Image, *, include_gps: bool) -> tuple[int, dict[str, Any]]:

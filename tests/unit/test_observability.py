@@ -63,7 +63,9 @@ def test_concurrent_invocations_keep_their_own_request_id(capsys):
     for thread in threads:
         thread.join()
 
-    assert all(line["request_id"] == f"req-{line['number']}" for line in lines(capsys))
+    logged = lines(capsys)
+    assert sorted(line["number"] for line in logged) == [0, 1, 2, 3]
+    assert all(line["request_id"] == f"req-{line['number']}" for line in logged)
 
 
 def test_emf_document_declares_namespace_dimension_and_units(capsys):
