@@ -15,7 +15,7 @@ from botocore.config import Config
 
 from image_processor.config import load_settings
 from image_processor.imaging import limit_decoder_pixels
-from image_processor.processing import Outcome, process_created, process_removed
+from image_processor.processing import Outcome, is_own_thumbnail, process_created, process_removed
 from image_processor.s3_events import S3Event, parse_s3_event
 from image_processor.storage import send_message
 from pipeline_common.observability import Logger, emit_metrics
@@ -34,6 +34,10 @@ def lambda_handler(event: S3Event, context: Any) -> dict[str, int]:
     for object_event in parse_s3_event(event):
         if object_event.kind is None:
             logger.warning("ignored event", event_name=object_event.event_name, key=object_event.key)
+            counts["IGNORED"] += 1
+            continue
+        if is_own_thumbnail(object_event, SETTINGS):
+            logger.error("ignored event: THUMBNAIL_BUCKET notifies this function", key=object_event.key)
             counts["IGNORED"] += 1
             continue
         process = process_created if object_event.kind == "created" else process_removed

@@ -1,15 +1,21 @@
 """What happens to one S3 object event: the metadata message it produces, and the thumbnail.
 
-Every created object ends as a PROCESSED or REJECTED message, every removed one as DELETED,
-so every upload gets a record. Each step is idempotent: the thumbnail key is a pure function of
-the source key and db_writer orders messages by the S3 sequencer, so a retry after a partial
-success (thumbnail written, message not sent) is harmless.
+Every created object ends as a PROCESSED or REJECTED message and every removed one as DELETED,
+so every upload gets a record. db_writer orders records by the S3 sequencer, but nothing orders
+the thumbnail writes: two events for one key can be processed at once (an upload whose thumbnail
+write is being retried while the key is deleted, say), and the older one's write can land last.
+So every event ends by settling the thumbnail: after its own change, it asks S3 which object the
+key holds now (HeadObject) and, while that is not the object its change was made from, makes the
+thumbnail again from the current one. The change that lands last was checked against a key that
+did not change after it, so the thumbnail always ends matching the key's current object, or
+absent when it has none. Each step is idempotent: the thumbnail key is a pure function of the
+source key, so a retry after a partial success (thumbnail written, message not sent) is harmless.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -19,14 +25,22 @@ from image_processor.s3_events import ObjectEvent
 from image_processor.storage import (
     ObjectTooLargeError,
     SourceMissingError,
+    SourceVersion,
+    current_version,
     delete_thumbnail,
-    object_exists,
     put_thumbnail,
     read_object,
 )
 
 SCHEMA_VERSION = 1
+# Rounds of "the key changed again while its thumbnail was made" before the event is failed and
+# left to Lambda's retries: each round is one upload or delete of the same key landing meanwhile.
+SETTLE_ROUNDS = 5
 Status = Literal["PROCESSED", "REJECTED", "DELETED"]
+
+
+class KeyKeptChangingError(Exception):
+    """The key was uploaded or deleted again on every round of making its thumbnail: retry later."""
 
 
 @dataclass(frozen=True)
@@ -40,28 +54,73 @@ class Outcome:
         return self.message["status"]
 
 
+@dataclass(frozen=True)
+class _Synced:
+    """The thumbnail made (or removed) from what the key held at one moment, and what to say of it."""
+
+    source: SourceVersion | None  # the object it was made from; None when the key had none
+    fields: dict[str, Any] = field(default_factory=dict)  # the message's status and image or rejection fields
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+def is_own_thumbnail(event: ObjectEvent, settings: Settings) -> bool:
+    """An event for a thumbnail this function wrote: processing it would thumbnail thumbnails forever."""
+    return event.bucket == settings.thumbnail_bucket and event.key.startswith(settings.thumbnail_prefix)
+
+
 def process_created(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outcome:
     started = time.perf_counter()
     if event.size is not None and event.size > settings.max_image_bytes:
         detail = f"{event.size:,} bytes is over MAX_IMAGE_BYTES={settings.max_image_bytes:,}"
-        return _rejected(event, s3, settings, started, "too_many_bytes", detail)
+        synced = _removed_thumbnail(
+            SourceVersion(event.version_id, event.etag), _rejection("too_many_bytes", detail), event, s3, settings
+        )
+    else:
+        synced = _sync_thumbnail(event, s3, settings)
+    _settle_thumbnail(event, synced.source, s3, settings)
+    return _outcome(event, synced, started)
+
+
+def process_removed(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outcome:
+    started = time.perf_counter()
+    current = current_version(s3, event.bucket, event.key)
+    if current is None:
+        synced = _removed_thumbnail(None, {"status": "DELETED"}, event, s3, settings)
+        _settle_thumbnail(event, synced.source, s3, settings)
+        return _outcome(event, synced, started)
+    # The key still holds an object: a noncurrent version or a delete marker was removed (an
+    # undelete), or the key was uploaded again before this event arrived. Its record describes that
+    # object; in the last case db_writer drops it as older than the new upload's own record.
+    synced = _sync_thumbnail(event, s3, settings)
+    _settle_thumbnail(event, synced.source, s3, settings)
+    source = synced.source or SourceVersion(None, None)
+    return _outcome(
+        event, synced, started, version_id=source.version_id, etag=source.etag, size=synced.bytes_in or None
+    )
+
+
+def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings) -> _Synced:
+    """Makes the thumbnail from the object the key holds now, or removes it when that is no image."""
     try:
-        data = read_object(s3, event.bucket, event.key, settings.max_image_bytes)
+        source = read_object(s3, event.bucket, event.key, settings.max_image_bytes)
         info, thumbnail = make_thumbnail(
-            data,
+            source.data,
             size=settings.thumbnail_size,
             max_pixels=settings.max_image_pixels,
             include_gps=settings.include_gps,
         )
     except SourceMissingError as error:
-        return _rejected(event, s3, settings, started, "source_missing", str(error))
+        return _removed_thumbnail(None, _rejection("source_missing", str(error)), event, s3, settings)
     except ObjectTooLargeError as error:
-        return _rejected(event, s3, settings, started, "too_many_bytes", str(error))
+        return _removed_thumbnail(error.version, _rejection("too_many_bytes", str(error)), event, s3, settings)
     except ImageRejectedError as error:
-        return _rejected(event, s3, settings, started, error.reason, error.detail, bytes_in=len(data))
-    key = thumbnail_key(event.key, settings.thumbnail_prefix)
+        rejection = _rejection(error.reason, error.detail)
+        return _removed_thumbnail(source.version, rejection, event, s3, settings, bytes_in=len(source.data))
+    key = _thumbnail_key(event, settings)
     put_thumbnail(s3, settings.thumbnail_bucket, key, thumbnail)
-    message = _message(event, "PROCESSED", started) | {
+    fields = {
+        "status": "PROCESSED",
         "format": info.format,
         "mime_type": info.mime_type,
         "width": info.width,
@@ -77,32 +136,49 @@ def process_created(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outco
         "thumbnail_width": thumbnail.width,
         "thumbnail_height": thumbnail.height,
     }
-    return Outcome(message, bytes_in=len(data), bytes_out=len(thumbnail.data))
+    return _Synced(source.version, fields, bytes_in=len(source.data), bytes_out=len(thumbnail.data))
 
 
-def process_removed(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outcome:
-    started = time.perf_counter()
-    # Events can arrive out of order: if the key was uploaded again after this delete, the
-    # thumbnail now belongs to the newer object and must stay.
-    if not object_exists(s3, event.bucket, event.key):
-        delete_thumbnail(s3, settings.thumbnail_bucket, thumbnail_key(event.key, settings.thumbnail_prefix))
-    return Outcome(_message(event, "DELETED", started))
-
-
-def _rejected(
+def _removed_thumbnail(
+    source: SourceVersion | None,
+    fields: dict[str, Any],
     event: ObjectEvent,
     s3: Any,
     settings: Settings,
-    started: float,
-    reason: str,
-    detail: str,
     *,
     bytes_in: int = 0,
-) -> Outcome:
-    # A key overwritten with a bad file must not keep showing the old image's thumbnail.
-    delete_thumbnail(s3, settings.thumbnail_bucket, thumbnail_key(event.key, settings.thumbnail_prefix))
-    message = _message(event, "REJECTED", started) | {"reason": reason, "reason_detail": detail}
-    return Outcome(message, bytes_in=bytes_in)
+) -> _Synced:
+    # A deleted key, or one overwritten with a bad file, must not keep showing an old thumbnail.
+    delete_thumbnail(s3, settings.thumbnail_bucket, _thumbnail_key(event, settings))
+    return _Synced(source, fields, bytes_in=bytes_in)
+
+
+def _settle_thumbnail(event: ObjectEvent, made_from: SourceVersion | None, s3: Any, settings: Settings) -> None:
+    for _ in range(SETTLE_ROUNDS):
+        current = current_version(s3, event.bucket, event.key)
+        if current == made_from:
+            return
+        if current is None:
+            made_from = _removed_thumbnail(None, {}, event, s3, settings).source
+        else:
+            made_from = _sync_thumbnail(event, s3, settings).source
+    raise KeyKeptChangingError(
+        f"s3://{event.bucket}/{event.key} changed again on each of {SETTLE_ROUNDS} rounds of making its thumbnail"
+    )
+
+
+def _thumbnail_key(event: ObjectEvent, settings: Settings) -> str:
+    return thumbnail_key(event.key, settings.thumbnail_prefix)
+
+
+def _rejection(reason: str, detail: str) -> dict[str, Any]:
+    return {"status": "REJECTED", "reason": reason, "reason_detail": detail}
+
+
+def _outcome(event: ObjectEvent, synced: _Synced, started: float, **source: str | int | None) -> Outcome:
+    """The message for `event`; `source` replaces the event's own version_id, etag and size where given."""
+    message = _message(event, synced.fields["status"], started) | source | synced.fields
+    return Outcome(message, bytes_in=synced.bytes_in, bytes_out=synced.bytes_out)
 
 
 def _message(event: ObjectEvent, status: Status, started: float) -> dict[str, Any]:

@@ -8,6 +8,7 @@ destination take over and the upload is never silently dropped.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -17,6 +18,25 @@ from image_processor.imaging import Thumbnail
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 
+@dataclass(frozen=True)
+class SourceVersion:
+    """Which object a key held: its version id (in a versioned bucket) and ETag, as S3 reports them."""
+
+    version_id: str | None
+    etag: str | None
+
+    @classmethod
+    def of(cls, response: dict[str, Any]) -> SourceVersion:
+        """From a GetObject or HeadObject response (its ETag is quoted; S3 events send it bare)."""
+        return cls(response.get("VersionId"), str(response.get("ETag", "")).strip('"') or None)
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    data: bytes
+    version: SourceVersion
+
+
 class SourceMissingError(Exception):
     """The uploaded object is gone (deleted after its event was sent)."""
 
@@ -24,30 +44,36 @@ class SourceMissingError(Exception):
 class ObjectTooLargeError(Exception):
     """The object grew past the byte limit after its event was sent."""
 
+    def __init__(self, message: str, version: SourceVersion) -> None:
+        super().__init__(message)
+        self.version = version
 
-def read_object(s3: Any, bucket: str, key: str, max_bytes: int) -> bytes:
+
+def read_object(s3: Any, bucket: str, key: str, max_bytes: int) -> SourceObject:
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if _code(error) in _MISSING_CODES:
             raise SourceMissingError(f"s3://{bucket}/{key} no longer exists") from error
         raise
+    version = SourceVersion.of(response)
     with response["Body"] as body:
         # Read at most one byte past the limit: enough to know it is over without holding it all.
         data = body.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ObjectTooLargeError(f"object is over MAX_IMAGE_BYTES={max_bytes:,}")
-    return data
+        raise ObjectTooLargeError(f"object is over MAX_IMAGE_BYTES={max_bytes:,}", version)
+    return SourceObject(data, version)
 
 
-def object_exists(s3: Any, bucket: str, key: str) -> bool:
+def current_version(s3: Any, bucket: str, key: str) -> SourceVersion | None:
+    """The object the key holds now, or None when it has none (deleted, or only a delete marker)."""
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        response = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if _code(error) in _MISSING_CODES:
-            return False
+            return None
         raise
-    return True
+    return SourceVersion.of(response)
 
 
 def put_thumbnail(s3: Any, bucket: str, key: str, thumbnail: Thumbnail) -> None:
@@ -56,7 +82,8 @@ def put_thumbnail(s3: Any, bucket: str, key: str, thumbnail: Thumbnail) -> None:
         Key=key,
         Body=thumbnail.data,
         ContentType=thumbnail.content_type,
-        CacheControl="public, max-age=86400",
+        # The key is reused when its upload is overwritten or deleted: caches must revalidate (ETag) each time.
+        CacheControl="no-cache",
     )
 
 

@@ -25,17 +25,25 @@ def load_event(name: str) -> dict[str, Any]:
     return copy.deepcopy(json.loads((EVENTS_DIR / f"{name}.json").read_text()))
 
 
-def s3_event(name: str, *, bucket: str, key: str, size: int | None = None, sequencer: str | None = None) -> dict:
+def s3_event(
+    name: str,
+    *,
+    bucket: str,
+    key: str,
+    size: int | None = None,
+    sequencer: str | None = None,
+    version_id: str | None = None,
+    etag: str | None = None,
+) -> dict:
     """An S3 notification of the given shape for `key`, URL-encoded the way S3 encodes it."""
     event = load_event(name)
     record = event["Records"][0]
     record["s3"]["bucket"]["name"] = bucket
     record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-    record["s3"]["object"]["key"] = quote_plus(key, safe="/")
-    if size is not None:
-        record["s3"]["object"]["size"] = size
-    if sequencer is not None:
-        record["s3"]["object"]["sequencer"] = sequencer
+    obj = record["s3"]["object"]
+    obj["key"] = quote_plus(key, safe="/")
+    given = {"size": size, "sequencer": sequencer, "versionId": version_id, "eTag": etag}
+    obj |= {field: value for field, value in given.items() if value is not None}
     return event
 
 

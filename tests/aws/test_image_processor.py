@@ -194,6 +194,171 @@ def test_processed_image_logs_a_structured_line_and_emf_metrics(stack, image_pro
     assert emf["FunctionName"] == context.function_name and emf["ImagesProcessed"] == 1
 
 
+def test_a_late_oversized_event_keeps_the_thumbnail_of_the_newer_upload(stack, image_processor, context):
+    # GIVEN the key was overwritten with a good image, processed, after an oversized upload
+    upload(stack, "big-then-small.jpg", images.jpeg(800, 600))
+    image_processor.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key="big-then-small.jpg"), context)
+    stack.sqs.purge_queue(QueueUrl=stack.queue_url)
+
+    # WHEN the oversized upload's event arrives late
+    late = s3_event("s3_put", bucket=stack.uploads_bucket, key="big-then-small.jpg", size=60 * 1024 * 1024)
+    image_processor.lambda_handler(late, context)
+
+    # THEN its record says why it was rejected, and the current image keeps its thumbnail
+    [message] = stack.queued_messages()
+    assert (message["status"], message["reason"]) == ("REJECTED", "too_many_bytes")
+    assert stack.thumbnail_keys() == ["thumbnails/big-then-small.jpg.webp"]
+
+
+def test_events_from_the_thumbnails_bucket_are_ignored_not_thumbnailed_again(stack, image_processor, context, capsys):
+    # GIVEN a misconfiguration: the thumbnails bucket notifies image_processor of its own writes
+    key = "thumbnails/a.jpg.webp"
+    stack.s3.put_object(Bucket=stack.thumbnails_bucket, Key=key, Body=images.encode(images.photo(), "WEBP"))
+
+    result = image_processor.lambda_handler(s3_event("s3_put", bucket=stack.thumbnails_bucket, key=key), context)
+
+    assert result["IGNORED"] == 1 and stack.queued_messages() == []
+    assert stack.thumbnail_keys() == [key]
+    [log] = [line for line in json_lines(capsys.readouterr().out) if "level" in line]
+    assert log["level"] == "ERROR" and "THUMBNAIL_BUCKET" in log["message"]
+
+
+# --- a key that changes while its thumbnail is being made ------------------------------------------------
+
+
+def when_thumbnail_is_written(image_processor, change, *, times: int = 1) -> None:
+    """Runs `change` the first `times` times image_processor writes a thumbnail, before the write lands:
+    what another event for the same key, processed at the same time, does to the source."""
+    calls = []
+
+    def before_put(**_):
+        if len(calls) < times:
+            calls.append(True)
+            change(len(calls))
+
+    image_processor.s3.meta.events.register("before-send.s3.PutObject", before_put)
+
+
+def test_a_key_deleted_while_its_thumbnail_is_written_keeps_no_thumbnail(stack, image_processor, context):
+    upload(stack, "race.jpg", images.jpeg())
+    when_thumbnail_is_written(
+        image_processor, lambda _: stack.s3.delete_object(Bucket=stack.uploads_bucket, Key="race.jpg")
+    )
+
+    image_processor.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key="race.jpg"), context)
+
+    # The delete's own event is processed too, and its DELETED record is the newer one
+    assert stack.thumbnail_keys() == []
+    [message] = stack.queued_messages()
+    assert message["status"] == "PROCESSED"
+
+
+def test_a_key_overwritten_while_its_thumbnail_is_written_ends_with_the_new_images_thumbnail(
+    stack, image_processor, context
+):
+    upload(stack, "race.png", images.jpeg(1200, 800))
+    portrait = images.encode(images.photo(300, 600), "PNG")
+    when_thumbnail_is_written(image_processor, lambda _: upload(stack, "race.png", portrait))
+
+    image_processor.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key="race.png"), context)
+
+    stored = stack.s3.get_object(Bucket=stack.thumbnails_bucket, Key="thumbnails/race.png.webp")["Body"].read()
+    assert Image.open(io.BytesIO(stored)).size == (128, 256)
+
+
+def test_a_key_that_keeps_changing_fails_its_event_for_lambda_to_retry(stack, image_processor, context):
+    upload(stack, "busy-key.jpg", images.jpeg())
+    when_thumbnail_is_written(
+        image_processor, lambda n: upload(stack, "busy-key.jpg", images.jpeg(400 + n, 300)), times=100
+    )
+
+    with pytest.raises(Exception, match="changed again on each of 5 rounds"):
+        image_processor.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key="busy-key.jpg"), context)
+
+    assert stack.queued_messages() == []
+
+
+# --- versioned uploads bucket (Terraform's default) ------------------------------------------------------
+
+
+@pytest.fixture
+def versioned(stack):
+    stack.s3.put_bucket_versioning(Bucket=stack.uploads_bucket, VersioningConfiguration={"Status": "Enabled"})
+    return stack
+
+
+def put_version(stack, key: str, data: bytes) -> str:
+    return stack.s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=data)["VersionId"]
+
+
+def test_removing_an_old_version_keeps_the_current_image_and_its_record(versioned, image_processor, context):
+    old = put_version(versioned, "v.jpg", images.jpeg(640, 480))
+    current = put_version(versioned, "v.jpg", images.jpeg(800, 400))
+    image_processor.lambda_handler(
+        s3_event("s3_put", bucket=versioned.uploads_bucket, key="v.jpg", version_id=current), context
+    )
+    versioned.sqs.purge_queue(QueueUrl=versioned.queue_url)
+
+    # WHEN an operator deletes the old version: S3 sends ObjectRemoved:Delete, newer than the upload
+    versioned.s3.delete_object(Bucket=versioned.uploads_bucket, Key="v.jpg", VersionId=old)
+    image_processor.lambda_handler(
+        s3_event("s3_delete", bucket=versioned.uploads_bucket, key="v.jpg", version_id=old), context
+    )
+
+    # THEN the record goes on describing the current image, not DELETED
+    [message] = versioned.queued_messages()
+    assert (message["status"], message["version_id"], message["width"]) == ("PROCESSED", current, 800)
+    assert message["event_name"] == "ObjectRemoved:Delete"
+    assert versioned.thumbnail_keys() == ["thumbnails/v.jpg.webp"]
+
+
+def test_removing_a_delete_marker_brings_the_image_and_its_thumbnail_back(versioned, image_processor, context):
+    version = put_version(versioned, "undo.jpg", images.jpeg())
+    image_processor.lambda_handler(
+        s3_event("s3_put", bucket=versioned.uploads_bucket, key="undo.jpg", version_id=version), context
+    )
+    marker = versioned.s3.delete_object(Bucket=versioned.uploads_bucket, Key="undo.jpg")["VersionId"]
+    image_processor.lambda_handler(
+        s3_event("s3_delete_marker", bucket=versioned.uploads_bucket, key="undo.jpg", version_id=marker), context
+    )
+    assert versioned.thumbnail_keys() == []
+    versioned.sqs.purge_queue(QueueUrl=versioned.queue_url)
+
+    # WHEN the delete marker is removed (an undelete): S3 sends ObjectRemoved:Delete for the marker
+    versioned.s3.delete_object(Bucket=versioned.uploads_bucket, Key="undo.jpg", VersionId=marker)
+    image_processor.lambda_handler(
+        s3_event(
+            "s3_delete",
+            bucket=versioned.uploads_bucket,
+            key="undo.jpg",
+            version_id=marker,
+            sequencer="0062E99A88DC407490",
+        ),
+        context,
+    )
+
+    [message] = versioned.queued_messages()
+    assert (message["status"], message["version_id"]) == ("PROCESSED", version)
+    assert versioned.thumbnail_keys() == ["thumbnails/undo.jpg.webp"]
+
+
+def test_a_delete_marker_event_deletes_the_thumbnail(versioned, image_processor, context):
+    version = put_version(versioned, "gone.jpg", images.jpeg())
+    image_processor.lambda_handler(
+        s3_event("s3_put", bucket=versioned.uploads_bucket, key="gone.jpg", version_id=version), context
+    )
+    versioned.sqs.purge_queue(QueueUrl=versioned.queue_url)
+    marker = versioned.s3.delete_object(Bucket=versioned.uploads_bucket, Key="gone.jpg")["VersionId"]
+
+    image_processor.lambda_handler(
+        s3_event("s3_delete_marker", bucket=versioned.uploads_bucket, key="gone.jpg", version_id=marker), context
+    )
+
+    [message] = versioned.queued_messages()
+    assert (message["status"], message["event_name"]) == ("DELETED", "ObjectRemoved:DeleteMarkerCreated")
+    assert versioned.thumbnail_keys() == []
+
+
 class _ServiceUnavailable:
     """A raw HTTP body for botocore: S3's 503 SlowDown, as throttled S3 answers."""
 

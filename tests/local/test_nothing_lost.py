@@ -131,15 +131,7 @@ def _s3_events_by_key(pipeline: Pipeline) -> dict[str, list[dict[str, Any]]]:
     return events
 
 
-# --- concurrent processing of one key's events: a known problem in image_processor --------------------
-
-THUMBNAIL_RACE = (
-    "image_processor bug: a thumbnail write or delete is not ordered by the S3 sequencer, so when two "
-    "events for one key are processed at the same time (an upload whose thumbnail PutObject is being "
-    "retried, say) the older event's thumbnail change can land last. Fix proposed to the lead: after "
-    "changing the thumbnail, check the source's current version again (HeadObject) and redo the "
-    "change for it when it moved on"
-)
+# --- concurrent processing of one key's events -------------------------------------------------------
 
 
 class Hold:
@@ -164,7 +156,6 @@ class Hold:
             self.released.wait(60)
 
 
-@pytest.mark.xfail(strict=True, reason=THUMBNAIL_RACE)
 @pytest.mark.parametrize("then", ["deleted", "overwritten with a non-image"])
 def test_a_key_changed_while_its_thumbnail_is_being_written_keeps_no_thumbnail(start, then):
     """GIVEN an upload whose thumbnail PutObject is held (as botocore holds it between retries)
@@ -185,7 +176,6 @@ def test_a_key_changed_while_its_thumbnail_is_being_written_keeps_no_thumbnail(s
     assert result.ok, result.render()
 
 
-@pytest.mark.xfail(strict=True, reason=THUMBNAIL_RACE)
 def test_a_key_uploaded_again_while_its_delete_removes_the_thumbnail_keeps_the_new_thumbnail(start):
     """GIVEN a processed upload, then deleted: the delete's thumbnail DeleteObject is held
     WHEN the key is uploaded again and processed meanwhile THEN its new thumbnail must remain."""
