@@ -178,7 +178,7 @@ def default_stack(project_name: str = "image-pipeline", environment: str = "dev"
         table=table,
         table_deletion_protection=True,
         alarm_topic=f"{prefix}-alarms",
-        dashboard=prefix,
+        dashboard=f"{prefix}-{REGION}",
         log_retention_days=30,
         metadata_queue=metadata,
         metadata_dlq=metadata_dlq,

@@ -32,8 +32,8 @@ def require(available: bool, what: str) -> None:
     if available:
         return
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is missing, and CI=true requires every Terraform check to run")
-    pytest.skip(f"{what} is missing: Terraform check skipped (it runs in CI)")
+        pytest.fail(f"{what} is missing, and CI=true requires every check to run")
+    pytest.skip(f"{what} is missing: check skipped (it runs in CI)")
 
 
 def terraform_binary() -> str:

@@ -35,7 +35,8 @@ FAILING_PLANS = {
         [
             "No Lambda package at ../no-build/image_processor.zip",
             "No Lambda package at ../no-build/db_writer.zip",
-            BUILD,
+            f"{BUILD} --out /",
+            "/no-build`",
         ],
     ),
     "build_for_another_architecture": (

@@ -210,9 +210,7 @@ def test_runtime_and_architecture_match_what_build_sh_builds(stack: Stack):
     build = module_constants("scripts/build.py")
     assert default(stack, "lambda_runtime") == f"python{build['DEFAULT_PYTHON']}"
     assert default(stack, "lambda_architecture") == build["DEFAULT_ARCH"]
-    # build.sh also knows python3.11 (Amazon Linux 2), but Pillow 13 has no wheel for it, so the stack refuses it.
-    deployable = [f"python{version}" for version in build["PYTHON_VERSIONS"] if version != "3.11"]
-    assert allowed_values(stack, "lambda_runtime") == deployable
+    assert allowed_values(stack, "lambda_runtime") == [f"python{version}" for version in build["PYTHON_VERSIONS"]]
     assert sorted(allowed_values(stack, "lambda_architecture")) == sorted(build["ARCHITECTURES"])
     for function in FUNCTIONS:
         body = stack.of_type("aws_lambda_function")[function]
