@@ -72,9 +72,12 @@ class AsyncInvoker:
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, event: Any) -> None:
+    def submit(self, event: Any) -> str:
+        """Queues `event`; returns the request id its invocations (and their retries) will have."""
+        request_id = str(uuid.uuid4())
         with self._lock:
-            self._enqueue(event, str(uuid.uuid4()), 1, time.monotonic(), None)
+            self._enqueue(event, request_id, 1, time.monotonic(), None)
+        return request_id
 
     @property
     def pending(self) -> int:

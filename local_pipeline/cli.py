@@ -166,7 +166,7 @@ def _run(runner: Runner, args: argparse.Namespace) -> int:
         log = tempfile.NamedTemporaryFile("w", prefix="local-pipeline-load-", suffix=".log", delete=False)  # noqa: SIM115
         console = Console(log)
         runner.console.say(f"runner's lines (one per invocation) go to {log.name}")
-    runner.pipeline = start_pipeline(stack, endpoint, console, faults)
+    runner.pipeline = start_pipeline(stack, endpoint, console, faults, lambda_api=runner.server.lambda_api)
     _print_ready(runner.console, stack, runner.pipeline.resources, endpoint, time.monotonic() - started)
     if faults:
         runner.console.say(f"faults on: {faults.describe()} (local_pipeline/faults.py says what each does)")

@@ -18,6 +18,7 @@ from local_pipeline.async_invoke import AsyncInvoker
 from local_pipeline.console import Console
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.faults import FaultConfig, Faults
+from local_pipeline.lambda_api import LambdaApi, ServedFunction
 from local_pipeline.loop import BackgroundLoop
 from local_pipeline.resources import Resources, create_resources
 from local_pipeline.runtime import LambdaFunction, load_handler
@@ -100,8 +101,15 @@ class Pipeline:
         self.event_source.close()
 
 
-def start_pipeline(stack: Stack, endpoint: str, console: Console, faults: FaultConfig | None = None) -> Pipeline:
-    """Creates the stack's resources in moto at `endpoint` and starts playing Lambda.
+def start_pipeline(
+    stack: Stack,
+    endpoint: str,
+    console: Console,
+    faults: FaultConfig | None = None,
+    lambda_api: LambdaApi | None = None,
+) -> Pipeline:
+    """Creates the stack's resources in moto at `endpoint` and starts playing Lambda; with `lambda_api`
+    (the endpoint's, when moto runs in this process) image_processor also answers Lambda's Invoke.
 
     The handlers are imported here, so AWS credentials, region and AWS_ENDPOINT_URL must already be
     in the environment; their own variables are added to it.
@@ -144,7 +152,9 @@ def start_pipeline(stack: Stack, endpoint: str, console: Console, faults: FaultC
         console,
         redeliver=injected.redeliver if injected else None,
     )
-    deliver: Callable[[dict[str, Any]], None] = invoker.submit
+    if lambda_api is not None:
+        lambda_api.serve(ServedFunction(stack.image_processor.name, image_processor.invoke, invoker.submit))
+    deliver: Callable[[dict[str, Any]], Any] = invoker.submit
     if injected:
         deliver = injected.delivering(deliver)
     pump = NotificationPump(sqs, resources.events_queue_url, deliver)

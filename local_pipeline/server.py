@@ -1,4 +1,4 @@
-"""Starts moto's server, the embedded AWS every local client talks to."""
+"""Starts moto's server, the embedded AWS every local client talks to, with the runner's Lambda API in front."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import sys
 import threading
 import time
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
+from local_pipeline.lambda_api import LambdaApi
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
 
 HOST = "127.0.0.1"
@@ -72,19 +74,42 @@ def _port_error(port: int, error: OSError) -> PortError:
     return PortError(f"{reason}; {retry}" if retry else reason)
 
 
-def start_server(port: int) -> tuple[ThreadedMotoServer, str]:
+class LocalEndpoint:
+    """moto's server app behind the runner's Lambda API (`lambda_api`, where the pipeline registers its
+    function), on a thread of its own. It binds in the calling thread, so a port taken after the
+    check is a PortError here, not a server thread that dies while start-up waits for it."""
+
+    def __init__(self, port: int) -> None:
+        self.lambda_api = LambdaApi(DomainDispatcherApplication(create_backend_app))
+        try:
+            self._server = make_server(HOST, port, self.lambda_api, threaded=True, request_handler=MotoRequestHandler)
+        except OSError as error:
+            raise _port_error(port, error) from error
+        self.url = f"http://{HOST}:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-endpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
+
+
+def start_server(port: int) -> tuple[LocalEndpoint, str]:
     """Returns the running server and its endpoint URL."""
     ensure_port_free(port)
     # werkzeug logs every request at INFO; the console is for the pipeline's own lines.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    server.start()
-    return server, f"http://{HOST}:{port}"
+    server = LocalEndpoint(port)
+    return server, server.url
 
 
 class ServerProcess:
     """moto's server in a child process (`python -m local_pipeline.server`), so that the memory of
-    what it stores is not counted in the runner's. Same interface as ThreadedMotoServer's stop()."""
+    what it stores is not counted in the runner's. Same stop() as LocalEndpoint's; no Lambda API, as
+    the runner's functions live in another process than the server."""
+
+    lambda_api = None
 
     def __init__(self, port: int) -> None:
         self._process = subprocess.Popen([sys.executable, "-m", "local_pipeline.server", str(port)])

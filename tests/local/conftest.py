@@ -4,20 +4,34 @@ functions built from tiny handlers defined in the tests."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
 import pytest
 
 from local_pipeline.console import Console
+from local_pipeline.faults import FaultConfig
+from local_pipeline.lambda_api import LambdaApi
+from local_pipeline.pipeline import Pipeline, start_pipeline
 from local_pipeline.runtime import Handler, LambdaFunction, output_routing
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
-from local_pipeline.server import start_server
-from local_pipeline.stack import FAKE_CREDENTIALS, REGION, FunctionSettings, QueueSettings, queue_arn
+from local_pipeline.server import LocalEndpoint, start_server
+from local_pipeline.stack import (
+    FAKE_CREDENTIALS,
+    REGION,
+    FunctionSettings,
+    QueueSettings,
+    Stack,
+    default_stack,
+    queue_arn,
+)
 
 Clients = Callable[[str], Any]
 
@@ -40,12 +54,17 @@ def wait_until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
+def local_endpoint() -> Iterator[LocalEndpoint]:
     # Per module, so moto stays patched only while these tests run.
     with moto_sending_s3_notifications():
-        server, url = start_server(free_port())
-        yield url
+        server, _ = start_server(free_port())
+        yield server
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def endpoint(local_endpoint: LocalEndpoint) -> str:
+    return local_endpoint.url
 
 
 @pytest.fixture
@@ -125,3 +144,38 @@ def receive_all(aws: Clients, queue_url: str) -> list[dict[str, Any]]:
         QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
     )
     return response.get("Messages", [])
+
+
+HANDLER_MODULES = ("image_processor.handler", "db_writer.handler")
+
+
+def local_stack() -> Stack:
+    """The default stack with a 1-second batching window: the window only delays db_writer, and
+    these tests wait for it several times."""
+    stack = default_stack()
+    return replace(stack, event_source=replace(stack.event_source, maximum_batching_window_s=1))
+
+
+@pytest.fixture
+def start(aws, endpoint) -> Iterator[Any]:
+    """Starts the pipeline in this process, with the handlers imported afresh for this stack."""
+    saved_environment = dict(os.environ)
+    started: list[Pipeline] = []
+    os.environ.update(FAKE_CREDENTIALS | {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+
+    def start_it(faults: FaultConfig | None = None, lambda_api: LambdaApi | None = None) -> Pipeline:
+        for module in HANDLER_MODULES:
+            sys.modules.pop(module, None)
+        started.append(start_pipeline(local_stack(), endpoint, ConsoleLines(), faults, lambda_api))
+        return started[-1]
+
+    yield start_it
+    for pipeline in started:
+        pipeline.stop()
+    for module in HANDLER_MODULES:
+        sys.modules.pop(module, None)  # their clients point at this test's endpoint
+    os.environ.clear()
+    os.environ.update(saved_environment)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote_plus
@@ -17,51 +15,17 @@ import pytest
 
 from local_pipeline.faults import RATES, FaultConfig
 from local_pipeline.load import WARMUP_PREFIX, plan_load, run_load
-from local_pipeline.pipeline import Pipeline, start_pipeline
+from local_pipeline.pipeline import Pipeline
 from local_pipeline.reconcile import reconcile
-from local_pipeline.stack import FAKE_CREDENTIALS, REGION, Stack, default_stack
 from tests import images
 from tests.local.conftest import ConsoleLines, wait_until
 
 pytestmark = pytest.mark.slow
 
-HANDLER_MODULES = ("image_processor.handler", "db_writer.handler")
 DRAIN_TIMEOUT_S = 120
 PHOTO = images.jpeg(640, 480)
 OTHER_PHOTO = images.jpeg(900, 600)  # its thumbnail differs in size, so a stale one shows
 NOT_AN_IMAGE = b"plain text, named .jpg"
-
-
-def local_stack() -> Stack:
-    """The default stack with a 1-second batching window: the window only delays db_writer, and
-    these tests wait for it several times."""
-    stack = default_stack()
-    return replace(stack, event_source=replace(stack.event_source, maximum_batching_window_s=1))
-
-
-@pytest.fixture
-def start(aws, endpoint) -> Iterator[Any]:
-    """Starts the pipeline in this process, with the handlers imported afresh for this stack."""
-    saved_environment = dict(os.environ)
-    started: list[Pipeline] = []
-    os.environ.update(FAKE_CREDENTIALS | {"AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION})
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
-
-    def start_it(faults: FaultConfig | None = None) -> Pipeline:
-        for module in HANDLER_MODULES:
-            sys.modules.pop(module, None)
-        started.append(start_pipeline(local_stack(), endpoint, ConsoleLines(), faults))
-        return started[-1]
-
-    yield start_it
-    for pipeline in started:
-        pipeline.stop()
-    for module in HANDLER_MODULES:
-        sys.modules.pop(module, None)  # their clients point at this test's endpoint
-    os.environ.clear()
-    os.environ.update(saved_environment)
 
 
 def check(pipeline: Pipeline, expected: dict[str, str]) -> Any:

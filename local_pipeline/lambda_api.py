@@ -1,0 +1,100 @@
+"""Lambda's Invoke API for the function the local stack plays, answered in front of moto's server.
+
+moto's server knows no function of ours (running one would take Docker), so the runner answers
+`POST /2015-03-31/functions/<function>/invocations` itself for image_processor, the function S3 and
+scripts/replay_processor_failures.py invoke, as Lambda answers it:
+- InvocationType Event: queued for the same asynchronous invoker as S3's events (two retries, then
+  the on-failure destination), answered 202 with the invocation's request id;
+- RequestResponse (the default): run now, answered 200 with the handler's result, or with the
+  runtime's error document and `X-Amz-Function-Error: Unhandled`;
+- DryRun: 204.
+Every other request, Invoke of any other function included, goes on to moto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from werkzeug.wrappers import Request, Response
+
+from local_pipeline.runtime import Invocation
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<function>[^/]+)/invocations")
+
+
+@dataclass(frozen=True)
+class ServedFunction:
+    name: str
+    invoke: Callable[[Any], Invocation]  # runs the handler now
+    submit: Callable[[Any], str]  # queues an asynchronous invocation; returns its request id
+
+
+class LambdaApi:
+    """WSGI middleware: Invoke of a served function is answered here, everything else by `app`."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self._app = app
+        self._functions: dict[str, ServedFunction] = {}
+
+    def serve(self, function: ServedFunction) -> None:
+        self._functions[function.name] = function
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        function = self._addressed(environ)
+        if function is None:
+            return self._app(environ, start_response)
+        return _invoke(function, Request(environ))(environ, start_response)
+
+    def _addressed(self, environ: dict[str, Any]) -> ServedFunction | None:
+        match = _INVOKE_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if environ.get("REQUEST_METHOD") != "POST" or match is None:
+            return None
+        name, qualifier = function_name(unquote(match["function"]))
+        qualifier = qualifier or parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
+        # The runner plays $LATEST only; moto answers any other version or alias as not found.
+        return self._functions.get(name) if qualifier in (None, "$LATEST") else None
+
+
+def function_name(identifier: str) -> tuple[str, str | None]:
+    """(name, qualifier) of a function as Invoke accepts it: a name, `account:function:name` or a full
+    ARN, each with an optional `:qualifier`."""
+    parts = identifier.split(":")
+    if "function" in parts:
+        parts = parts[parts.index("function") + 1 :]
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
+def _invoke(function: ServedFunction, request: Request) -> Response:
+    kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+    try:
+        payload = json.loads(request.get_data() or b"{}")
+    except ValueError as error:
+        return _error(400, "InvalidRequestContentException", f"Could not parse request body into json: {error}")
+    if kind == "DryRun":
+        return Response(status=204)
+    if kind == "Event":
+        return Response(status=202, headers={"x-amzn-RequestId": function.submit(payload)})
+    if kind != "RequestResponse":
+        return _error(400, "InvalidParameterValueException", f"Unsupported invocation type {kind!r}")
+    invocation = function.invoke(payload)
+    headers = {"x-amzn-RequestId": invocation.request_id, "X-Amz-Executed-Version": "$LATEST"}
+    if invocation.failed:
+        headers["X-Amz-Function-Error"] = "Unhandled"
+    body = invocation.error if invocation.failed else invocation.response
+    return Response(json.dumps(body), status=200, headers=headers, content_type="application/json")
+
+
+def _error(status: int, error_type: str, message: str) -> Response:
+    # How Lambda's REST JSON protocol reports an error: botocore reads the type from this header.
+    return Response(
+        json.dumps({"Type": "User", "message": message}),
+        status=status,
+        headers={"x-amzn-ErrorType": error_type},
+        content_type="application/json",
+    )
