@@ -1,7 +1,8 @@
 locals {
-  # Lambda's X-Ray integration is not available in the China regions, so there the functions only pass on
-  # a trace header they receive: https://docs.amazonaws.cn/en_us/aws/latest/userguide/lambda.html
-  tracing_mode = local.partition == "aws-cn" ? "PassThrough" : "Active"
+  # Active samples and records the functions' own invocations, billed per trace (var.xray_tracing). PassThrough
+  # records only what an upstream caller already sampled. Lambda's X-Ray integration is not available in the
+  # China regions, so there it is always PassThrough: https://docs.amazonaws.cn/en_us/aws/latest/userguide/lambda.html
+  tracing_mode = var.xray_tracing && local.partition != "aws-cn" ? "Active" : "PassThrough"
 }
 
 # Created before the functions (log_group below references them), so Terraform owns retention and

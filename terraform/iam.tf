@@ -74,7 +74,8 @@ data "aws_iam_policy_document" "image_processor" {
     resources = ["${aws_cloudwatch_log_group.image_processor.arn}:*"]
   }
 
-  # X-Ray has no resource-level permissions: AWS requires "*" for these two actions.
+  # Kept with xray_tracing off: PassThrough still records the traces an upstream caller sampled, and Lambda
+  # writes them with the execution role. X-Ray has no resource-level permissions: AWS requires "*" here.
   statement {
     sid       = "Tracing"
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
@@ -102,7 +103,8 @@ data "aws_iam_policy_document" "db_writer" {
     resources = ["${aws_cloudwatch_log_group.db_writer.arn}:*"]
   }
 
-  # X-Ray has no resource-level permissions: AWS requires "*" for these two actions.
+  # Kept with xray_tracing off: PassThrough still records the traces an upstream caller sampled, and Lambda
+  # writes them with the execution role. X-Ray has no resource-level permissions: AWS requires "*" here.
   statement {
     sid       = "Tracing"
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]

@@ -134,7 +134,7 @@ variable "log_retention_days" {
 ################################################################################
 
 variable "image_processor_memory_size" {
-  description = "Memory of image_processor in MB. Thumbnailing is CPU-bound and Lambda's CPU share grows with memory up to 1,769 MB, so every size below that costs about the same GB-seconds per image; 1024 is the smallest that holds the largest accepted image (the worst measured full-size decode peaks near 810 MB with the download) and it thumbnails a 50 MP JPEG in about 0.5 s, far inside the 60 s timeout (bench/RESULTS.md has the cost per million images at each size). Raise it together with max_image_pixels."
+  description = "Memory of image_processor in MB. Thumbnailing is CPU-bound and Lambda's CPU share grows with memory up to 1,769 MB, so every size below that costs about the same GB-seconds per image; 1024 is the smallest that holds the largest image the pixel limits accept (WebP 50 MP RGBA peaks at 820 MB, 1,000 MB with a full 50 MiB download and 15 % headroom) and it thumbnails a JPEG 50 MP in about 0.5 s, far inside the 60 s timeout (bench/RESULTS.md has the cost per million images at each size). Raise it together with max_image_pixels."
   type        = number
   default     = 1024
 
@@ -366,4 +366,11 @@ variable "queue_age_alarm_threshold_seconds" {
     condition     = var.queue_age_alarm_threshold_seconds >= 60 && floor(var.queue_age_alarm_threshold_seconds) == var.queue_age_alarm_threshold_seconds
     error_message = "queue_age_alarm_threshold_seconds must be a whole number of seconds, at least 60."
   }
+}
+
+# Lambda's tracing modes: https://docs.aws.amazon.com/lambda/latest/dg/API_TracingConfig.html
+variable "xray_tracing" {
+  description = "X-Ray active tracing for both functions: Lambda samples and records their invocations (the first each second and 5 % of the rest, which at a million images a month is every one), about $5.50 per million images at list price; X-Ray's first 100,000 traces a month are free (bench/RESULTS.md). Off, both functions are PassThrough: they trace only requests an upstream caller already sampled. Always off in China (aws-cn), where Lambda's X-Ray integration is unavailable."
+  type        = bool
+  default     = false
 }

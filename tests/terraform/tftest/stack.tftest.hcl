@@ -60,8 +60,8 @@ run "default_stack" {
     error_message = "IAM roles and the dashboard are global to the account: their names must include the region"
   }
   assert {
-    condition     = aws_lambda_function.image_processor.tracing_config[0].mode == "Active" && aws_lambda_function.db_writer.tracing_config[0].mode == "Active"
-    error_message = "both functions send X-Ray traces in the aws partition"
+    condition     = aws_lambda_function.image_processor.tracing_config[0].mode == "PassThrough" && aws_lambda_function.db_writer.tracing_config[0].mode == "PassThrough"
+    error_message = "X-Ray tracing is opt-in (xray_tracing): by default neither function samples its own invocations"
   }
   assert {
     condition = (
@@ -130,6 +130,19 @@ run "default_stack" {
   assert {
     condition     = length(aws_sns_topic_subscription.alarm_email) == 0
     error_message = "no e-mail subscription is created without alarm_email"
+  }
+}
+
+run "xray_tracing_on" {
+  command = plan
+
+  variables {
+    xray_tracing = true
+  }
+
+  assert {
+    condition     = aws_lambda_function.image_processor.tracing_config[0].mode == "Active" && aws_lambda_function.db_writer.tracing_config[0].mode == "Active"
+    error_message = "xray_tracing = true must turn on active tracing for both functions"
   }
 }
 
@@ -207,7 +220,7 @@ run "x86_64_build" {
 
 # The same project_name and environment in a second region, here in China: the account-global names
 # (IAM roles, dashboard) differ from eu-west-1's, the console is China's, and Lambda's X-Ray
-# integration, which China does not offer, is not asked for.
+# integration, which China does not offer, is not asked for even with xray_tracing on.
 run "china_region" {
   command = plan
 
@@ -221,7 +234,8 @@ run "china_region" {
   }
 
   variables {
-    aws_region = "cn-north-1"
+    aws_region   = "cn-north-1"
+    xray_tracing = true
   }
 
   assert {
@@ -251,7 +265,8 @@ run "govcloud_region" {
   }
 
   variables {
-    aws_region = "us-gov-west-1"
+    aws_region   = "us-gov-west-1"
+    xray_tracing = true
   }
 
   assert {
@@ -259,8 +274,8 @@ run "govcloud_region" {
     error_message = "dashboard_url: ${output.dashboard_url}"
   }
   assert {
-    condition     = aws_lambda_function.image_processor.tracing_config[0].mode == "Active"
-    error_message = "X-Ray tracing stays on in GovCloud"
+    condition     = aws_lambda_function.image_processor.tracing_config[0].mode == "Active" && aws_lambda_function.db_writer.tracing_config[0].mode == "Active"
+    error_message = "GovCloud has Lambda's X-Ray integration: xray_tracing = true must turn on active tracing there"
   }
 }
 
