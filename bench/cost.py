@@ -4,8 +4,8 @@ Lambda duration = measured CPU time / the CPU share at the configured memory (La
 full vCPU at 1,769 MB and a proportional share below) + a wait for each AWS call the handler
 made, which cannot be measured against moto and is a stated assumption. Everything else is
 counted: AWS calls per image (each priced by its request class), the SQS message size, the
-DynamoDB item size, the log bytes; X-Ray traces follow from the invocations and Lambda's fixed
-sampling rule.
+DynamoDB item size, the log bytes. X-Ray is off at the default settings; with xray_tracing = true
+its traces follow from the invocations and Lambda's fixed sampling rule.
 """
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ S3_REQUESTS = {
     "PutObject": ("S3 PUT", "PUT (the thumbnail)"),
     "DeleteObject": ("S3 DELETE", "DELETE (the thumbnail)"),
 }
+# terraform/variables.tf's xray_tracing default (tests/bench checks that they agree). Off, both functions
+# are PassThrough: they record only requests an upstream caller sampled, and an untraced uploader sends
+# none, so the default settings have no X-Ray cost.
+XRAY_TRACING_DEFAULT = False
 # Lambda's X-Ray sampling with active tracing, which a function cannot change: the first request
 # each second and 5 % of the rest (docs.aws.amazon.com/lambda/latest/dg/services-xray.html),
 # taken here as applying to each function's own invocations.
@@ -160,7 +164,12 @@ class CostLine:
     dollars_per_million: float
 
 
-def per_million(figures: HandlerFigures, image: ImageProcessorFigures, memory_mb: int) -> list[CostLine]:
+def per_million(
+    figures: HandlerFigures,
+    image: ImageProcessorFigures,
+    memory_mb: int,
+    xray_tracing: bool = XRAY_TRACING_DEFAULT,
+) -> list[CostLine]:
     """Dollars per million images like `image`, image_processor at `memory_mb`, db_writer batching 10."""
     writer = _batch(figures, SQS_BATCH_SIZE)
     million = 1e6
@@ -197,7 +206,7 @@ def per_million(figures: HandlerFigures, image: ImageProcessorFigures, memory_mb
             write_units * price["dynamodb_wru"] * million,
         ),
         CostLine("CloudWatch Logs", f"{log_bytes:.0f} B", log_bytes / 1e9 * price["logs_gb"] * million),
-        xray_line(),
+        *([xray_line()] if xray_tracing else []),
     ]
 
 

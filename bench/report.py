@@ -547,10 +547,13 @@ def _cost(results: Results) -> str:
     prices = "\n".join(
         f"| {name} | {price.quoted} | {price.source} | {price.read_on} |" for name, price in cost.PRICES.items()
     )
-    at_contract = cost.per_million(figures, typical, CONTRACT_MEMORY_MB)
-    breakdown = "\n".join(f"| {line.service} | {line.what} | ${line.dollars_per_million:.3f} |" for line in at_contract)
-    total = sum(line.dollars_per_million for line in at_contract)
-    xray = sum(line.dollars_per_million for line in at_contract if line.service == "X-Ray")
+    at_defaults = cost.per_million(figures, typical, CONTRACT_MEMORY_MB)
+    breakdown = "\n".join(_cost_row(line) for line in at_defaults)
+    total = sum(line.dollars_per_million for line in at_defaults)
+    traced = cost.per_million(figures, typical, CONTRACT_MEMORY_MB, xray_tracing=True)
+    total_traced = sum(line.dollars_per_million for line in traced)
+    tracing_rows = "\n".join(_cost_row(line) for line in traced if line not in at_defaults)
+    added = total_traced - total
     floor = cost.floor_per_million()
     need = _memory_need(results.sizing) if results.sizing else math.inf
     options = cost.memory_options(figures, typical, largest, need)
@@ -572,22 +575,14 @@ summaries quoting it: {"; ".join(cost.PRICE_CROSS_CHECKS)}.
 |---|---|---|---|
 {prices}
 
-Per million {typical.image} uploads at the contract's {CONTRACT_MEMORY_MB} MB, db_writer at
-{cost.DB_WRITER_MEMORY_MB} MB with batches of {cost.SQS_BATCH_SIZE}. Lambda time = measured CPU ÷ CPU share
+Per million {typical.image} uploads at the default settings: image_processor at the contract's
+{CONTRACT_MEMORY_MB} MB, db_writer at {cost.DB_WRITER_MEMORY_MB} MB with batches of {cost.SQS_BATCH_SIZE}, X-Ray tracing
+off (`xray_tracing = false`, terraform/variables.tf). Lambda time = measured CPU ÷ CPU share
 (memory / {cost.FULL_VCPU_MB} MB) + an assumed wait for each AWS call the handler made ({waits}; a GET
 also reads its body at {cost.S3_READ_BYTES_PER_S / 1e6:.0f} MB/s); CPU seconds here are taken as equal to
 Graviton's. S3 requests are the calls counted above, each priced by its request class (HEAD is a
 GET-class request, DELETE is free). Logs add Lambda's START/END/REPORT lines
 ({cost.PLATFORM_LOG_BYTES} B per invocation).
-
-X-Ray: both functions trace in Active mode (terraform/functions.tf), and Lambda samples with a fixed
-rule, the first request each second and {cost.XRAY_FIXED_RATE * 100:.0f} % of the rest, which a function cannot
-change ({cost.XRAY_SAMPLING_SOURCE}). A million images spread over a 30-day month arrive at
-{rate:.2f} a second, inside the one-a-second reservoir, so every invocation is traced: one trace per
-image_processor invocation and one per db_writer batch of {cost.SQS_BATCH_SIZE}. That counts each
-invocation as a trace of its own, an upper bound: a db_writer invocation that continued its message's
-trace would add no trace, and bursts above one upload a second are sampled at {cost.XRAY_FIXED_RATE * 100:.0f} %
-beyond the first.
 
 | Service | What, per image | $ per million |
 |---|---|---:|
@@ -595,13 +590,33 @@ beyond the first.
 | **Total** | | **${total:.2f}** |
 | Floor | S3 GET + S3 PUT + 1 Lambda request + 1 DynamoDB write | ${floor:.2f} |
 
-The total is {total / floor:.2f}× the floor. X-Ray is ${xray:.2f} of it: without tracing the total would
-be ${total - xray:.2f} ({(total - xray) / floor:.2f}× the floor). Not per image, so not above: the free
+The total is {total / floor:.2f}× the floor.
+
+With tracing off the functions are PassThrough (terraform/functions.tf): they record a trace only for a
+request an upstream caller already sampled, and an uploader that is not traced itself sends none, so the
+default settings pay no X-Ray. With `xray_tracing = true` both trace in Active mode, and Lambda samples
+with a fixed rule, the first request each second and {cost.XRAY_FIXED_RATE * 100:.0f} % of the rest, which a function
+cannot change ({cost.XRAY_SAMPLING_SOURCE}). A million images spread over a 30-day month arrive at
+{rate:.2f} a second, inside the one-a-second reservoir, so every invocation is traced: one trace per
+image_processor invocation and one per db_writer batch of {cost.SQS_BATCH_SIZE}. That counts each
+invocation as a trace of its own, an upper bound: a db_writer invocation that continued its message's
+trace would add no trace, and bursts above one upload a second are sampled at {cost.XRAY_FIXED_RATE * 100:.0f} %
+beyond the first.
+
+| With `xray_tracing = true` | What, per image | $ per million |
+|---|---|---:|
+{tracing_rows}
+| **Total with `xray_tracing = true`** | | **${total_traced:.2f}** |
+
+`xray_tracing = true` adds ${added:.2f} per million images, {added / total_traced * 100:.0f} % of a
+total of ${total_traced:.2f} ({total_traced / floor:.2f}× the floor). Not per image, so not above: the free
 tiers, the SQS event source's long polls while idle (a few hundred thousand requests a month, about
 $0.25), X-Ray's charge for retrieving and scanning traces ($0.50 per million, only when someone looks),
 the EMF custom metrics (per metric per month) and the INIT phase of each cold start.
 
 ### image_processor memory
+
+At the default settings, as above.
 
 | Memory MB | {typical.image} | {largest.image} | $ per million | Holds the worst accepted input |
 |---:|---:|---:|---:|---|
@@ -613,6 +628,10 @@ that holds the worst accepted input (the sizing section: {need:.0f} MB) and keep
 under the {cost.TIMEOUT_S} s timeout (≤ {cost.TIMEOUT_S * cost.WELL_UNDER_FRACTION:.0f} s): \
 {_mb_option(cost.recommend(options))}.
 """
+
+
+def _cost_row(line: cost.CostLine) -> str:
+    return f"| {line.service} | {line.what} | ${line.dollars_per_million:.3f} |"
 
 
 def _method_notes() -> str:

@@ -5,12 +5,21 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from bench import cost
-from bench.handlers import dynamodb_item_bytes, item_bytes_with_key_length, key_length_for_bytes_over
+from bench.handlers import (
+    DbWriterFigures,
+    HandlerFigures,
+    ImageProcessorFigures,
+    dynamodb_item_bytes,
+    item_bytes_with_key_length,
+    key_length_for_bytes_over,
+)
+from tests.terraform.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK_RUN_TIMEOUT_S = 600  # a first run also creates .venv-bench
@@ -77,12 +86,27 @@ def test_quick_run_puts_uploads_through_the_local_stack(quick_report: str) -> No
 @pytest.mark.slow
 def test_quick_run_prices_every_service_and_the_floor(quick_report: str) -> None:
     cost = quick_report.split("## Cost per million images", 1)[1]
-    services = ("| Lambda |", "| S3 |", "| SQS |", "| DynamoDB |", "| CloudWatch Logs |", "| X-Ray |", "| **Total** |")
+    services = ("| Lambda |", "| S3 |", "| SQS |", "| DynamoDB |", "| CloudWatch Logs |", "| **Total** |")
     for service in services:
         assert service in cost
-    total = float(re.search(r"\*\*\$([\d.]+)\*\*", cost).group(1))
+    total = float(re.search(r"\| \*\*Total\*\* \| \| \*\*\$([\d.]+)\*\* \|", cost).group(1))
     floor = float(re.search(r"\| Floor \|[^|]*\| \$([\d.]+) \|", cost).group(1))
     assert total > floor > 0
+
+
+@pytest.mark.slow
+def test_quick_run_prices_the_defaults_without_x_ray_and_shows_what_tracing_adds(quick_report: str) -> None:
+    # GIVEN xray_tracing off by default, THEN the default breakdown has no X-Ray line, and the table for
+    # xray_tracing = true adds the traces, and only them, to the default total.
+    cost = quick_report.split("## Cost per million images", 1)[1]
+    defaults = cost.split("| Service | What, per image |", 1)[1].split("| **Total** |", 1)[0]
+    assert "| X-Ray |" not in defaults
+    total = float(re.search(r"\| \*\*Total\*\* \| \| \*\*\$([\d.]+)\*\* \|", cost).group(1))
+    traced = cost.split("| With `xray_tracing = true` |", 1)[1].split("\n\n", 1)[0]
+    (xray,) = re.findall(r"\| X-Ray \| [^|]+ \| \$([\d.]+) \|", traced)
+    with_tracing = float(re.search(r"Total with `xray_tracing = true`\*\* \| \| \*\*\$([\d.]+)\*\*", traced).group(1))
+    assert with_tracing == pytest.approx(total + float(xray), abs=0.01)
+    assert float(xray) > 0
 
 
 @pytest.mark.slow
@@ -117,6 +141,34 @@ def test_x_ray_traces_every_invocation_below_one_a_second_and_a_twentieth_above(
     assert cost.xray_sampled_fraction(21.0) == pytest.approx((1 + 0.05 * 20) / 21)
     # A million images a month is well under one a second: every invocation is a trace.
     assert cost.xray_traces_per_image() == pytest.approx(1 + 1 / cost.SQS_BATCH_SIZE)
+
+
+def test_x_ray_default_is_terraforms() -> None:
+    # The cost of "the default settings" must be the cost of what `terraform apply` deploys.
+    assert cost.XRAY_TRACING_DEFAULT is load_stack().variables["xray_tracing"]["default"]
+
+
+def test_default_settings_price_no_x_ray_and_tracing_adds_its_traces() -> None:
+    # GIVEN one image's measured figures and a batch of 10 for db_writer
+    image = ImageProcessorFigures(
+        "JPEG 12 MP",
+        3_000_000,
+        cpu_ms=[100.0],
+        aws_calls=Counter({"s3:GetObject": 1, "s3:PutObject": 1, "sqs:SendMessage": 1}),
+        log_bytes=500,
+        message="{}",
+    )
+    writer = DbWriterFigures(
+        batch_size=10, messages=10, seconds=1.0, cpu_seconds=0.05, dynamodb_calls=10, log_bytes=1000
+    )
+    figures = HandlerFigures([image], [writer], item={"image_key": {"S": "a.jpg"}}, item_key="a.jpg")
+    # WHEN priced at the default settings and with xray_tracing = true
+    default = cost.per_million(figures, image, 1024)
+    traced = cost.per_million(figures, image, 1024, xray_tracing=True)
+    # THEN only the traced one has X-Ray, at 1.1 traces per image and $5 per million traces
+    assert "X-Ray" not in {line.service for line in default}
+    added = sum(line.dollars_per_million for line in traced) - sum(line.dollars_per_million for line in default)
+    assert added == pytest.approx(1.1 * 5.00)
 
 
 def test_s3_requests_are_priced_by_request_class() -> None:
