@@ -394,7 +394,7 @@ def _cold_start(results: Results) -> str:
     rows = ["| Import | Median CPU ms | Median wall ms |", "|---|---:|---:|"]
     rows += [f"| `{name}` | {cold.median(name):.0f} | {cold.median(name, wall=True):.0f} |" for name in cold.cpu_ms]
     comparison = [
-        "| Handler | vs the bare imports (the issue's baseline) | of which creating its clients "
+        "| Handler | vs the bare imports (the budget's baseline) | of which creating its clients "
         "| vs the bare imports + the same clients (the 15 % target) | |",
         "|---|---:|---:|---:|---|",
     ]
@@ -433,11 +433,11 @@ touches no network. CPU time decides, as above; the wall times carry this machin
 
 {chr(10).join(comparison)}
 
-Both comparisons are real. The first takes the issue's baseline literally, the bare `import boto3`
+Both comparisons are real. The first takes the budget's baseline literally, the bare `import boto3`
 (plus `import PIL.Image` for image_processor), and a cold start pays every millisecond of it. Most
-of it is creating the clients, which the issue's budget allows in so many words ("no heavy imports
+of it is creating the clients, which the budget allows in so many words ("no heavy imports
 or client calls at import time beyond creating clients"). {literal}The 15 % target is therefore
-judged on the second comparison, which holds what the issue allows fixed: the handler against the
+judged on the second comparison, which holds what the budget allows fixed: the handler against the
 same imports with the same clients created, leaving only its own imports, configuration and code.
 botocore builds the S3 client from the largest service model it ships; it is paid once per
 container, in the init phase, and moving it into the first invocation would only move it.
