@@ -15,7 +15,7 @@ source key, so a retry after a partial success (thumbnail written, message not s
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -84,17 +84,17 @@ def process_created(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outco
 
 def process_removed(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outcome:
     started = time.perf_counter()
-    current = current_version(s3, event.bucket, event.key)
-    if current is None:
-        synced = _removed_thumbnail(None, {"status": "DELETED"}, event, s3, settings)
-        _settle_thumbnail(event, synced.source, s3, settings)
-        return _outcome(event, synced, started)
-    # The key still holds an object: a noncurrent version or a delete marker was removed (an
-    # undelete), or the key was uploaded again before this event arrived. Its record describes that
-    # object; in the last case db_writer drops it as older than the new upload's own record.
-    synced = _sync_thumbnail(event, s3, settings)
+    # The key may still hold an object: a noncurrent version or a delete marker was removed (an
+    # undelete), or the key was uploaded again before this event arrived. Then the record describes
+    # that object; in the last case db_writer drops it as older than the new upload's own record.
+    if current_version(s3, event.bucket, event.key) is None:
+        synced = _removed_thumbnail(None, {}, event, s3, settings)
+    else:
+        synced = _sync_thumbnail(event, s3, settings)
     _settle_thumbnail(event, synced.source, s3, settings)
-    source = synced.source or SourceVersion(None, None)
+    if synced.source is None:
+        return _outcome(event, replace(synced, fields={"status": "DELETED"}), started)
+    source = synced.source
     return _outcome(
         event, synced, started, version_id=source.version_id, etag=source.etag, size=synced.bytes_in or None
     )

@@ -342,6 +342,28 @@ def test_removing_a_delete_marker_brings_the_image_and_its_thumbnail_back(versio
     assert versioned.thumbnail_keys() == ["thumbnails/undo.jpg.webp"]
 
 
+def test_a_removed_event_for_a_key_emptied_while_it_is_read_records_deleted(versioned, image_processor, context):
+    # GIVEN the key still held an object when the event was handled, but it is deleted before the read
+    old = put_version(versioned, "brief.jpg", images.jpeg())
+    put_version(versioned, "brief.jpg", images.jpeg(500, 400))
+    versioned.s3.delete_object(Bucket=versioned.uploads_bucket, Key="brief.jpg", VersionId=old)
+
+    def delete_first(**_):
+        image_processor.s3.meta.events.unregister("before-send.s3.GetObject", delete_first)
+        versioned.s3.delete_object(Bucket=versioned.uploads_bucket, Key="brief.jpg")
+
+    image_processor.s3.meta.events.register("before-send.s3.GetObject", delete_first)
+
+    image_processor.lambda_handler(
+        s3_event("s3_delete", bucket=versioned.uploads_bucket, key="brief.jpg", version_id=old), context
+    )
+
+    # THEN the key holds nothing, and that is what its record and thumbnail say
+    [message] = versioned.queued_messages()
+    assert message["status"] == "DELETED"
+    assert versioned.thumbnail_keys() == []
+
+
 def test_a_delete_marker_event_deletes_the_thumbnail(versioned, image_processor, context):
     version = put_version(versioned, "gone.jpg", images.jpeg())
     image_processor.lambda_handler(
