@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from db_writer.records import parse_message, to_item
 from db_writer.table import WriteResult, put_if_newer
+from pipeline_common.timestamps import s3_time
 
 
 class SqsRecord(TypedDict, total=False):
@@ -59,8 +59,7 @@ def write_batch(records: list[SqsRecord], *, dynamodb: Any, table_name: str) -> 
 
 
 def _write_message(message: dict[str, Any], message_id: str, dynamodb: Any, table_name: str) -> WriteResult:
-    written_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    item = to_item(message, message_id=message_id, written_at=written_at)
+    item = to_item(message, message_id=message_id, written_at=s3_time())
     return put_if_newer(dynamodb, table_name, item)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+from pipeline_common.timestamps import s3_time
 
 SUPPORTED_SCHEMA_VERSIONS = {1}
 STATUSES = {"PROCESSED", "REJECTED", "DELETED"}
@@ -73,7 +75,7 @@ def _utc_milliseconds(event_time: str) -> str:
         raise MalformedMessageError(f"event_time {event_time!r} is not an ISO-8601 time") from None
     if moment.tzinfo is None:
         raise MalformedMessageError(f"event_time {event_time!r} has no time zone")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return s3_time(moment)
 
 
 def _reject_constant(name: str) -> None:

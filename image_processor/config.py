@@ -25,8 +25,9 @@ class Settings:
     thumbnail_prefix: str = "thumbnails/"
     # Objects above this are rejected from the event's size alone, before any download.
     max_image_bytes: int = 50 * MIB
-    # 100 MP. A full-size decode costs up to 4 bytes a pixel, so the worst accepted one (an RGB PNG
-    # or TIFF) peaks near 430 MB, far inside the 1,024 MB default with runtime and download. Formats
+    # 100 MP. A full-size decode costs up to 4 bytes a pixel (an RGB PNG or TIFF peaks near 440 MB);
+    # the worst accepted, a big-endian 16-bit TIFF, takes one 32-bit copy more and peaks near 630 MB,
+    # inside the 1,024 MB default with runtime and download (bench/RESULTS.md). Formats
     # that need two full-size RGBA frames (WebP, AVIF, any non-JPEG with transparency) get half of it
     # (imaging._check_pixels). JPEGs decode as a DCT-scaled draft and need far less.
     # Raise it only together with the function's memory.

@@ -1,22 +1,22 @@
 """What happens to one S3 object event: the metadata message it produces, and the thumbnail.
 
-Every created object ends as a PROCESSED or REJECTED message and every removed one as DELETED,
-so every upload gets a record. db_writer orders records by the S3 sequencer, but nothing orders
-the thumbnail writes: two events for one key can be processed at once (an upload whose thumbnail
-write is being retried while the key is deleted, say), and the older one's write can land last.
-So every event ends by settling the thumbnail: after its own change, it asks S3 which object the
-key holds now (HeadObject) and, while that is not the object its change was made from, makes the
-thumbnail again from the current one. The change that lands last was checked against a key that
-did not change after it, so the thumbnail always ends matching the key's current object, or
-absent when it has none. Each step is idempotent: the thumbnail key is a pure function of the
-source key, so a retry after a partial success (thumbnail written, message not sent) is harmless.
+Every created object ends as a PROCESSED or REJECTED message and every removed one as DELETED (or,
+when the key still holds an object, as that object's record), so every upload gets a record.
+db_writer orders records by the S3 sequencer, but nothing orders the thumbnail writes: two events
+for one key can be processed at once (an upload whose thumbnail write is being retried while the key
+is deleted, say), and the older one's write can land last. So every event ends by settling the
+thumbnail: after its own change, it asks S3 which object the key holds now (HeadObject) and, while
+that is not the object its change was made from, makes the thumbnail again from the current one. The
+change that lands last was checked against a key that did not change after it, so the thumbnail
+always ends matching the key's current object, or absent when it has none. Each step is idempotent:
+the thumbnail key is a pure function of the source key, so a retry after a partial success
+(thumbnail written, message not sent) is harmless.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from image_processor.config import Settings
@@ -31,6 +31,7 @@ from image_processor.storage import (
     put_thumbnail,
     read_object,
 )
+from pipeline_common.timestamps import s3_time
 
 SCHEMA_VERSION = 1
 # Rounds of "the key changed again while its thumbnail was made" before the event is failed and
@@ -74,7 +75,7 @@ def process_created(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outco
     if event.size is not None and event.size > settings.max_image_bytes:
         detail = f"{event.size:,} bytes is over MAX_IMAGE_BYTES={settings.max_image_bytes:,}"
         synced = _removed_thumbnail(
-            SourceVersion(event.version_id, event.etag), _rejection("too_many_bytes", detail), event, s3, settings
+            SourceVersion.spelt(event.version_id, event.etag), _rejection("too_many_bytes", detail), event, s3, settings
         )
     else:
         synced = _sync_thumbnail(event, s3, settings)
@@ -196,5 +197,5 @@ def _message(event: ObjectEvent, status: Status, started: float) -> dict[str, An
         "event_time": event.event_time,
         "event_name": event.event_name,
         "processing_ms": round((time.perf_counter() - started) * 1000, 1),
-        "processed_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "processed_at": s3_time(),
     }

@@ -26,9 +26,16 @@ class SourceVersion:
     etag: str | None
 
     @classmethod
+    def spelt(cls, version_id: str | None, etag: str | None) -> SourceVersion:
+        """One spelling of each, so that an event's and a response's compare: S3 quotes ETags in
+        responses, not in events, and calls the version of an object written while versioning was
+        off or suspended "null"."""
+        return cls(None if version_id == "null" else version_id, (etag or "").strip('"') or None)
+
+    @classmethod
     def of(cls, response: dict[str, Any]) -> SourceVersion:
-        """From a GetObject or HeadObject response (its ETag is quoted; S3 events send it bare)."""
-        return cls(response.get("VersionId"), str(response.get("ETag", "")).strip('"') or None)
+        """From a GetObject or HeadObject response."""
+        return cls.spelt(response.get("VersionId"), response.get("ETag"))
 
 
 @dataclass(frozen=True)

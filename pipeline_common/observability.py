@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
 
+from pipeline_common.timestamps import s3_time
+
 METRICS_NAMESPACE = "ImagePipeline"
 
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
@@ -67,7 +69,7 @@ class Logger:
             {
                 "level": level,
                 "message": message,
-                "timestamp": _iso_now(),
+                "timestamp": s3_time(),
                 "service": self.service,
                 **(self._invocation.get() or {}),
                 **fields,
@@ -104,8 +106,3 @@ def emit_metrics(
             **(properties or {}),
         }
     )
-
-
-def _iso_now() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

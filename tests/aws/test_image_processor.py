@@ -364,6 +364,38 @@ def test_a_removed_event_for_a_key_emptied_while_it_is_read_records_deleted(vers
     assert versioned.thumbnail_keys() == []
 
 
+@pytest.mark.parametrize("versioning", ["Enabled", "Suspended"])
+def test_an_oversized_upload_is_never_downloaded_whatever_the_versioning(stack, monkeypatch, context, versioning):
+    # GIVEN a function that takes at most 1 KiB, and a 2 KiB upload with versioning on or suspended
+    for name, value in {
+        "THUMBNAIL_BUCKET": stack.thumbnails_bucket,
+        "METADATA_QUEUE_URL": stack.queue_url,
+        "MAX_IMAGE_BYTES": "1024",
+    }.items():
+        monkeypatch.setenv(name, value)
+    handler = fresh_import("image_processor.handler")
+    stack.s3.put_bucket_versioning(Bucket=stack.uploads_bucket, VersioningConfiguration={"Status": versioning})
+    response = stack.s3.put_object(Bucket=stack.uploads_bucket, Key="huge.tif", Body=b"x" * 2048)
+    gets = []
+    handler.s3.meta.events.register("before-send.s3.GetObject", lambda **_: gets.append(1))
+    event = s3_event(
+        "s3_put",
+        bucket=stack.uploads_bucket,
+        key="huge.tif",
+        size=2048,
+        etag=response["ETag"].strip('"'),
+        # S3 names the version of an object written while versioning is suspended "null"
+        version_id=response.get("VersionId", "null"),
+    )
+
+    handler.lambda_handler(event, context)
+
+    # THEN it is rejected from the event's size, and settling its thumbnail reads no byte of it
+    [message] = stack.queued_messages()
+    assert (message["status"], message["reason"]) == ("REJECTED", "too_many_bytes")
+    assert gets == []
+
+
 def test_a_delete_marker_event_deletes_the_thumbnail(versioned, image_processor, context):
     version = put_version(versioned, "gone.jpg", images.jpeg())
     image_processor.lambda_handler(
