@@ -45,6 +45,10 @@ class LambdaApi:
     def serve(self, function: ServedFunction) -> None:
         self._functions[function.name] = function
 
+    def unserve(self, name: str) -> None:
+        """From now on moto answers Invoke of `name` (as not found): its pipeline has stopped."""
+        self._functions.pop(name, None)
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         function = self._addressed(environ)
         if function is None:

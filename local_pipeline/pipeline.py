@@ -55,6 +55,7 @@ class Pipeline:
     # The S3 notification pump, apart so that a test can stop it and deliver events in its own order.
     notifications: BackgroundLoop
     loops: list[BackgroundLoop] = field(default_factory=list)
+    lambda_api: LambdaApi | None = None  # the endpoint's Invoke API, where image_processor is served
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
@@ -93,6 +94,8 @@ class Pipeline:
 
     def stop(self) -> None:
         """Stops polling, finishes the invocations under way; events not processed yet are dropped."""
+        if self.lambda_api is not None:
+            self.lambda_api.unserve(self.stack.image_processor.name)
         for loop in self.loops:
             loop.stop()
         if self.faults:
@@ -160,7 +163,9 @@ def start_pipeline(
     pump = NotificationPump(sqs, resources.events_queue_url, deliver)
     evaluator = AlarmEvaluator(stack.alarms, client("cloudwatch"), sqs, console)
     notifications = BackgroundLoop("s3-notifications", pump.step, console)
-    pipeline = Pipeline(stack, endpoint, resources, invoker, event_source, injected, notifications)
+    pipeline = Pipeline(
+        stack, endpoint, resources, invoker, event_source, injected, notifications, lambda_api=lambda_api
+    )
     pipeline.loops = [
         notifications,
         BackgroundLoop("sqs-event-source", event_source.step, console),

@@ -19,6 +19,7 @@ from local_pipeline.lambda_api import LambdaApi
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
 
 HOST = "127.0.0.1"
+LISTEN_BACKLOG = 128  # werkzeug's own
 PROCESS_START_TIMEOUT_S = 30
 
 
@@ -35,7 +36,7 @@ SUGGESTION_TRIES = 20
 
 
 def ensure_port_free(port: int) -> None:
-    """Fails early with a clear message: moto's server thread would otherwise die silently and hang start()."""
+    """Fails early with a clear message, before a child process that would bind the port is started."""
     try:
         _bind_probe(port)
     except OSError as error:
@@ -76,16 +77,22 @@ def _port_error(port: int, error: OSError) -> PortError:
 
 class LocalEndpoint:
     """moto's server app behind the runner's Lambda API (`lambda_api`, where the pipeline registers its
-    function), on a thread of its own. It binds in the calling thread, so a port taken after the
-    check is a PortError here, not a server thread that dies while start-up waits for it."""
+    function), on a thread of its own. The runner binds the port itself, in the calling thread, so a
+    port taken after any earlier check is a PortError here: werkzeug, binding it, would exit."""
 
     def __init__(self, port: int) -> None:
         self.lambda_api = LambdaApi(DomainDispatcherApplication(create_backend_app))
-        try:
-            self._server = make_server(HOST, port, self.lambda_api, threaded=True, request_handler=MotoRequestHandler)
-        except OSError as error:
-            raise _port_error(port, error) from error
         self.url = f"http://{HOST}:{port}"
+        with _listening_socket(port) as listening:
+            # werkzeug serves on a duplicate of the descriptor, so this one can be closed.
+            self._server = make_server(
+                HOST,
+                port,
+                self.lambda_api,
+                threaded=True,
+                request_handler=MotoRequestHandler,
+                fd=listening.fileno(),
+            )
         self._thread = threading.Thread(target=self._server.serve_forever, name="aws-endpoint", daemon=True)
         self._thread.start()
 
@@ -95,9 +102,21 @@ class LocalEndpoint:
         self._server.server_close()
 
 
+def _listening_socket(port: int) -> socket.socket:
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # The same option werkzeug sets, so a port left in TIME_WAIT by a previous run counts as free.
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((HOST, port))
+        listening.listen(LISTEN_BACKLOG)
+    except OSError as error:
+        listening.close()
+        raise _port_error(port, error) from error
+    return listening
+
+
 def start_server(port: int) -> tuple[LocalEndpoint, str]:
     """Returns the running server and its endpoint URL."""
-    ensure_port_free(port)
     # werkzeug logs every request at INFO; the console is for the pipeline's own lines.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = LocalEndpoint(port)

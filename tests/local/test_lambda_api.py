@@ -102,3 +102,12 @@ def test_other_functions_are_moto_s_and_unknown_to_it(pipeline):
         pipeline.client("lambda").invoke(FunctionName=pipeline.stack.db_writer.name, Payload=b"{}")
 
     assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_stopped_pipeline_no_longer_answers_invoke(pipeline):
+    pipeline.stop()
+
+    with pytest.raises(ClientError) as refused:
+        pipeline.client("lambda").invoke(FunctionName=pipeline.stack.image_processor.name, InvocationType="Event")
+
+    assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
