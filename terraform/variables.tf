@@ -43,6 +43,7 @@ variable "tags" {
   description = "Extra tags for every resource, added through the provider's default_tags (Project, Environment and ManagedBy are always set, so at most 47 more fit AWS's 50 per resource). Keys of 1-128 characters, not starting with \"aws:\"; values of up to 256; letters, digits, spaces and _ . : / = + - @ only."
   type        = map(string)
   default     = {}
+  nullable    = false
 
   validation {
     condition     = alltrue([for key in keys(var.tags) : !startswith(lower(key), "aws:")])
@@ -134,7 +135,7 @@ variable "log_retention_days" {
 ################################################################################
 
 variable "image_processor_memory_size" {
-  description = "Memory of image_processor in MB. Thumbnailing is CPU-bound and Lambda's CPU share grows with memory up to 1,769 MB, so every size below that costs about the same GB-seconds per image; 1024 is the smallest that holds the largest image the pixel limits accept (WebP 50 MP RGBA peaks at 820 MB, 1,000 MB with a full 50 MiB download and 15 % headroom) and it thumbnails a JPEG 50 MP in about 0.5 s, far inside the 60 s timeout (bench/RESULTS.md has the cost per million images at each size). Raise it together with max_image_pixels."
+  description = "Memory of image_processor in MB. Thumbnailing is CPU-bound and Lambda's CPU share grows with memory up to 1,769 MB, so every size below that costs about the same GB-seconds per image; 1024 is the smallest that holds the largest image the pixel limits accept (WebP 50 MP RGBA peaks at 820 MB, 1,000 MB with a full 50 MiB download and 15 % headroom) and it thumbnails a JPEG 50 MP in about 0.4 s, far inside the 60 s timeout (bench/RESULTS.md has the cost per million images at each size). Raise it together with max_image_pixels."
   type        = number
   default     = 1024
 

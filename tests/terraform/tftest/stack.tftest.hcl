@@ -146,6 +146,20 @@ run "xray_tracing_on" {
   }
 }
 
+run "tags_null_means_no_extra_tags" {
+  command = plan
+
+  variables {
+    tags = null
+  }
+
+  # Accepted (the plan fails otherwise, iterating over null in the tags validations): null is no extra tags.
+  assert {
+    condition     = aws_sqs_queue.metadata.name == "image-pipeline-dev-metadata"
+    error_message = "tags = null must plan like the default stack"
+  }
+}
+
 run "visibility_timeout_follows_db_writer" {
   command = plan
 
