@@ -27,10 +27,6 @@ class PortError(Exception):
     """The endpoint cannot listen on the chosen port; the message says why and what to try instead."""
 
 
-class PortInUseError(PortError):
-    """The chosen port is taken by another process."""
-
-
 # Ports tried, counting up from the chosen one, before a port the system picks is suggested instead.
 SUGGESTION_TRIES = 20
 
@@ -54,12 +50,21 @@ def free_port_near(port: int) -> int | None:
 
 
 def _bind_probe(port: int) -> int:
-    """Binds and releases `port` as moto's server will bind it; returns the port bound (the system's pick for 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # The same option werkzeug sets, so a port left in TIME_WAIT by a previous run counts as free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((HOST, port))
+    """Binds and releases `port` as the server binds it; returns the port bound (the system's pick for 0)."""
+    with _bound_socket(port) as probe:
         return probe.getsockname()[1]
+
+
+def _bound_socket(port: int) -> socket.socket:
+    bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # The same option werkzeug sets, so a port left in TIME_WAIT by a previous run counts as free.
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        bound.bind((HOST, port))
+    except OSError:
+        bound.close()
+        raise
+    return bound
 
 
 def _port_error(port: int, error: OSError) -> PortError:
@@ -67,7 +72,7 @@ def _port_error(port: int, error: OSError) -> PortError:
     free = free_port_near(port)
     retry = f"run the command again with --port {free}, a port that is free now" if free else None
     if error.errno == errno.EADDRINUSE:
-        return PortInUseError(
+        return PortError(
             f"port {port} on {HOST} is already in use (another local stack, LocalStack or moto?). "
             f"Stop it, or {retry or 'pick another port with --port'}"
         )
@@ -103,15 +108,11 @@ class LocalEndpoint:
 
 
 def _listening_socket(port: int) -> socket.socket:
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        # The same option werkzeug sets, so a port left in TIME_WAIT by a previous run counts as free.
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listening.bind((HOST, port))
-        listening.listen(LISTEN_BACKLOG)
+        listening = _bound_socket(port)
     except OSError as error:
-        listening.close()
         raise _port_error(port, error) from error
+    listening.listen(LISTEN_BACKLOG)
     return listening
 
 
