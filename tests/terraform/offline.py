@@ -106,7 +106,8 @@ def _provider_stand_in(plugin_dir: Path, env: dict[str, str]) -> Path:
     """The same dev_overrides set-up as ../shared/tfvalidate/validate, reusing the virtualenv it creates."""
     default_cache = Path(env.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     venv = Path(env.get("TFVALIDATE_VENV", default_cache / "tfvalidate" / "venv"))
-    if subprocess.run([venv / "bin" / "python", "-c", "import tf"], capture_output=True).returncode != 0:
+    python = venv / "bin" / "python"
+    if not python.exists() or subprocess.run([python, "-c", "import tf"], capture_output=True).returncode != 0:
         # The first run of `validate` creates the virtualenv (PyPI package `tf`); an empty folder will do.
         empty = plugin_dir.parent / "empty"
         empty.mkdir()
