@@ -187,6 +187,7 @@ def measured(tmp_path_factory) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in map(json.loads, result.stdout.splitlines())}
 
 
+@pytest.mark.slow  # a fresh Lambda-like process per file: about a minute in all
 @pytest.mark.skipif(not LINUX, reason="reads Linux's per-process peak RSS (/proc/self/status)")
 @pytest.mark.parametrize("case", params(CASES, budget_bugs=True))
 def test_upload_is_decided_within_its_time_and_memory_budget(measured, case: Case):
