@@ -1,6 +1,6 @@
 """Builds the Lambda packages: <out>/image_processor.zip, <out>/db_writer.zip and <out>/build-info.json.
 
-Run it through ./build.sh; the README's "Build" section explains the options. Standard library only, so it
+Run it through ./build.sh; docs/build.md explains the options. Standard library only, so it
 runs on any Python >= 3.11 without the project's virtualenv.
 """
 

@@ -6,7 +6,7 @@ source_code_hash then changes only when code or dependencies change, not on ever
 Entries are stored, not deflated. Deflate's output depends on the compressor, not only on the input: a
 Python linked with zlib-ng (Fedora 40 and later) writes other bytes than one linked with zlib at the same
 level, so the hash would differ between developers' machines. Stored, image_processor.zip is about 21 MB,
-well under Lambda's 50 MB limit for a direct upload (the README's "Build" section has the measurements).
+well under Lambda's 50 MB limit for a direct upload (docs/build.md has the measurements).
 """
 
 import stat

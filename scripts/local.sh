@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole pipeline on this machine: an embedded AWS (moto) on 127.0.0.1 and the two handlers.
-# Usage: scripts/local.sh [--demo | --load N] [--faults RATE] [--port N]   (README "Run it locally" and
-# "Nothing lost"; Ctrl-C stops it)
+# Usage: scripts/local.sh [--demo | --load N] [--faults RATE] [--port N]   (docs/local.md and
+# docs/reliability.md; Ctrl-C stops it)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 cd "$project_root"

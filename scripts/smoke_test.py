@@ -194,7 +194,7 @@ class SmokeTest:
         if any(depths.values()):
             raise SmokeTestFailedError(
                 f"dead-letter queues are not empty {when} ({self.queue_depths()}). "
-                "See README, Operations: inspect them without deleting, fix the cause, then replay"
+                "See docs/operations.md: inspect them without deleting, fix the cause, then replay"
             )
         self.step(f"dead-letter queues empty {when.split(':')[0]}")
 

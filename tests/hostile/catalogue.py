@@ -2,17 +2,17 @@
 
 Every case is a key and a generator of the object's bytes, so nothing binary is checked in. The
 catalogue is shared: tests/hostile checks each outcome and its time and memory bounds, and the
-load test mixes the light cases into its uploads (`light_cases()`). The README's "What happens when
+load test mixes the light cases into its uploads (`light_cases()`). docs/reliability.md's "What happens when
 you upload X" table is kept in step with this list by a test.
 
 A case with `outcome_bug` or `budget_bug` is a known problem in image_processor: its tests are strict
 expected failures. When a fix lands they pass, pytest reports XPASS(strict) as a failure, and the fix
-is finished by deleting that field and regenerating the README's table
+is finished by deleting that field and regenerating docs/reliability.md's table
 (`.venv/bin/python -m tests.hostile.catalogue`, pasted over the old one).
 
 Budgets are for the whole process that decodes, measured as Lambda measures it (peak RSS of a
 process that has run image_processor's start-up, with the object in memory): LIGHT_MB for anything
-small, AT_LIMIT_MB for an image of exactly MAX_IMAGE_PIXELS, above the README's own worst-case figure
+small, AT_LIMIT_MB for an image of exactly MAX_IMAGE_PIXELS, above docs/design.md's own worst-case figure
 (section "Configuration"). Time budgets are far below the function's 60-second timeout, so a case
 that scales badly shows here, on a small file, before it reaches Lambda with a big one.
 """
@@ -53,13 +53,13 @@ class Case:
     """One upload and what must happen to it."""
 
     name: str
-    upload: str  # what the user uploads, as the README's table says it
+    upload: str  # what the user uploads, as docs/reliability.md's table says it
     key: str
     make: Callable[[], bytes]
     status: str  # PROCESSED or REJECTED
     reason: str | None = None
     frame_count: int | None = None  # checked when set
-    note: str = ""  # what else the README says about it
+    note: str = ""  # what else docs/reliability.md says about it
     max_mb: int = LIGHT_MB
     max_seconds: float = LIGHT_SECONDS
     # Too slow or too big to upload by the hundred; kept out of light_cases().
@@ -865,7 +865,7 @@ def light_cases() -> tuple[Case, ...]:
 
 
 def readme_tables() -> str:
-    """The README's "What happens when you upload X" tables: `python -m tests.hostile.catalogue` prints them."""
+    """docs/reliability.md's "What happens when you upload X" tables, as `python -m tests.hostile.catalogue` prints."""
     groups = [
         ("Files", CONTENT_CASES),
         ("Images at the pixel limit (`MAX_IMAGE_PIXELS` = 100,000,000)", AT_LIMIT_CASES),

@@ -1,5 +1,5 @@
 """Every hostile or odd upload in the catalogue ends PROCESSED or REJECTED with its reason, within its
-time and memory budget, without crashing or hanging, and the README says what happens to each."""
+time and memory budget, without crashing or hanging, and docs/reliability.md says what happens to each."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.conftest import LambdaContext, Stack, fresh_import, load_event, s3_ev
 from tests.hostile.catalogue import CASES, Case, light_cases, readme_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-README = REPO_ROOT / "README.md"
+RELIABILITY_DOC = REPO_ROOT / "docs" / "reliability.md"
 # The kernel counters the measurement reads (peak RSS and its reset) are Linux's.
 LINUX = sys.platform.startswith("linux")
 UPLOADS, THUMBNAILS, TABLE = Stack.uploads_bucket, Stack.thumbnails_bucket, Stack.table_name
@@ -199,11 +199,11 @@ def test_upload_is_decided_within_its_time_and_memory_budget(measured, case: Cas
     assert result["peak_mb"] <= case.max_mb, f"peak RSS {result['peak_mb']} MB (baseline {result['base_mb']} MB)"
 
 
-# --- the README ------------------------------------------------------------------------------------------
+# --- the docs --------------------------------------------------------------------------------------------
 
 
-def test_readme_says_what_happens_to_each_upload():
-    text = README.read_text()
-    match = re.search(r"### What happens when you upload X\n\n.*?\n\n(\| Files .*?)(?=\n\n[^|])", text, re.S)
-    assert match, "README has no 'What happens when you upload X' section with the catalogue's tables"
+def test_docs_say_what_happens_to_each_upload():
+    text = RELIABILITY_DOC.read_text()
+    match = re.search(r"## What happens when you upload X\n\n.*?\n\n(\| Files .*?)(?=\n\n[^|])", text, re.S)
+    assert match, "docs/reliability.md has no 'What happens when you upload X' section with the catalogue's tables"
     assert match[1] + "\n" == readme_tables(), "regenerate with: .venv/bin/python -m tests.hostile.catalogue"

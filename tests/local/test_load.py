@@ -17,7 +17,7 @@ from tests.local.conftest import free_port
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# README "Nothing lost" runs 1,000; this many keeps the test near a minute on 2 cores.
+# docs/reliability.md runs 1,000; this many keeps the test near a minute on 2 cores.
 UPLOADS = 150
 
 

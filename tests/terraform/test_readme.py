@@ -1,10 +1,9 @@
-"""The README's Deploy section agrees with terraform/: every variable (table kept in sync here), output
+"""docs/deploy.md agrees with terraform/: every variable (table kept in sync here), output
 and checkov skip is documented, and the commands a user follows are there."""
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -16,12 +15,7 @@ TABLE_HEADER = "| Name | Type | Default | Description |"
 
 
 def deploy_section() -> str:
-    text = (REPO_ROOT / "README.md").read_text()
-    start = text.find("\n## Deploy\n")
-    assert start >= 0, "README.md has no '## Deploy' section"
-    rest = text[start + 1 :]
-    end = re.search(r"\n(## |<!-- section:)", rest)
-    return rest[: end.start()] if end else rest
+    return (REPO_ROOT / "docs" / "deploy.md").read_text()
 
 
 def render_default(value: Any) -> str:
@@ -31,7 +25,7 @@ def render_default(value: Any) -> str:
 
 
 def variables_table(stack: Stack) -> list[str]:
-    """The variables table as it belongs in the README, in variables.tf's order."""
+    """The variables table as it belongs in docs/deploy.md, in variables.tf's order."""
     rows = [TABLE_HEADER, "|---|---|---|---|"]
     for name, variable in stack.variables.items():
         type_ = variable["type"].removeprefix("${").removesuffix("}")
@@ -51,18 +45,18 @@ def test_readme_variables_table_matches_variables_tf(section: str):
     start = lines.index(TABLE_HEADER)
     actual = lines[start : start + len(expected) + 1]
     assert actual[: len(expected)] == expected and not actual[-1].startswith("|"), (
-        "the README's variables table is out of date; replace it with:\n" + "\n".join(expected)
+        "docs/deploy.md's variables table is out of date; replace it with:\n" + "\n".join(expected)
     )
 
 
 def test_readme_documents_every_output(section: str):
     for name in load_stack().outputs:
-        assert f"`{name}`" in section, f"output {name} is not in the README's Deploy section"
+        assert f"`{name}`" in section, f"output {name} is not in docs/deploy.md"
 
 
 def test_readme_explains_every_checkov_skip(section: str):
     for _, check, _ in inline_skips():
-        assert check in section, f"checkov skip {check} is not explained in the README's Deploy section"
+        assert check in section, f"checkov skip {check} is not explained in docs/deploy.md"
 
 
 @pytest.mark.parametrize(
