@@ -14,24 +14,18 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 
-from local_pipeline.stack import REGION, Stack, default_stack
-from tests.local.conftest import free_port, wait_until
+from tests.local.conftest import wait_until
+from tests.local.subprocess_stack import LocalStack, running_local_stack
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-AWS_CLI = str(Path(sys.executable).parent / "aws")
-READY_TIMEOUT_S = 60
 # Upload to record: the batching window (5 s) plus processing, with room for a slow machine.
 RECORD_TIMEOUT_S = 60
 # A poison message is received 5 times, each after a 5 s batching window and a 2 s retry delay.
@@ -42,78 +36,10 @@ NON_ASCII = "e2e/zürich ☀ café.png"
 LARGE = "e2e/large scan.bmp"  # over awscli's 8 MB multipart threshold
 
 
-@dataclass
-class LocalStack:
-    process: subprocess.Popen[str]
-    endpoint: str
-    stack: Stack
-    output: list[str] = field(default_factory=list)
-
-    def aws(self, *args: str, check: bool = True) -> Any:
-        """Runs `aws --endpoint-url <local> ARGS --output json`; returns the parsed JSON, if any."""
-        result = subprocess.run(
-            [AWS_CLI, "--endpoint-url", self.endpoint, *args, "--output", "json"],
-            capture_output=True,
-            text=True,
-            env=_cli_environment(),
-            timeout=60,
-        )
-        if check:
-            assert result.returncode == 0, f"aws {' '.join(args)} failed:\n{result.stderr}"
-        return json.loads(result.stdout) if result.stdout.strip().startswith(("{", "[")) else result.stdout
-
-    def item(self, key: str) -> dict[str, Any] | None:
-        response = self.aws("dynamodb", "get-item", "--table-name", self.stack.table, "--key", _key(key))
-        return response.get("Item") if isinstance(response, dict) else None
-
-    def queue_url(self, name: str) -> str:
-        return self.aws("sqs", "get-queue-url", "--queue-name", name)["QueueUrl"]
-
-
-def _cli_environment() -> dict[str, str]:
-    """The user's environment without their AWS settings, plus the fake credentials the ready line prints."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return environment | {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-
-
-def _key(image_key: str) -> str:
-    return json.dumps({"image_key": {"S": image_key}})
-
-
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_pipeline", "--port", str(port)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_cli_environment() | {"PYTHONUNBUFFERED": "1"},
-    )
-    local = LocalStack(process, f"http://127.0.0.1:{port}", default_stack())
-    reader = threading.Thread(target=lambda: local.output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
-    reader.start()
-    try:
-        wait_until(
-            lambda: (
-                any(line.startswith("Local pipeline ready at") for line in local.output) or process.poll() is not None
-            ),
-            READY_TIMEOUT_S,
-            "the ready line",
-        )
-        assert process.poll() is None, "the local stack exited:\n" + "".join(local.output)
+def local() -> Iterator[LocalStack]:
+    with running_local_stack() as local:
         yield local
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
 
 
 @pytest.fixture(scope="module")
