@@ -20,6 +20,7 @@ from local_pipeline.event_source import SqsEventSource
 from local_pipeline.faults import FaultConfig, Faults
 from local_pipeline.lambda_api import LambdaApi, ServedFunction
 from local_pipeline.loop import BackgroundLoop
+from local_pipeline.metrics import QUEUE_SAMPLE_INTERVAL_S, MetricsRecorder
 from local_pipeline.resources import Resources, create_resources
 from local_pipeline.runtime import LambdaFunction, load_handler
 from local_pipeline.s3_notifications import NotificationPump, describe
@@ -135,9 +136,11 @@ def start_pipeline(
         image_processor_handler = injected.crashing(image_processor_handler)
         db_writer_handler = injected.crashing(db_writer_handler)
     logs = client("logs")
-    image_processor = LambdaFunction(stack.image_processor, image_processor_handler, logs)
-    db_writer = LambdaFunction(stack.db_writer, db_writer_handler, logs)
     sqs = client("sqs")
+    metrics = MetricsRecorder(client("cloudwatch"), sqs, stack, resources.queue_urls)
+    metrics.watch_table_writes(_handler_clients(stack)[-1])
+    image_processor = LambdaFunction(stack.image_processor, image_processor_handler, logs, metrics)
+    db_writer = LambdaFunction(stack.db_writer, db_writer_handler, logs, metrics)
     failures_url = resources.queue_urls[stack.processor_failures_queue.name]
 
     def send_to_failures_queue(record: dict[str, Any]) -> None:
@@ -170,6 +173,7 @@ def start_pipeline(
         notifications,
         BackgroundLoop("sqs-event-source", event_source.step, console),
         BackgroundLoop("alarms", evaluator.step, console, pause_s=CHECK_INTERVAL_S),
+        BackgroundLoop("metrics", metrics.sample_queues, console, pause_s=QUEUE_SAMPLE_INTERVAL_S),
     ]
     for loop in pipeline.loops:
         loop.start()

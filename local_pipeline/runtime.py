@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from moto.core.utils import iso_8601_datetime_with_milliseconds
 
+from local_pipeline.metrics import MetricsRecorder
 from local_pipeline.stack import FunctionSettings
 
 Handler = Callable[[Any, Any], Any]
@@ -139,10 +140,13 @@ class Invocation:
 
 
 class LambdaFunction:
-    def __init__(self, settings: FunctionSettings, handler: Handler, logs: Any) -> None:
+    def __init__(
+        self, settings: FunctionSettings, handler: Handler, logs: Any, metrics: MetricsRecorder | None = None
+    ) -> None:
         self.settings = settings
         self._handler = handler
         self._logs = logs
+        self._metrics = metrics
         self._environment = threading.local()
 
     def invoke(self, event: Any, request_id: str | None = None) -> Invocation:
@@ -161,6 +165,8 @@ class LambdaFunction:
         )
         log = InvocationLog()
         log.add(f"START RequestId: {request_id} Version: $LATEST")
+        if self._metrics:
+            self._metrics.invocation_started(self.settings)
         started = time.perf_counter()
         response, error = self._run(event, context, log)
         duration_ms = (time.perf_counter() - started) * 1000
@@ -181,6 +187,8 @@ class LambdaFunction:
             f"Memory Size: {self.settings.memory_mb} MB\tMax Memory Used: {_peak_rss_mb()} MB"
         )
         self._ship(stream, log.events)
+        if self._metrics:
+            self._metrics.invocation_ended(self.settings, duration_ms, error is not None, (m for _, m in log.events))
         return Invocation(request_id, duration_ms, response, error)
 
     def _run(self, event: Any, context: LambdaContext, log: InvocationLog) -> tuple[Any, dict[str, Any] | None]:

@@ -139,3 +139,41 @@ def test_the_dead_letter_queues_are_empty(day: LocalStack, queue: str):
 
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def dashboard_metrics(widget: dict) -> list[tuple[str, str, str, str]]:
+    """A metric widget's metrics as (namespace, name, dimension, value); a trailing options object is dropped."""
+    return [tuple(part for part in metric if isinstance(part, str))[:4] for metric in widget["properties"]["metrics"]]
+
+
+def has_datapoints(day: LocalStack, namespace: str, name: str, dimension: str, value: str) -> bool:
+    now = time.time()
+    statistics = day.aws(
+        "cloudwatch", "get-metric-statistics", "--namespace", namespace, "--metric-name", name,
+        "--dimensions", f"Name={dimension},Value={value}", "--statistics", "SampleCount", "--period", "60",
+        "--start-time", str(int(now - 3600)), "--end-time", str(int(now + 300)),
+    )  # fmt: skip
+    return bool(statistics["Datapoints"])
+
+
+def test_every_dashboard_widget_shows_data(day: LocalStack):
+    # GIVEN the dashboard the stack serves, as `terraform output dashboard_url` opens it on AWS
+    body = json.loads(day.aws("cloudwatch", "get-dashboard", "--dashboard-name", day.stack.dashboard)["DashboardBody"])
+    alarms = {a["AlarmArn"] for a in day.aws("cloudwatch", "describe-alarms")["MetricAlarms"]}
+    # Metrics the handlers emit only when it happens: no upload was deleted and every record was written.
+    only_when_it_happens = {"ImagesDeleted", "RecordsSkipped", "RecordsFailed"}
+
+    # THEN each widget resolves: its alarms exist, its log groups hold the functions' lines, its metrics have data
+    for widget in body["widgets"]:
+        title = widget["properties"].get("title")
+        if widget["type"] == "alarm":
+            assert set(widget["properties"]["alarms"]) <= alarms, title
+        elif widget["type"] == "log":
+            groups = re.findall(r"SOURCE '([^']+)'", widget["properties"]["query"])
+            assert groups == [f.log_group for f in day.stack.functions], title
+            for group in groups:
+                assert day.aws("logs", "filter-log-events", "--log-group-name", group, "--limit", "1")["events"], group
+        else:
+            metrics = dashboard_metrics(widget)
+            without_data = {metric[1] for metric in metrics if not has_datapoints(day, *metric)}
+            assert without_data <= only_when_it_happens and len(without_data) < len(metrics), (title, without_data)
