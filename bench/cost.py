@@ -122,6 +122,8 @@ WELL_UNDER_FRACTION = 1 / 6
 MEMORY_MARGIN = 1.15
 MAX_DOWNLOAD_MB = 50  # MAX_IMAGE_BYTES' default, 50 MiB, read whole into memory
 CANDIDATE_MEMORY_MB = (256, 512, 768, 1024, 1280, 1536, 1769, 2048)
+# Issue 15's target: the default settings at no more than this multiple of the floor.
+COST_TARGET_TIMES_FLOOR = 1.5
 
 
 def cpu_share(memory_mb: int) -> float:

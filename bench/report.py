@@ -592,6 +592,8 @@ GET-class request, DELETE is free). Logs add Lambda's START/END/REPORT lines
 
 The total is {total / floor:.2f}× the floor.
 
+{_above_floor(figures, typical, total, floor)}
+
 With tracing off the functions are PassThrough (terraform/functions.tf): they record a trace only for a
 request an upstream caller already sampled, and an uploader that is not traced itself sends none, so the
 default settings pay no X-Ray. With `xray_tracing = true` both trace in Active mode, and Lambda samples
@@ -627,6 +629,75 @@ the CPU, twice the time), so only the waits make memory dearer and the cheapest 
 that holds the worst accepted input (the sizing section: {need:.0f} MB) and keeps a {largest.image} well
 under the {cost.TIMEOUT_S} s timeout (≤ {cost.TIMEOUT_S * cost.WELL_UNDER_FRACTION:.0f} s): \
 {_mb_option(cost.recommend(options))}.
+"""
+
+
+def _above_floor(figures: HandlerFigures, image: ImageProcessorFigures, total: float, floor: float) -> str:
+    """Where the dollars above the floor go at the default settings, and the guarantee each one pays for."""
+    memory_gb = CONTRACT_MEMORY_MB / 1024
+    per_gb_s = cost.PRICES["Lambda duration"].dollars * 1e6
+    calls = image.aws_calls
+
+    def waited(name: str) -> float:
+        return memory_gb * cost.CALL_WAIT_S[name] * calls.get(name, 0) * per_gb_s
+
+    compute = memory_gb * image.median_cpu_ms / 1000 / cost.cpu_share(CONTRACT_MEMORY_MB) * per_gb_s
+    body = memory_gb * image.source_bytes / cost.S3_READ_BYTES_PER_S * per_gb_s
+    lines = {line.what: line.dollars_per_million for line in cost.per_million(figures, image, CONTRACT_MEMORY_MB)}
+    head = sum(value for what, value in lines.items() if "HEAD" in what) + waited("s3:HeadObject")
+    sqs = sum(value for what, value in lines.items() if "requests (send" in what) + waited("sqs:SendMessage")
+    writer = sum(value for what, value in lines.items() if what.startswith("db_writer"))
+    logs = next(value for what, value in lines.items() if what.endswith(" B") and "GB-s" not in what)
+    rows = [
+        (
+            f"image_processor CPU ({image.median_cpu_ms:.0f} ms at {cost.cpu_share(CONTRACT_MEMORY_MB):.2f} vCPU)",
+            compute,
+            "the thumbnail itself: decode, resample, encode (the floor prices no compute at all); the 1024 MB "
+            "it runs at is set by the worst accepted input (memory sizing), not by this image",
+        ),
+        (
+            "image_processor waiting on the GET and the PUT (assumed waits, body at "
+            f"{cost.S3_READ_BYTES_PER_S / 1e6:.0f} MB/s)",
+            waited("s3:GetObject") + waited("s3:PutObject") + body,
+            "the floor's own two requests: any Lambda thumbnailer waits for them",
+        ),
+        (
+            "HEAD after the write, and its wait",
+            head,
+            "the thumbnail ends matching the key's current object when events for one key overlap "
+            "(processing.py's settle step); without it an older event's write can land last",
+        ),
+        (
+            "SQS send (and its wait), receive and delete",
+            sqs,
+            "the record is written apart from the thumbnail, retried and dead-lettered on failure: nothing lost "
+            "when DynamoDB throttles, and one conditional write per message (newest event wins)",
+        ),
+        ("db_writer: GB-seconds and 1/10 request", writer, "the conditional PutItem that keeps the newest event"),
+        (
+            "CloudWatch Logs",
+            logs,
+            "one outcome line per object (key, outcome, reason, duration), its EMF metrics (the dashboard and "
+            "alarm), and Lambda's START/END/REPORT lines, which no setting removes",
+        ),
+    ]
+    table = ["| Above the floor | $ per million | What it pays for |", "|---|---:|---|"]
+    table += [f"| {name} | ${dollars:.3f} | {why} |" for name, dollars, why in rows]
+    target = cost.COST_TARGET_TIMES_FLOOR * floor
+    return f"""
+### Where the ${total - floor:.2f} above the floor goes
+
+{chr(10).join(table)}
+| **Sum** | **${sum(dollars for _, dollars, _ in rows):.2f}** | |
+
+{cost.COST_TARGET_TIMES_FLOOR:g}× the floor is ${target:.2f}; this total is ${total - target:.2f} above it. The rows
+that buy no guarantee are the CPU (already the fastest method measured above) and the log bytes; dropping
+every log byte, Lambda's own lines included, would save at most ${logs:.2f}, and the HEAD, the only request above the
+floor's own, pays for the overlap guarantee. So {cost.COST_TARGET_TIMES_FLOOR:g}× is not reachable at the
+default settings without giving up a guarantee or the memory that holds the worst accepted input. The waits
+are the model's largest assumption: {", ".join(f"{n} {s * 1000:.0f} ms" for n, s in cost.CALL_WAIT_S.items())},
+typical in-region figures that moto cannot show; every 10 ms less per image is
+${memory_gb * 0.010 * per_gb_s:.2f} per million at {CONTRACT_MEMORY_MB} MB.
 """
 
 
