@@ -10,6 +10,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -80,36 +81,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 65535, got {text!r}")
-    return int(text)
+def _bounded(kind: type, low: float, high: float, what: str) -> Callable[[str], Any]:
+    """An argparse type: a `kind` from `low` to `high`, or an error that says what is expected."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _uploads(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000000, got {text!r}")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 3600:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 3600, got {text!r}")
-    return seconds
-
-
-def _rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = -1.0
-    if not 0 <= rate <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, such as 0.05, got {text!r}")
-    return rate
+_port = _bounded(int, 1, 65535, "a whole number from 1 to 65535")
+_uploads = _bounded(int, 1, 1_000_000, "a whole number from 1 to 1000000")
+_seconds = _bounded(float, 0, 3600, "a number of seconds from 0 to 3600")
+_rate = _bounded(float, 0, 1, "a number from 0 to 1, such as 0.05")
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,13 +10,12 @@ from boto3.dynamodb.types import TypeDeserializer
 from PIL import Image
 
 from local_pipeline.console import Console
+from tests import images
 
 # Generous for a slow laptop: the pipeline normally accounts for the set in well under 15 s.
 DEMO_TIMEOUT_S = 120
 POLL_INTERVAL_S = 0.5
-EXIF_ORIENTATION = 0x0112
-EXIF_MAKE = 0x010F
-EXIF_MODEL = 0x0110
+CAMERA = {0x010F: "local_pipeline", 0x0110: "demo camera"}  # EXIF Make and Model
 
 
 @dataclass(frozen=True)
@@ -31,11 +29,21 @@ class DemoUpload:
 def demo_uploads() -> list[DemoUpload]:
     """Common formats, an EXIF-rotated photo, awkward key characters, and one non-image to reject."""
     return [
-        DemoUpload("demo/landscape.jpg", _jpeg((1600, 1000), orientation=1), "image/jpeg", "PROCESSED"),
-        DemoUpload("demo/portrait (rotated).jpg", _jpeg((1200, 800), orientation=6), "image/jpeg", "PROCESSED"),
-        DemoUpload("demo/logo with alpha.png", _encode(_picture((600, 600), "RGBA"), "PNG"), "image/png", "PROCESSED"),
-        DemoUpload("demo/animated.gif", _gif((320, 240), frames=3), "image/gif", "PROCESSED"),
-        DemoUpload("demo/café ☕.webp", _encode(_picture((640, 480), "RGB"), "WEBP"), "image/webp", "PROCESSED"),
+        DemoUpload("demo/landscape.jpg", images.jpeg_with_exif(1600, 1000, CAMERA), "image/jpeg", "PROCESSED"),
+        DemoUpload(
+            "demo/portrait (rotated).jpg",
+            images.jpeg_with_exif(1200, 800, CAMERA | {images.ORIENTATION_TAG: 6}),
+            "image/jpeg",
+            "PROCESSED",
+        ),
+        DemoUpload(
+            "demo/logo with alpha.png",
+            images.encode(_with_alpha(images.photo(600, 600)), "PNG"),
+            "image/png",
+            "PROCESSED",
+        ),
+        DemoUpload("demo/animated.gif", images.animated("GIF", 3, (320, 240)), "image/gif", "PROCESSED"),
+        DemoUpload("demo/café ☕.webp", images.encode(images.photo(640, 480), "WEBP"), "image/webp", "PROCESSED"),
         DemoUpload("demo/not-an-image.jpg", b"This is a text file with a .jpg name.\n", "image/jpeg", "REJECTED"),
     ]
 
@@ -100,32 +108,7 @@ def _ms(record: dict[str, Any]) -> str:
     return "" if value is None else f"{float(value):.0f}"
 
 
-def _picture(size: tuple[int, int], mode: str) -> Image.Image:
-    """A colourful gradient (flat images compress to nothing and hide resizing bugs)."""
-    horizontal = Image.linear_gradient("L").resize(size)
-    vertical = Image.linear_gradient("L").rotate(90).resize(size)
-    blue = Image.new("L", size, 160)
-    picture = Image.merge("RGB", (horizontal, vertical, blue))
-    if mode == "RGBA":
-        alpha = Image.radial_gradient("L").resize(size).point(lambda v: 255 - v)
-        picture.putalpha(alpha)
+def _with_alpha(picture: Image.Image) -> Image.Image:
+    """Opaque in the corners, clear in the middle: a thumbnail that loses the alpha shows it."""
+    picture.putalpha(Image.radial_gradient("L").resize(picture.size))
     return picture
-
-
-def _jpeg(size: tuple[int, int], orientation: int) -> bytes:
-    exif = Image.Exif()
-    exif[EXIF_MAKE] = "local_pipeline"
-    exif[EXIF_MODEL] = "demo camera"
-    exif[EXIF_ORIENTATION] = orientation
-    return _encode(_picture(size, "RGB"), "JPEG", exif=exif.tobytes(), quality=85)
-
-
-def _gif(size: tuple[int, int], frames: int) -> bytes:
-    images = [_picture(size, "RGB").rotate(120 * i).convert("P") for i in range(frames)]
-    return _encode(images[0], "GIF", save_all=True, append_images=images[1:], duration=200, loop=0)
-
-
-def _encode(image: Image.Image, image_format: str, **options: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, image_format, **options)
-    return buffer.getvalue()
