@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from stack_outputs import ConfigurationError, StackOutputs, clients
 
 ACCEPTED = 202
 # Long enough to read the whole queue in one run; what this run does not delete is released at its end.
@@ -43,10 +41,6 @@ RECEIVE_WAIT_S = 1
 DEFAULT_RATE = 5.0
 
 Invoke = Callable[[dict[str, Any]], int]
-
-
-class ConfigurationError(Exception):
-    """A value the tool needs is missing or wrong; the message says which and where it looked."""
 
 
 class InvocationRefusedError(Exception):
@@ -219,31 +213,6 @@ class _Pacer:
         self._next = max(self._next, time.monotonic()) + self._interval
 
 
-def terraform_outputs(directory: str) -> dict[str, Any]:
-    """`terraform output -json` of the deployed stack, as {name: value}."""
-    try:
-        result = subprocess.run(
-            ["terraform", f"-chdir={directory}", "output", "-json"], capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError as error:
-        raise ConfigurationError("terraform is not installed: pass the values as options instead") from error
-    if result.returncode != 0:
-        raise ConfigurationError(f"`terraform output -json` failed in {directory}: {result.stderr.strip()}")
-    return {name: output["value"] for name, output in json.loads(result.stdout or "{}").items()}
-
-
-def _setting(value: str | None, variable: str, outputs: Callable[[], dict[str, Any]], output: str) -> str:
-    found = value or os.environ.get(variable) or outputs().get(output)
-    if not found:
-        raise ConfigurationError(f"no {output}: pass it as an option, set {variable}, or deploy terraform/ first")
-    return str(found)
-
-
-def _region_of(queue_url: str) -> str | None:
-    match = re.match(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/", queue_url)
-    return match[1] if match else None
-
-
 def _positive(kind: type) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
@@ -280,28 +249,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cached: dict[str, Any] = {}
-
-    def outputs() -> dict[str, Any]:
-        if not cached:
-            cached.update(terraform_outputs(args.terraform_dir))
-        return cached
-
+    outputs = StackOutputs(args.terraform_dir, dict(os.environ))
     try:
-        queue_url = _setting(args.queue_url, "PROCESSOR_FAILURES_QUEUE_URL", outputs, "processor_failures_queue_url")
-        function = _setting(
-            args.function_name, "IMAGE_PROCESSOR_FUNCTION_NAME", outputs, "image_processor_function_name"
+        queue_url = outputs.value(
+            args.queue_url, "PROCESSOR_FAILURES_QUEUE_URL", "processor_failures_queue_url", "--queue-url"
+        )
+        function = outputs.value(
+            args.function_name, "IMAGE_PROCESSOR_FUNCTION_NAME", "image_processor_function_name", "--function-name"
         )
     except ConfigurationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    session = boto3.session.Session(region_name=args.region or _region_of(queue_url))
-    clients = {name: session.client(name, endpoint_url=args.endpoint_url) for name in ("sqs", "lambda")}
+    aws = clients(("sqs", "lambda"), queue_url, args.region, args.endpoint_url)
     settings = Settings(queue_url, function, args.rate, args.limit, args.dry_run)
     mode = "listing (dry run)" if args.dry_run else f"replaying to {function} at most {args.rate:g}/s"
     print(f"{mode}: {queue_url}")
     try:
-        summary = replay(clients["sqs"], settings, lambda_invoker(clients["lambda"], function))
+        summary = replay(aws["sqs"], settings, lambda_invoker(aws["lambda"], function))
     except (ClientError, BotoCoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

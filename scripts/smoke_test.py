@@ -21,11 +21,8 @@ sqs:GetQueueAttributes on both queues.
 from __future__ import annotations
 
 import argparse
-import json
+import io
 import os
-import re
-import struct
-import subprocess
 import sys
 import time
 import uuid
@@ -34,9 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
+from PIL import Image
+from stack_outputs import ConfigurationError, StackOutputs, clients
 
 DEFAULT_TIMEOUT_S = 120
 POLL_S = 1.0
@@ -45,10 +43,6 @@ IMAGE_SIZE = (320, 200)
 
 class SmokeTestFailedError(Exception):
     """A step failed; the message says which and what to look at."""
-
-
-class ConfigurationError(Exception):
-    """A value the test needs is missing; the message says where it looked."""
 
 
 @dataclass(frozen=True)
@@ -72,18 +66,12 @@ SETTINGS = (
 
 
 def generated_png(width: int, height: int, seed: str) -> bytes:
-    """A gradient PNG whose pixels depend on `seed`, so every run uploads a different object."""
-    tint = zlib.crc32(seed.encode()) & 0xFF
-    rows = b"".join(
-        b"\x00" + bytes(value for x in range(width) for value in (x * 255 // width, y * 255 // height, tint))
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    """A gradient PNG tinted by `seed`, so every run uploads a different object."""
+    gradient = Image.linear_gradient("L").resize((width, height))
+    tint = Image.new("L", (width, height), zlib.crc32(seed.encode()) & 0xFF)
+    buffer = io.BytesIO()
+    Image.merge("RGB", (gradient, gradient.rotate(90).resize((width, height)), tint)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 class SmokeTest:
@@ -199,32 +187,12 @@ class SmokeTest:
         self.step(f"dead-letter queues empty {when.split(':')[0]}")
 
 
-def terraform_outputs(directory: str) -> dict[str, Any]:
-    """`terraform output -json` of the deployed stack, as {name: value}."""
-    try:
-        result = subprocess.run(
-            ["terraform", f"-chdir={directory}", "output", "-json"], capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError as error:
-        raise ConfigurationError("terraform is not installed: pass the values as options instead") from error
-    if result.returncode != 0:
-        raise ConfigurationError(f"`terraform output -json` failed in {directory}: {result.stderr.strip()}")
-    return {name: output["value"] for name, output in json.loads(result.stdout or "{}").items()}
-
-
 def resolve_target(args: argparse.Namespace) -> Target:
-    cached: dict[str, Any] = {}
-    values = {}
-    for option, variable, output in SETTINGS:
-        value = getattr(args, option) or os.environ.get(variable)
-        if not value:
-            if not cached:
-                cached.update(terraform_outputs(args.terraform_dir))
-            value = cached.get(output)
-        if not value:
-            flag = "--" + option.replace("_", "-")
-            raise ConfigurationError(f"no {output}: pass {flag}, set {variable}, or deploy terraform/ first")
-        values[option] = str(value)
+    outputs = StackOutputs(args.terraform_dir, dict(os.environ))
+    values = {
+        option: outputs.value(getattr(args, option), variable, output, "--" + option.replace("_", "-"))
+        for option, variable, output in SETTINGS
+    }
     return Target(**values, upload_prefix=args.upload_prefix)
 
 
@@ -249,10 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    region = args.region or _region_of(target.metadata_dlq_url)
-    session = boto3.session.Session(region_name=region)
-    clients = {name: session.client(name, endpoint_url=args.endpoint_url) for name in ("s3", "sqs", "dynamodb")}
-    test = SmokeTest(target, clients, args.timeout, print)
+    aws = clients(("s3", "sqs", "dynamodb"), target.metadata_dlq_url, args.region, args.endpoint_url)
+    test = SmokeTest(target, aws, args.timeout, print)
     try:
         test.run(keep=args.keep)
     except SmokeTestFailedError as error:
@@ -264,11 +230,6 @@ def main(argv: list[str] | None = None) -> int:
     done = "processed and recorded" if args.keep else "processed, recorded and removed"
     print(f"PASS: the pipeline {done} an upload in {time.monotonic() - test.started:.1f} s")
     return 0
-
-
-def _region_of(queue_url: str) -> str | None:
-    match = re.match(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/", queue_url)
-    return match[1] if match else None
 
 
 if __name__ == "__main__":

@@ -302,7 +302,7 @@ def test_main_says_what_is_missing_without_a_deployed_stack(aws, tmp_path, monke
     status, output = run_main(capsys=capsys)
 
     assert status == 2
-    assert "no processor_failures_queue_url: pass it as an option, set PROCESSOR_FAILURES_QUEUE_URL" in output
+    assert "no processor_failures_queue_url: pass --queue-url, set PROCESSOR_FAILURES_QUEUE_URL" in output
 
 
 # --- against the local stack -----------------------------------------------------------------------------

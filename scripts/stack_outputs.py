@@ -1,0 +1,48 @@
+"""What the operator scripts need to know about a deployed stack: an option, else an environment
+variable, else the stack's `terraform output` (read once, and only when a value is missing)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import Any
+
+import boto3
+
+
+class ConfigurationError(Exception):
+    """A value a script needs is missing; the message says where it looked."""
+
+
+class StackOutputs:
+    def __init__(self, terraform_dir: str, environment: dict[str, str]) -> None:
+        self._terraform_dir = terraform_dir
+        self._environment = environment
+        self._outputs: dict[str, Any] | None = None
+
+    def value(self, given: str | None, variable: str, output: str, option: str) -> str:
+        found = given or self._environment.get(variable) or self._terraform_outputs().get(output)
+        if not found:
+            raise ConfigurationError(f"no {output}: pass {option}, set {variable}, or deploy terraform/ first")
+        return str(found)
+
+    def _terraform_outputs(self) -> dict[str, Any]:
+        if self._outputs is None:
+            command = ["terraform", f"-chdir={self._terraform_dir}", "output", "-json"]
+            try:
+                result = subprocess.run(command, capture_output=True, text=True, check=False)
+            except FileNotFoundError as error:
+                raise ConfigurationError("terraform is not installed: pass the values as options instead") from error
+            if result.returncode != 0:
+                where = self._terraform_dir
+                raise ConfigurationError(f"`terraform output -json` failed in {where}: {result.stderr.strip()}")
+            self._outputs = {name: output["value"] for name, output in json.loads(result.stdout or "{}").items()}
+        return self._outputs
+
+
+def clients(services: tuple[str, ...], queue_url: str, region: str | None, endpoint_url: str | None) -> dict[str, Any]:
+    """boto3 clients in `region`, else the queue URL's region, else boto3's own."""
+    match = re.match(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/", queue_url)
+    session = boto3.session.Session(region_name=region or (match[1] if match else None))
+    return {service: session.client(service, endpoint_url=endpoint_url) for service in services}
