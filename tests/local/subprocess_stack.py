@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_pipeline.stack import REGION, Stack, default_stack
+import boto3
+
+from local_pipeline.stack import ACCOUNT_ID, REGION, Stack, default_stack
 from tests.local.conftest import free_port, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +54,25 @@ class LocalStack:
         return response.get("Item") if isinstance(response, dict) else None
 
     def queue_url(self, name: str) -> str:
-        return self.aws("sqs", "get-queue-url", "--queue-name", name)["QueueUrl"]
+        return f"{self.endpoint}/{ACCOUNT_ID}/{name}"
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the local stack, for set-up and checks the test makes beside the CLI."""
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def depth(self, queue_name: str) -> int:
+        """Messages in the queue, visible or in flight."""
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url(queue_name),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
 
 
 def cli_environment() -> dict[str, str]:

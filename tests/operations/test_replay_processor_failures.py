@@ -26,13 +26,9 @@ from moto import mock_aws
 
 from tests import images
 from tests.conftest import s3_event
-from tests.operations.conftest import (
-    REPO_ROOT,
-    LocalStack,
-    load_script,
-    operator_environment,
-    wait_until,
-)
+from tests.local.conftest import wait_until
+from tests.local.subprocess_stack import LocalStack
+from tests.operations.conftest import REPO_ROOT, load_script, operator_environment
 
 replay_tool = load_script("replay_processor_failures")
 SCRIPT = REPO_ROOT / "scripts" / "replay_processor_failures.py"

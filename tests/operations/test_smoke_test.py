@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.operations.conftest import REPO_ROOT, LocalStack, load_script, operator_environment
+from tests.local.subprocess_stack import LocalStack
+from tests.operations.conftest import REPO_ROOT, load_script, operator_environment
 
 pytestmark = pytest.mark.slow
 
