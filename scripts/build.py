@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,34 +112,29 @@ def architecture(value: str) -> str:
     return value
 
 
-def docker_mode(value: str) -> str:
-    modes = {"auto": "auto", "1": "docker", "true": "docker", "0": "pip", "false": "pip"}
-    if value.lower() not in modes:
-        raise argparse.ArgumentTypeError(f"must be auto, 1/true or 0/false, not {value!r}")
-    return modes[value.lower()]
-
-
 def parse_options(argv: list[str], env: dict[str, str]) -> Options:
     parser = argparse.ArgumentParser(
         prog="build.sh",
         description="Build the Lambda zips and build-info.json for the target runtime and architecture.",
-        epilog="Environment: BUILD_ARCH, BUILD_PYTHON, BUILD_DOCKER (auto|1|0), BUILD_OUT set the same as "
-        "the options (options win); BUILD_CACHE_DIR is pip's cache (default .cache/pip); BUILD_IMAGE "
-        f"replaces the Docker image (default {DEFAULT_IMAGE.format(python='<version>')}).",
+        epilog="Environment: BUILD_CACHE_DIR is pip's cache (default .cache/pip); BUILD_IMAGE replaces the "
+        f"Docker image (default {DEFAULT_IMAGE.format(python='<version>')}).",
     )
     parser.add_argument(
         "--arch",
         type=architecture,
+        default=DEFAULT_ARCH,
         metavar="{arm64,x86_64}",
         help=f"Lambda architecture: arm64 or x86_64 (default {DEFAULT_ARCH}, as in Terraform)",
     )
     parser.add_argument(
         "--python",
         type=python_version,
+        default=DEFAULT_PYTHON,
         metavar="{" + ",".join(PYTHON_VERSIONS) + "}",
         help=f"Lambda Python version: {', '.join(PYTHON_VERSIONS)} (default {DEFAULT_PYTHON}, as in Terraform)",
     )
     path = parser.add_mutually_exclusive_group()
+    parser.set_defaults(docker="auto")
     path.add_argument(
         "--docker",
         dest="docker",
@@ -159,22 +153,12 @@ def parse_options(argv: list[str], env: dict[str, str]) -> Options:
         "--out", type=Path, metavar="DIR", help="output folder (default dist/, the one Terraform reads)"
     )
     args = parser.parse_args(argv)
-
-    def from_env(name: str, default: str, convert: Callable[[str], str]) -> str:
-        try:
-            return convert(env.get(name, default))
-        except argparse.ArgumentTypeError as e:
-            parser.error(f"{name}: {e}")
-
-    arch = args.arch or from_env("BUILD_ARCH", DEFAULT_ARCH, architecture)
-    python = args.python or from_env("BUILD_PYTHON", DEFAULT_PYTHON, python_version)
-    docker = args.docker or from_env("BUILD_DOCKER", "auto", docker_mode)
     return Options(
-        target=Target(python=python, arch=arch),
-        docker=docker,
-        out=(args.out or Path(env.get("BUILD_OUT", ROOT / "dist"))).resolve(),
+        target=Target(python=args.python, arch=args.arch),
+        docker=args.docker,
+        out=(args.out or ROOT / "dist").resolve(),
         cache=Path(env.get("BUILD_CACHE_DIR", ROOT / ".cache" / "pip")).resolve(),
-        image=env.get("BUILD_IMAGE", DEFAULT_IMAGE.format(python=python)),
+        image=env.get("BUILD_IMAGE", DEFAULT_IMAGE.format(python=args.python)),
     )
 
 
@@ -198,10 +182,10 @@ def docker_engine() -> tuple[bool, str]:
 def choose_path(mode: str) -> tuple[str, str]:
     """Returns ("docker" | "pip", why)."""
     if mode == "pip":
-        return "pip", "--no-docker (or BUILD_DOCKER=0) was given"
+        return "pip", "--no-docker was given"
     answers, why = docker_engine()
     if mode == "docker" and not answers:
-        raise BuildError(f"--docker (or BUILD_DOCKER=1) was given but {why}; start Docker or use --no-docker")
+        raise BuildError(f"--docker was given but {why}; start Docker or use --no-docker")
     return ("docker", why) if answers else ("pip", why)
 
 

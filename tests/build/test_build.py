@@ -301,8 +301,8 @@ def test_build_refuses_to_guess_what_was_requested(tmp_path: Path, fake_docker):
     ("args", "engine", "returncode", "says"),
     [
         ([], "down", 0, "pip (no Docker), because no Docker engine answered `docker info` (Cannot connect"),
-        (["--no-docker"], "up", 0, "pip (no Docker), because --no-docker (or BUILD_DOCKER=0) was given"),
-        (["--docker"], "down", 1, "error: --docker (or BUILD_DOCKER=1) was given but no Docker engine answered"),
+        (["--no-docker"], "up", 0, "pip (no Docker), because --no-docker was given"),
+        (["--docker"], "down", 1, "error: --docker was given but no Docker engine answered"),
     ],
     ids=["auto-without-engine", "no-docker-with-engine", "docker-without-engine"],
 )
@@ -319,24 +319,20 @@ def test_build_path_choice(tmp_path: Path, fake_docker, args, engine, returncode
 
 
 @pytest.mark.parametrize(
-    ("args", "env", "says"),
+    ("args", "says"),
     [
-        (["--arch", "amd64"], {}, "argument --arch: unsupported architecture 'amd64'; choose one of arm64, x86_64"),
-        (["--python", "3.9"], {}, "argument --python: unsupported Python version '3.9'; choose one of 3.12, 3.13"),
+        (["--arch", "amd64"], "argument --arch: unsupported architecture 'amd64'; choose one of arm64, x86_64"),
+        (["--python", "3.9"], "argument --python: unsupported Python version '3.9'; choose one of 3.12, 3.13"),
         (
             ["--python", "3.11"],
-            {},
             "argument --python: Python 3.11 is not supported: python3.11 runs on Amazon Linux 2 (glibc 2.26), "
             "which cannot load Pillow 13's manylinux_2_28 wheels",
         ),
-        ([], {"BUILD_PYTHON": "python3.11"}, "BUILD_PYTHON: Python 3.11 is not supported"),
-        ([], {"BUILD_ARCH": "aarch64"}, "BUILD_ARCH: unsupported architecture 'aarch64'"),
-        ([], {"BUILD_DOCKER": "maybe"}, "BUILD_DOCKER: must be auto, 1/true or 0/false, not 'maybe'"),
     ],
-    ids=["arch-flag", "python-flag", "python-3.11-flag", "python-3.11-env", "arch-env", "docker-env"],
+    ids=["arch-flag", "python-flag", "python-3.11-flag"],
 )
-def test_build_rejects_bad_settings_by_name(tmp_path: Path, args, env, says):
-    result = run_build(fake_project(tmp_path / "project"), *args, env=env)
+def test_build_rejects_bad_settings_by_name(tmp_path: Path, args, says):
+    result = run_build(fake_project(tmp_path / "project"), *args)
 
     assert result.returncode == 2
     assert says in result.stderr
@@ -347,7 +343,7 @@ def test_build_default_output_is_the_folder_terraform_reads(tmp_path: Path):
     package_dir = load_stack().variables["package_dir"]["default"]
     project = fake_project(tmp_path / "project")
 
-    # WHEN the build runs without --out or BUILD_OUT
+    # WHEN the build runs without --out
     result = run_build(project, "--no-docker")
 
     # THEN it writes where terraform/ + package_dir points in that checkout
@@ -370,12 +366,11 @@ def test_build_names_a_missing_handler(tmp_path: Path):
     assert "error: db_writer/handler.py is missing" in result.stderr
 
 
-def test_build_env_vars_select_the_target(tmp_path: Path):
+def test_build_options_select_the_target(tmp_path: Path):
     project = fake_project(tmp_path / "project")
-    out = tmp_path / "from-env"
+    out = tmp_path / "x86"
 
-    env = {"BUILD_ARCH": "x86_64", "BUILD_PYTHON": "python3.12", "BUILD_DOCKER": "0", "BUILD_OUT": str(out)}
-    result = run_build(project, env=env)
+    result = run_build(project, "--arch", "x86_64", "--python", "python3.12", "--no-docker", "--out", str(out))
 
     assert result.returncode == 0, result.stderr
     info = json.loads((out / "build-info.json").read_text())
