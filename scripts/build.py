@@ -194,36 +194,22 @@ def requirement_lines(requirements: Path) -> list[str]:
     return [line for line in lines if line]
 
 
+def pip_install(cache: str, site: str, requirements: str) -> list[str]:
+    """pip's arguments on both paths. Wheels only: a package compiled here from its sdist would differ between
+    the paths, and its compiler errors would hide which package lacks a wheel."""
+    command = ["-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-warn-script-location"]
+    return [*command, "--cache-dir", cache, "--target", site, "--only-binary=:all:", "-r", requirements]
+
+
 def pip_command(target: Target, requirements: Path, site: Path, cache: Path) -> list[str]:
     platforms = [arg for tag in target.pip_platforms for arg in ("--platform", tag)]
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-compile",
-        "--disable-pip-version-check",
-        "--no-warn-script-location",
-        "--cache-dir",
-        str(cache),
-        "--target",
-        str(site),
-        *platforms,
-        "--only-binary=:all:",
-        "--implementation",
-        "cp",
-        "--python-version",
-        target.python,
-        "-r",
-        str(requirements),
-    ]
+    python = ["--implementation", "cp", "--python-version", target.python]
+    return [sys.executable, *pip_install(str(cache), str(site), str(requirements)), *platforms, *python]
 
 
 def docker_command(options: Options, requirements: Path, site: Path) -> list[str]:
-    # The image is the Lambda runtime itself, so pip picks exactly what runs there. Wheels only, as on the
-    # pip path: a package compiled here from its sdist would differ from the wheel the other path installs,
-    # and its compiler errors would hide which package lacks a wheel. Running as the calling user keeps the
-    # installed files removable without root.
+    # The image is the Lambda runtime itself, so pip picks exactly what runs there. Running as the calling
+    # user keeps the installed files removable without root.
     return [
         "docker",
         "run",
@@ -243,19 +229,7 @@ def docker_command(options: Options, requirements: Path, site: Path) -> list[str
         "--volume",
         f"{options.cache}:/build/pip-cache",
         options.image,
-        "-m",
-        "pip",
-        "install",
-        "--no-compile",
-        "--disable-pip-version-check",
-        "--no-warn-script-location",
-        "--cache-dir",
-        "/build/pip-cache",
-        "--target",
-        "/build/site",
-        "--only-binary=:all:",
-        "-r",
-        "/build/requirements.txt",
+        *pip_install("/build/pip-cache", "/build/site", "/build/requirements.txt"),
     ]
 
 
