@@ -17,10 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pi_heif
 from PIL import Image, UnidentifiedImageError
 
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF")
-_DOUBLE_BUFFERED_FORMATS = ("WEBP", "AVIF")
+# AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")
+_DOUBLE_BUFFERED_FORMATS = ("WEBP", "AVIF", "HEIF")
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
 THUMBNAIL_CONTENT_TYPE = "image/webp"
 THUMBNAIL_EXTENSION = ".webp"
 THUMBNAIL_QUALITY = 80
@@ -57,6 +60,10 @@ _EXIF_IFD_FIELDS = {
     0xA434: "lens_model",
 }
 _EXIF_TEXT_LIMIT = 128
+
+# HEIF/HEIC through pi-heif (libheif with its HEVC decoder): the primary image only, so the thumbnails,
+# depth maps and auxiliary images a phone stores beside it are neither decoded nor kept.
+pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 
 class ImageRejectedError(Exception):
@@ -106,6 +113,8 @@ def make_thumbnail(
     with _rejecting_decode_errors(), _open(data) as image:
         _check_pixels(image, max_pixels)
         orientation, exif = read_exif(image, include_gps=include_gps)
+        if image.format == "HEIF":
+            orientation = _heif_orientation(image, data, exif)
         info = ImageInfo(
             format=image.format or "",
             mime_type=image.get_format_mimetype() or "",
@@ -160,6 +169,44 @@ def read_exif(image: Image.Image, *, include_gps: bool) -> tuple[int, dict[str, 
     return orientation, fields
 
 
+def _heif_orientation(image: Image.Image, data: bytes, exif: dict[str, Any]) -> int:
+    """The EXIF orientation still to apply to a decoded HEIF image: none when the file rotates or mirrors
+    itself (irot/imir properties, which libheif applies while decoding, and which the HEIF standard puts
+    before EXIF), else its EXIF Orientation tag, which pi-heif reads and resets to 1 on open."""
+    original = image.info.get("original_orientation")
+    if _heif_transform_properties(data) or not isinstance(original, int) or not 2 <= original <= 8:
+        return 1
+    exif["orientation"] = original
+    return original
+
+
+def _heif_transform_properties(data: bytes) -> bool:
+    """Whether the file's item properties (meta > iprp > ipco) include a rotation or a mirroring."""
+    meta = _box(data, 0, len(data), b"meta")
+    iprp = meta and _box(data, meta[0] + 4, meta[1], b"iprp")  # meta is a full box: skip version and flags
+    ipco = iprp and _box(data, iprp[0], iprp[1], b"ipco")
+    return bool(ipco) and any(kind in (b"irot", b"imir") for kind, _, _ in _boxes(data, *ipco))
+
+
+def _box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    """(content start, end) of the first box of `kind` between `start` and `end`."""
+    return next(((begin, stop) for found, begin, stop in _boxes(data, start, end) if found == kind), None)
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """ISO BMFF boxes between `start` and `end` as (type, content start, end); stops at a malformed one."""
+    while start + 8 <= end:
+        size, kind, header = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8], 8
+        if size == 1 and start + 16 <= end:
+            size, header = int.from_bytes(data[start + 8 : start + 16], "big"), 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            return
+        yield kind, start + header, start + size
+        start += size
+
+
 @contextmanager
 def _rejecting_decode_errors() -> Iterator[None]:
     """Turns whatever Pillow raises on a hostile or broken file into a rejection with its reason."""
@@ -180,6 +227,13 @@ def _open(data: bytes) -> Image.Image:
 
 def _unrecognised(data: bytes) -> ImageRejectedError:
     claimed_format = _accepted_signature(data)
+    if claimed_format == "HEIF":
+        # Pillow drops the plugin's reason; libheif's says whether the file is cut off or broken.
+        try:
+            pi_heif.open_heif(io.BytesIO(data))
+        except Exception as error:  # noqa: BLE001 - whatever libheif raised is the reason to report
+            failure = _decode_failure(error)
+            return ImageRejectedError(failure.reason, f"a HEIF file libheif cannot read: {failure.detail}")
     if claimed_format:
         return ImageRejectedError("corrupt_image", f"starts like a {claimed_format} file but its header is unreadable")
     other_format = _identify_any_format(data) or _sniff_unsupported(data)
@@ -209,6 +263,8 @@ def _accepted_signature(data: bytes) -> str | None:
         return "WEBP"
     if data[4:8] == b"ftyp" and data[8:12] in {b"avif", b"avis"}:
         return "AVIF"
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "HEIF"
     return None
 
 
@@ -226,8 +282,6 @@ def _sniff_unsupported(data: bytes) -> str | None:
         return "PDF"
     if b"<svg" in head and head.startswith((b"<?xml", b"<svg", b"<!--")):
         return "SVG"
-    if data[4:8] == b"ftyp" and data[8:12] in {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"}:
-        return "HEIC"
     return None
 
 
@@ -304,7 +358,14 @@ def _decode_small(image: Image.Image, size: int) -> Image.Image:
     if image.mode == "F" or image.mode.startswith("I"):
         return _deep_grey_thumbnail(image, size)
     resizable = _resizable_mode(image)
-    resizable.thumbnail((size, size), reducing_gap=REDUCING_GAP)
+    if resizable.format == "HEIF":
+        # pi-heif loads a file of several images again on every load(), into the size the image has by then:
+        # the file's own image made smaller (thumbnail()) breaks the copy() below, a new image does not.
+        scale = min(size / resizable.width, size / resizable.height, 1)
+        box = (max(1, round(resizable.width * scale)), max(1, round(resizable.height * scale)))
+        resizable = resizable.resize(box, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+    else:
+        resizable.thumbnail((size, size), reducing_gap=REDUCING_GAP)
     if resizable.mode in ("RGB", "RGBA"):
         return resizable.copy() if resizable is image else resizable
     has_alpha = "A" in resizable.mode or resizable.has_transparency_data
@@ -360,11 +421,12 @@ def _encode(image: Image.Image, *, icc_profile: bytes | None) -> Thumbnail:
 
 
 def _decode_failure(error: Exception) -> ImageRejectedError:
-    text = f"{type(error).__name__}: {error}"
+    text = f"{type(error).__name__}: {error}".strip()
     # Pillow refuses text and ICC chunks that inflate past its limits with this message.
     if isinstance(error, Image.DecompressionBombError) or "decompressed data too large" in str(error).lower():
         return ImageRejectedError("decompression_bomb", text)
-    if "truncated" in str(error).lower() or isinstance(error, EOFError):
+    # libheif says "Unexpected end of file" when a box points past the end of a cut-off file.
+    if any(word in str(error).lower() for word in ("truncated", "end of file")) or isinstance(error, EOFError):
         return ImageRejectedError("truncated_image", text)
     return ImageRejectedError("corrupt_image", text)
 

@@ -57,6 +57,11 @@ REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # pip writes these per install: RECORD lists local paths and hashes of files we drop, INSTALLER/REQUESTED
 # and direct_url.json describe how pip was called. None is read at run time; all vary between pips.
 INSTALL_RECORD_FILES = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+# Pillow's text drawing (ImageFont: FreeType, HarfBuzz and what only they link) and its Tk bridge: a thumbnailer
+# uses neither, and they are 3 MB of the package. tests/build opens every accepted format from the built zip.
+UNUSED_PILLOW_PARTS = re.compile(
+    r"PIL/_imaging(ft|tk)\.|pillow\.libs/lib(freetype|harfbuzz|brotlicommon|brotlidec|png16)-[0-9a-f]+\.so"
+)
 PIP_NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
 EXTENSION_PYTHON_TAG = re.compile(r"\.cpython-(\d)(\d+)-")
 
@@ -340,6 +345,7 @@ def dependency_files(site: Path) -> tuple[dict[str, Path], dict[str, str]]:
         if name.split("/", 1)[0] not in dropped
         and name not in dropped
         and not name.startswith("bin/")  # console scripts carry the host's interpreter path
+        and not UNUSED_PILLOW_PARTS.match(name)
         and not (".dist-info/" in name and name.rsplit("/", 1)[1] in INSTALL_RECORD_FILES)
     }
     return files, dict(sorted(versions.items()))

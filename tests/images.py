@@ -8,6 +8,7 @@ import random
 import struct
 import zlib
 
+import pillow_heif
 from PIL import Image
 
 ORIENTATION_TAG = 0x0112
@@ -45,22 +46,26 @@ def jpeg_with_exif(
 
 def marked_for_orientation(orientation: int) -> bytes:
     """A 300x200 stored image whose red marker is top-left once the EXIF orientation is applied."""
-    upright = Image.new("RGB", (300, 200), "white")
-    upright.paste((255, 0, 0), (0, 0, 60, 40))
-    # Store the pixels as a camera would: the inverse of the transform the orientation asks for.
-    stored = {
-        1: upright,
-        2: upright.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-        3: upright.transpose(Image.Transpose.ROTATE_180),
-        4: upright.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
-        5: upright.transpose(Image.Transpose.TRANSPOSE),
-        6: upright.transpose(Image.Transpose.ROTATE_90),
-        7: upright.transpose(Image.Transpose.TRANSVERSE),
-        8: upright.transpose(Image.Transpose.ROTATE_270),
-    }[orientation]
     exif = Image.Exif()
     exif[ORIENTATION_TAG] = orientation
-    return encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+    return encode(stored_for_orientation(orientation), "JPEG", quality=95, exif=exif.tobytes())
+
+
+def stored_for_orientation(orientation: int) -> Image.Image:
+    """The pixels a camera stores for a 300x200 picture with a red marker top-left, shot at `orientation`:
+    the inverse of the transform the orientation asks for."""
+    upright = Image.new("RGB", (300, 200), "white")
+    upright.paste((255, 0, 0), (0, 0, 60, 40))
+    inverse = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_90,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_270,
+    }
+    return upright.transpose(inverse[orientation]) if orientation in inverse else upright
 
 
 def animated(fmt: str, frames: int = 3, size: tuple[int, int] = (120, 80)) -> bytes:
@@ -109,3 +114,49 @@ def big_endian_grey_tiff(image: Image.Image) -> bytes:
     out += b"".join(struct.pack(">I", len(strip)) for strip in strips)
     out += b"".join(strips)
     return bytes(out)
+
+
+def heic(
+    image: Image.Image | list[Image.Image],
+    *,
+    transform: int = 1,
+    exif_orientation: int | None = None,
+    exif: Image.Exif | None = None,
+    primary: int = 0,
+    bits: int = 8,
+) -> bytes:
+    """A HEIC file made by pillow-heif (libheif with x265), the encoder the tests use.
+
+    `transform`: the rotation and mirroring the container applies (irot/imir properties), given as the EXIF
+    orientation value it stands for; `exif_orientation`: the EXIF Orientation tag the file carries beside it
+    (None: the same value as `transform`, as an iPhone writes it). A list of images becomes a file of several,
+    `primary` the index of the one viewers show. `bits` 10 or 12 stores deep colour from a 16-bit copy.
+    """
+    frames = image if isinstance(image, list) else [image]
+    tags = exif if exif is not None else Image.Exif()
+    tags[ORIENTATION_TAG] = transform  # pillow-heif writes the container transform from this tag
+    heif = pillow_heif.HeifFile()
+    for frame in frames:
+        if bits == 8:
+            heif.add_from_pillow(frame)
+        else:
+            narrow = frame.convert("RGB").tobytes()
+            wide = struct.pack(f"<{len(narrow)}H", *(value * 257 for value in narrow))
+            heif.add_frombytes("RGB;16", frame.size, wide)
+    buffer = io.BytesIO()
+    pillow_heif.options.SAVE_HDR_TO_12_BIT = bits == 12
+    try:
+        heif.save(buffer, quality=90, exif=tags.tobytes(), primary_index=primary)
+    finally:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = False
+    data = buffer.getvalue()
+    wanted = transform if exif_orientation is None else exif_orientation
+    if wanted == transform:
+        return data
+    # The Orientation entry, in either byte order: tag, type SHORT, count 1, then the value.
+    for order in "<>":
+        entry = struct.pack(f"{order}HHIH", ORIENTATION_TAG, 3, 1, transform)
+        if entry in data:
+            at = data.index(entry) + len(entry) - 2
+            return data[:at] + struct.pack(f"{order}H", wanted) + data[at + 2 :]
+    raise ValueError("pillow-heif wrote no EXIF Orientation entry")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests import images
 from tests.build.project import ROOT, Build, add_test_files, copy_project, fake_project, run_build
 from tests.terraform.stack import TERRAFORM_DIR, load_stack
 
@@ -74,17 +75,22 @@ def test_build_zip_entries_are_sorted_with_fixed_times_and_modes(arm64_build: Bu
 @pytest.mark.parametrize(
     ("arch", "machine", "triplet"), [("arm64", EM_AARCH64, "aarch64"), ("x86_64", EM_X86_64, "x86_64")]
 )
-def test_build_image_processor_has_handler_and_pillow_for_the_arch(request, arch, machine, triplet):
+def test_build_image_processor_has_handler_pillow_and_the_heif_decoder_for_the_arch(request, arch, machine, triplet):
     build: Build = request.getfixturevalue(f"{arch}_build")
     archive = build.archive("image_processor")
     names = set(archive.namelist())
 
     assert {"image_processor/handler.py", "image_processor/imaging.py", "pipeline_common/__init__.py"} <= names
-    assert f"PIL/_imaging.cpython-313-{triplet}-linux-gnu.so" in names
+    assert {f"PIL/_imaging.cpython-313-{triplet}-linux-gnu.so", f"_pi_heif.cpython-313-{triplet}-linux-gnu.so"} <= names
     machines = elf_machines(archive)
     assert any(name.startswith("pillow.libs/") for name in machines)  # the codecs Pillow bundles
+    assert any(name.startswith("pi_heif.libs/libheif-") for name in machines)
+    assert any(name.startswith("pi_heif.libs/libde265-") for name in machines)  # libheif's HEVC decoder
     assert set(machines.values()) == {machine}
     assert build.info()["architecture"] == arch
+    # Pillow's text drawing is left out, and the package stays small enough to upload and unzip fast.
+    assert not any("freetype" in name or "_imagingft" in name for name in names)
+    assert build.info()["functions"]["image_processor"]["size"] <= 25_000_000
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -150,28 +156,44 @@ def sdk_folder(destination: Path) -> Path:
 SMOKE = """
 import sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
-import io, json
+import json
+from pathlib import Path
 import boto3, PIL
-import image_processor.handler  # the init phase: configuration and boto3 clients
+import image_processor.handler  # the init phase: configuration, boto3 clients, the HEIF plugin
 from image_processor.imaging import make_thumbnail
-from PIL import Image
 
-photo = io.BytesIO()
-Image.radial_gradient("L").convert("RGB").resize((1200, 800)).save(photo, "JPEG")
-info, thumbnail = make_thumbnail(photo.getvalue(), size=256, max_pixels=100_000_000)
-with open(sys.argv[3], "wb") as out:
-    out.write(thumbnail.data)
-print(json.dumps({"PIL": PIL.__file__, "boto3": boto3.__file__, "format": info.format}))
+made = {}
+for photo in sorted(Path(sys.argv[3]).glob("photo.*")):
+    info, thumbnail = make_thumbnail(photo.read_bytes(), size=256, max_pixels=100_000_000)
+    photo.with_suffix(".thumbnail").with_stem(photo.suffix[1:]).write_bytes(thumbnail.data)
+    made[photo.suffix[1:]] = info.format
+print(json.dumps({"PIL": PIL.__file__, "boto3": boto3.__file__, "formats": made}))
 """
+# One photo in every accepted format, made here by the development Pillow (and pillow-heif for HEIC).
+SMOKE_PHOTOS = {
+    "jpg": lambda photo: images.encode(photo, "JPEG"),
+    "png": lambda photo: images.encode(photo.convert("RGBA"), "PNG"),
+    "webp": lambda photo: images.encode(photo, "WEBP"),
+    "gif": lambda photo: images.encode(photo.convert("P"), "GIF"),
+    "tiff": lambda photo: images.encode(photo, "TIFF", compression="tiff_deflate"),
+    "bmp": lambda photo: images.encode(photo, "BMP"),
+    "avif": lambda photo: images.encode(photo, "AVIF"),
+    "heic": lambda photo: images.heic(photo),
+}
 
 
-def test_build_unzipped_package_imports_the_handler_and_makes_a_thumbnail(
+def test_build_unzipped_package_imports_the_handler_and_thumbnails_every_accepted_format(
     host_build: Build, python313: str, tmp_path: Path
 ):
-    # GIVEN the package for this host's architecture unzipped, and boto3 alone in another folder
+    # GIVEN the package for this host's architecture unzipped, boto3 alone in another folder, and a photo
+    # in each accepted format
     task = tmp_path / "task"
     host_build.archive("image_processor").extractall(task)
     sdk = sdk_folder(tmp_path / "sdk")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for extension, encode in SMOKE_PHOTOS.items():
+        (photos / f"photo.{extension}").write_bytes(encode(images.photo(1200, 800)))
     env = {
         "THUMBNAIL_BUCKET": "thumbs",
         "METADATA_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
@@ -180,21 +202,31 @@ def test_build_unzipped_package_imports_the_handler_and_makes_a_thumbnail(
 
     # WHEN a fresh Python 3.13 whose path is only those two folders and the standard library runs it
     result = subprocess.run(
-        [python313, "-I", "-S", "-c", SMOKE, str(task), str(sdk), str(tmp_path / "thumb.webp")],
+        [python313, "-I", "-S", "-c", SMOKE, str(task), str(sdk), str(photos)],
         capture_output=True,
         text=True,
         env={**env, "PATH": os.environ["PATH"]},
         timeout=120,
     )
 
-    # THEN it imported Pillow from the package and wrote a real WebP thumbnail
+    # THEN it imported Pillow and the HEIF decoder from the package and wrote a real WebP thumbnail of each
     assert result.returncode == 0, result.stderr
     imported = json.loads(result.stdout)
     assert Path(imported["PIL"]).is_relative_to(task)
     assert Path(imported["boto3"]).parent.parent == sdk
-    assert imported["format"] == "JPEG"
-    thumbnail = Image.open(io.BytesIO((tmp_path / "thumb.webp").read_bytes()))
-    assert (thumbnail.format, thumbnail.size) == ("WEBP", (256, 171))
+    assert imported["formats"] == {
+        "avif": "AVIF",
+        "bmp": "BMP",
+        "gif": "GIF",
+        "heic": "HEIF",
+        "jpg": "JPEG",
+        "png": "PNG",
+        "tiff": "TIFF",
+        "webp": "WEBP",
+    }
+    for extension in SMOKE_PHOTOS:
+        thumbnail = Image.open(photos / f"{extension}.thumbnail")
+        assert (thumbnail.format, thumbnail.size) == ("WEBP", (256, 171)), extension
 
 
 def test_build_fails_naming_the_package_without_a_wheel_for_the_target(tmp_path: Path):

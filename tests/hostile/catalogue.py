@@ -253,7 +253,25 @@ _SVG_ENTITIES = (  # "billion laughs": must never be parsed
 )
 _HTML = b"<!DOCTYPE html>\n<html><head><title>x</title></head><body><script>alert(1)</script></body></html>\n"
 # An ISO-BMFF "ftyp" box as iPhones write it, then an empty "meta" box.
-_HEIC = struct.pack(">I", 24) + b"ftypheic" + b"\x00\x00\x00\x00mif1heic" + struct.pack(">I", 8) + b"meta"
+_HEIC_HEADER_ONLY = struct.pack(">I", 24) + b"ftypheic" + b"\x00\x00\x00\x00mif1heic" + struct.pack(">I", 8) + b"meta"
+
+
+def _iphone_heic() -> bytes:
+    """A 640x480 photo stored sideways, rotated by the container (irot) and tagged EXIF Orientation 6, as iPhones do."""
+    return images.heic(images.photo(480, 640).transpose(Image.Transpose.ROTATE_90), transform=6)
+
+
+def _heic_declaring(width: int, height: int) -> bytes:
+    """A small HEIC whose `ispe` property claims another size: the decoder would find out only when decoding."""
+    data = images.heic(images.photo(320, 240))
+    at = data.index(b"ispe") + 8  # after the type and the full box's version and flags
+    return data[:at] + struct.pack(">II", width, height) + data[at + 8 :]
+
+
+def _heic_zeroed_decoder_configuration() -> bytes:
+    data = images.heic(images.photo(320, 240))
+    at = data.index(b"hvcC") + 4
+    return data[:at] + bytes(40) + data[at + 40 :]
 
 
 def _photo(fmt: str, **params: object) -> Callable[[], bytes]:
@@ -535,15 +553,6 @@ CONTENT_CASES: tuple[Case, ...] = (
         note="recognised by its signature; `reason_detail` names the format",
     ),
     Case(
-        "heic",
-        "an iPhone HEIC photo",
-        f"{PREFIX}IMG_0001.HEIC",
-        lambda: _HEIC,
-        "REJECTED",
-        "unsupported_format",
-        note="recognised by its `ftyp` brand; Pillow has no HEIC decoder",
-    ),
-    Case(
         "avif",
         "an AVIF photo",
         f"{PREFIX}photo.avif",
@@ -631,6 +640,77 @@ CONTENT_CASES: tuple[Case, ...] = (
         lambda: images.encode(Image.linear_gradient("L").resize((256, 128)).convert("F"), "TIFF"),
         "PROCESSED",
         note="scaled from its own range",
+    ),
+)
+
+HEIC_CASES: tuple[Case, ...] = (
+    Case(
+        "heic",
+        "an iPhone HEIC photo (rotated by the container and by EXIF Orientation 6)",
+        f"{PREFIX}IMG_0001.HEIC",
+        _iphone_heic,
+        "PROCESSED",
+        note="turned upright once: libheif applies the container's rotation, and EXIF's then counts as done",
+    ),
+    Case("heic-named-jpg", "a HEIC photo named `.jpg`", f"{PREFIX}IMG_0002.jpg", _iphone_heic, "PROCESSED"),
+    Case("jpeg-named-heic", "a JPEG named `.heic`", f"{PREFIX}IMG_0003.heic", _JPEG, "PROCESSED"),
+    Case("heic-no-extension", "a HEIC photo with no extension", f"{PREFIX}IMG_0004", _iphone_heic, "PROCESSED"),
+    Case(
+        "heic-burst",
+        "a HEIC holding three images (a burst), the second one primary",
+        f"{PREFIX}burst.heic",
+        lambda: images.heic([images.photo(320, 240, seed=seed) for seed in (1, 2, 3)], primary=1),
+        "PROCESSED",
+        frame_count=3,
+        note="thumbnail of the primary image; `frame_count` 3",
+    ),
+    Case(
+        "heic-10-bit", "a 10-bit HEIC", f"{PREFIX}deep.heic", lambda: images.heic(images.photo(), bits=10), "PROCESSED"
+    ),
+    Case("heic-empty", "a 0-byte `.heic`", f"{PREFIX}empty.heic", lambda: b"", "REJECTED", "empty_object"),
+    Case(
+        "heic-truncated",
+        "a HEIC cut off halfway",
+        f"{PREFIX}cut.heic",
+        lambda: _truncated(_iphone_heic()),
+        "REJECTED",
+        "truncated_image",
+        note="libheif finds that its data ends before the file does",
+    ),
+    Case(
+        "heic-header-only",
+        "a HEIC `ftyp` box and an empty `meta` box",
+        f"{PREFIX}header.heic",
+        lambda: _HEIC_HEADER_ONLY,
+        "REJECTED",
+        "corrupt_image",
+    ),
+    Case(
+        "heic-corrupt",
+        "a HEIC whose decoder configuration (hvcC) is zeroed",
+        f"{PREFIX}corrupt.heic",
+        _heic_zeroed_decoder_configuration,
+        "REJECTED",
+        "corrupt_image",
+    ),
+    Case(
+        "heic-pixel-flood",
+        "a 30 KB HEIC whose header claims 20,000 x 20,000",
+        f"{PREFIX}flood.heic",
+        lambda: _heic_declaring(20_000, 20_000),
+        "REJECTED",
+        "decompression_bomb",
+        note="rejected from the header, before libheif decodes anything",
+    ),
+    Case(
+        "heic-over-half-limit",
+        "a HEIC whose header claims 8,000 x 7,000 (56 MP)",
+        f"{PREFIX}large.heic",
+        lambda: _heic_declaring(8_000, 7_000),
+        "REJECTED",
+        "too_many_pixels",
+        note="HEIF is accepted up to half of MAX_IMAGE_PIXELS, as it decodes into a frame of libheif's own "
+        "that Pillow copies; an iPhone's 48 MP photo (8,064 x 6,048) fits",
     ),
 )
 
@@ -856,7 +936,7 @@ KEY_CASES: tuple[Case, ...] = (
     ),
 )
 
-CASES: tuple[Case, ...] = CONTENT_CASES + AT_LIMIT_CASES + KEY_CASES
+CASES: tuple[Case, ...] = CONTENT_CASES + HEIC_CASES + AT_LIMIT_CASES + KEY_CASES
 
 
 def light_cases() -> tuple[Case, ...]:
@@ -868,6 +948,7 @@ def readme_tables() -> str:
     """docs/reliability.md's "What happens when you upload X" tables, as `python -m tests.hostile.catalogue` prints."""
     groups = [
         ("Files", CONTENT_CASES),
+        ("HEIC photos, as iPhones save them", HEIC_CASES),
         ("Images at the pixel limit (`MAX_IMAGE_PIXELS` = 100,000,000)", AT_LIMIT_CASES),
         ("Keys (each a 640 x 480 JPEG, unless said otherwise)", KEY_CASES),
     ]

@@ -274,9 +274,9 @@ def test_make_thumbnail_survives_corrupt_exif():
         (bytes(range(256)) * 4, "not_an_image", "binary"),
         (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', "unsupported_format", "SVG"),
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "unsupported_format", "PDF"),
-        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "unsupported_format", "HEIC"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "corrupt_image", "a HEIF file libheif cannot read"),
     ],
-    ids=["empty", "text", "html", "binary", "svg", "pdf", "heic"],
+    ids=["empty", "text", "html", "binary", "svg", "pdf", "heic-without-meta"],
 )
 def test_make_thumbnail_rejects_what_is_not_an_accepted_image(data, reason, detail_fragment):
     error = rejection(data)
