@@ -27,7 +27,7 @@ class DemoUpload:
 
 
 def demo_uploads() -> list[DemoUpload]:
-    """Common formats, an EXIF-rotated photo, awkward key characters, and one non-image to reject."""
+    """Common formats, an EXIF-rotated photo, an iPhone-style HEIC, awkward key characters, and a non-image."""
     return [
         DemoUpload("demo/landscape.jpg", images.jpeg_with_exif(1600, 1000, CAMERA), "image/jpeg", "PROCESSED"),
         DemoUpload(
@@ -40,6 +40,12 @@ def demo_uploads() -> list[DemoUpload]:
             "demo/logo with alpha.png",
             images.encode(_with_alpha(images.photo(600, 600)), "PNG"),
             "image/png",
+            "PROCESSED",
+        ),
+        DemoUpload(
+            "demo/IMG_0001.HEIC",
+            images.heic(images.photo(1512, 2016).transpose(Image.Transpose.ROTATE_90), transform=6, exif=_camera()),
+            "image/heic",
             "PROCESSED",
         ),
         DemoUpload("demo/animated.gif", images.animated("GIF", 3, (320, 240)), "image/gif", "PROCESSED"),
@@ -112,3 +118,9 @@ def _with_alpha(picture: Image.Image) -> Image.Image:
     """Opaque in the corners, clear in the middle: a thumbnail that loses the alpha shows it."""
     picture.putalpha(Image.radial_gradient("L").resize(picture.size))
     return picture
+
+
+def _camera() -> Image.Exif:
+    exif = Image.Exif()
+    exif.update(CAMERA)
+    return exif
