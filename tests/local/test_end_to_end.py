@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests import images
 from tests.local.conftest import wait_until
 from tests.local.subprocess_stack import LocalStack, running_local_stack
 
@@ -34,6 +35,7 @@ DLQ_TIMEOUT_S = 120
 PHOTO = "e2e/photo with spaces.jpg"
 NON_ASCII = "e2e/zürich ☀ café.png"
 LARGE = "e2e/large scan.bmp"  # over awscli's 8 MB multipart threshold
+IPHONE = "e2e/IMG_0001.HEIC"  # stored sideways, turned by its container (irot) and by EXIF Orientation 6
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +46,15 @@ def local() -> Iterator[LocalStack]:
 
 @pytest.fixture(scope="module")
 def uploaded(local: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """Three images copied in with `aws s3 cp`, one of them through a multipart upload."""
+    """Four images copied in with `aws s3 cp`, one of them through a multipart upload, one a HEIC."""
     folder = tmp_path_factory.mktemp("images")
     files = {
         PHOTO: _image(folder / "photo.jpg", (1200, 900), "JPEG"),
         NON_ASCII: _image(folder / "non-ascii.png", (500, 400), "PNG"),
         LARGE: _image(folder / "large.bmp", (1800, 1700), "BMP"),
+        IPHONE: folder / "IMG_0001.HEIC",
     }
+    files[IPHONE].write_bytes(images.heic(images.stored_for_orientation(6), transform=6))
     assert (folder / "large.bmp").stat().st_size > 8 * 1024 * 1024
     for key, path in files.items():
         local.aws("s3", "cp", str(path), f"s3://{local.stack.uploads_bucket}/{key}")
@@ -79,6 +83,20 @@ def test_thumbnails_appear_under_the_prefix(local: LocalStack, uploaded: list[st
 
     listed = {line.split(maxsplit=3)[3] for line in listing.splitlines()}
     assert listed == {f"thumbnails/{key}.webp" for key in uploaded}
+
+
+def test_an_iphone_heic_gets_an_upright_thumbnail(local: LocalStack, uploaded: list[str], tmp_path: Path):
+    item = wait_until(lambda: local.item(IPHONE), RECORD_TIMEOUT_S, f"the record of {IPHONE}")
+    assert (item["status"], item["format"]) == ({"S": "PROCESSED"}, {"S": "HEIF"}), item
+
+    local.aws("s3", "cp", f"s3://{local.stack.thumbnails_bucket}/thumbnails/{IPHONE}.webp", str(tmp_path / "t.webp"))
+
+    # The marker is top-left in the upright picture: rotated once, by the container, not again by EXIF.
+    thumbnail = Image.open(tmp_path / "t.webp").convert("RGB")
+    assert thumbnail.size == (256, 171)
+    red, green, _ = thumbnail.getpixel((10, 10))
+    assert red > 200 and green < 80
+    assert min(thumbnail.getpixel((245, 160))) > 200
 
 
 def test_function_logs_can_be_read_with_filter_log_events(local: LocalStack, uploaded: list[str]):
