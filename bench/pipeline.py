@@ -9,12 +9,11 @@ millisecond.
 from __future__ import annotations
 
 import contextlib
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,12 +21,11 @@ from typing import Any
 
 import boto3
 
-from bench.environment import ROOT, lambda_like_environment
+from bench.environment import free_port, lambda_like_environment, server
 from bench.handlers import TABLE, UPLOADS_BUCKET
 from bench.inputs import ImageSpec, load
 
 _READY_LINE = "Local pipeline ready"
-_START_TIMEOUT_S = 120
 _POLL_INTERVAL_S = 0.5
 DISTINCT_PHOTOS = 4
 
@@ -39,7 +37,7 @@ class PipelineFigures:
     total_bytes: int
     seconds: float  # first upload started -> last record written
     latencies_s: list[float]
-    statuses: dict[str, int]
+    statuses: Counter[str]
 
     @property
     def images_per_second(self) -> float:
@@ -48,13 +46,6 @@ class PipelineFigures:
     def percentile(self, fraction: float) -> float:
         ordered = sorted(self.latencies_s)
         return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def available() -> str | None:
-    """None when the local stack can run here, else why not."""
-    if not (ROOT / "local_pipeline" / "__main__.py").exists():
-        return "local_pipeline/ is not in this tree"
-    return None
 
 
 def run(spec: ImageSpec, *, count: int, timeout_s: float) -> PipelineFigures:
@@ -71,16 +62,13 @@ def run(spec: ImageSpec, *, count: int, timeout_s: float) -> PipelineFigures:
             s3.put_object(Bucket=UPLOADS_BUCKET, Key=key, Body=body, ContentType="image/jpeg")
         records = _wait_for_records(dynamodb, set(started_at), timeout_s)
     written = {key: _epoch(record["written_at"]["S"]) for key, record in records.items()}
-    statuses: dict[str, int] = {}
-    for record in records.values():
-        statuses[record["status"]["S"]] = statuses.get(record["status"]["S"], 0) + 1
     return PipelineFigures(
         images=count,
         image_name=spec.name,
         total_bytes=sum(len(body) for body in bodies),
         seconds=max(written.values()) - first,
         latencies_s=[written[key] - started_at[key] for key in started_at],
-        statuses=statuses,
+        statuses=Counter(record["status"]["S"] for record in records.values()),
     )
 
 
@@ -104,42 +92,27 @@ def unique_jpegs(spec: ImageSpec, count: int) -> list[bytes]:
 
 @contextlib.contextmanager
 def local_stack() -> Iterator[str]:
-    """`python -m local_pipeline` on a free port, stopped with SIGTERM (its documented Ctrl-C path)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    """`python -m local_pipeline` on a free port, as a user starts it; its output is in any error raised meanwhile."""
+    port = free_port()
     with tempfile.TemporaryFile("w+") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_pipeline", "--port", str(port)],
-            cwd=ROOT,
-            env=lambda_like_environment(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+
+        def log() -> str:
+            output.seek(0)
+            return output.read()
+
+        command = [sys.executable, "-m", "local_pipeline", "--port", str(port)]
         try:
-            _wait_until_ready(process, output)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_until_ready(process: subprocess.Popen[str], output: Any) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        output.seek(0)
-        text = output.read()
-        if _READY_LINE in text:
-            return
-        if process.poll() is not None:
-            raise RuntimeError(f"local_pipeline exited with {process.returncode} before it was ready:\n{text}")
-        time.sleep(0.2)
-    raise RuntimeError(f"local_pipeline printed no '{_READY_LINE}' within {_START_TIMEOUT_S} s")
+            with server(
+                command,
+                lambda: _READY_LINE in log(),
+                timeout_s=120,
+                env=lambda_like_environment(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            ):
+                yield f"http://127.0.0.1:{port}"
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}; local_pipeline printed:\n{log()}") from error
 
 
 def _wait_for_records(dynamodb: Any, keys: set[str], timeout_s: float) -> dict[str, dict[str, Any]]:

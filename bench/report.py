@@ -1,43 +1,101 @@
-"""Renders bench/RESULTS.md: tables, the targets with their verdicts, and the recommendations."""
+"""Renders bench/RESULTS.md: this run's figures, tables and verdicts into bench/results_template.md.
+
+The template holds every word that does not change with the figures; each function here returns
+the fields of one part of it.
+"""
 
 from __future__ import annotations
 
 import math
 import platform
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import PIL
 
-from bench import cost, methods
+from bench import cost, methods, sizing
 from bench.coldstart import BARE, WITH_CLIENTS, ColdStart
-from bench.handlers import (
-    HandlerFigures,
-    ImageProcessorFigures,
-    item_bytes_with_key_length,
-    key_attributes,
-    key_length_for_bytes_over,
-)
+from bench.handlers import HandlerFigures
 from bench.pipeline import DISTINCT_PHOTOS, PipelineFigures
-from bench.sizing import HALF_LIMIT_SIDE, SizingResult
+from bench.sizing import SizingResult
 from bench.thumbnails import ImageResult
 from image_processor import imaging
 
-SPEED_TARGET = 5.0  # (b) / (a) on JPEG >= 12 MP
-LIBVIPS_TARGET = 1.15  # (a) / (d) on JPEG >= 12 MP
-MEMORY_TARGET = 1.5  # peak extra of (a) / (d) on JPEG >= 12 MP
-PNG_TARGET = 1.3  # (a) / (d) on PNG
+TEMPLATE = Path(__file__).with_name("results_template.md")
+CONTRACT_MEMORY_MB = 1024
 COLD_START_BUDGET = 0.15
 MIN_WORTHWHILE_GAIN = 1.03  # a constant change below 3 % faster is not worth a review
-CONTRACT_MEMORY_MB = 1024
-# Peak RSS (MB) of inputs in the last full run before the imaging.py change that lowered it, and the
-# commit whose bench/RESULTS.md has that run; the applied changes are reported against them.
-BEFORE_CHANGES_MB = {
-    "PNG 100 MP 16-bit grey": (1105, "ca47e12"),
-    "PNG 100 MP RGBA": (823, "ca47e12"),
-    "TIFF 100 MP 16-bit grey, big-endian": (1109, "b531682"),
-    "TIFF 100 MP 32-bit float grey": (959, "b531682"),
-}
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str
+    format: str
+    min_megapixels: float
+    top: str  # the ratio is top / bottom: CPU time, or peak extra memory
+    bottom: str
+    limit: float  # at least this for "faster than" targets, at most this for the others
+    why: str  # what the report says when it is missed
+    memory: bool = False
+
+    def ratio(self, result: ImageResult, *, wall: bool = False) -> float | None:
+        if self.memory:
+            return None if wall else result.memory_ratio(self.top, self.bottom)
+        return result.ratio(self.top, self.bottom, wall=wall)
+
+    def met(self, ratio: float) -> bool:
+        return ratio >= self.limit if self.top == "b" else ratio <= self.limit
+
+    def show(self, ratio: float | None) -> str:
+        return _times_faster(ratio) if self.top == "b" else _fmt(ratio, ".2f", "×")
+
+
+TARGETS = [
+    Target(
+        "JPEG: (a) ≥ 5× faster than (b)",
+        "JPEG",
+        12,
+        "b",
+        "a",
+        5.0,
+        "both entropy-decode the whole file, the floor of any JPEG decode, so (a) can only save the IDCT and the "
+        "resampling; at 12 MP or more the draft is already at 1/8 scale, the smallest libjpeg offers.",
+    ),
+    Target(
+        "JPEG: (a) ≤ 1.15× (d)'s time",
+        "JPEG",
+        12,
+        "a",
+        "d",
+        1.15,
+        "both decode a DCT-scaled draft at 1/8 scale, so what differs is the resample from the draft, the WebP "
+        "encode of the result, and this machine's noise.",
+    ),
+    Target(
+        "JPEG: (a) peak extra memory ≤ 1.5× (d)'s",
+        "JPEG",
+        12,
+        "a",
+        "d",
+        1.5,
+        "(a)'s draft is larger than libvips' streaming window.",
+        memory=True,
+    ),
+    Target(
+        "PNG: (a) ≤ 1.3× (d)'s time",
+        "PNG",
+        0,
+        "a",
+        "d",
+        1.3,
+        "PNG has no reduced-size decode, so both inflate every row; Pillow then holds the whole frame and "
+        "resamples it, where libvips streams rows through its shrink. Closing it needs a streaming decoder.",
+    ),
+]
 
 
 @dataclass
@@ -45,754 +103,310 @@ class Results:
     quick: bool
     runs: int
     cold_start_repeats: int
-    seconds: float = 0.0
-    thumbnails: list[ImageResult] = field(default_factory=list)
-    sizing: list[SizingResult] = field(default_factory=list)
-    cold_start: ColdStart | None = None
-    zip_sizes: dict[str, int] = field(default_factory=dict)
-    zip_note: str = ""
-    handlers: HandlerFigures | None = None
-    typical: str = ""
-    largest: str = ""
-    pipeline: PipelineFigures | None = None
-    pipeline_note: str | None = None
-
-
-@dataclass
-class Verdict:
-    target: str
-    image: str
-    measured: str  # CPU time, which decides
-    measured_wall: str  # wall time: the same ratio plus whatever time the process sat descheduled
-    met: bool
+    seconds: float
+    thumbnails: list[ImageResult]
+    sizing: list[SizingResult]
+    cold_start: ColdStart
+    zip_sizes: dict[str, int]
+    zip_note: str
+    handlers: HandlerFigures
+    typical: str  # the image the cost model prices
+    largest: str  # the largest one the memory default must carry well within the timeout
+    pipeline: PipelineFigures
 
 
 def render(results: Results) -> str:
-    sections = [
-        _header(results),
-        _core(results),
-        _targets(results),
-        _recommendations(results),
-        _gap_comparison(results),
-        _sizing(results),
-        _cold_start(results),
-        _handlers(results),
-        _pipeline(results),
-        _cost(results),
-        _method_notes(),
+    fields = {"cost": cost, "imaging": imaging, "methods": methods, "contract_mb": CONTRACT_MEMORY_MB}
+    for part in (_header, _thumbnails, _gap, _sizing, _cold_start, _handlers, _pipeline, _cost):
+        fields |= part(results)
+    return re.sub(r"\n{3,}", "\n\n", TEMPLATE.read_text().format(**fields))
+
+
+def _header(results: Results) -> dict[str, Any]:
+    vips = methods.pyvips
+    return {
+        "kind": "QUICK smoke run: tiny inputs, few repeats, numbers mean nothing" if results.quick else "full run",
+        "seconds": results.seconds,
+        "date": f"{datetime.now(UTC):%Y-%m-%d}",
+        "machine": f"{_cpu_model()}, {platform.machine()}",
+        "python": platform.python_version(),
+        "pillow": PIL.__version__,
+        "vips": f"libvips unavailable: {methods.LIBVIPS_UNAVAILABLE}"
+        if vips is None
+        else f"libvips {vips.version(0)}.{vips.version(1)}.{vips.version(2)} (pyvips {vips.__version__})",
+        "runs": results.runs,
+    }
+
+
+def _thumbnails(results: Results) -> dict[str, Any]:
+    core = [
+        [
+            r.spec.name,
+            f"{r.file_bytes / 1e6:.1f} MB",
+            *(_fmt(_cpu(r, key), ".0f", " ms") for key in "abcd"),
+            _times_faster(r.ratio("b", "a")),
+            _fmt(r.ratio("a", "d"), ".2f", "×"),
+            " / ".join(_fmt(_extra(r, key), ".1f") for key in "abcd"),
+        ]
+        for r in results.thumbnails
     ]
-    return "\n\n".join(section.strip() for section in sections) + "\n"
-
-
-def _header(results: Results) -> str:
-    vips = f"libvips unavailable: {methods.LIBVIPS_UNAVAILABLE}" if methods.LIBVIPS_UNAVAILABLE else _vips_version()
-    kind = "QUICK smoke run: tiny inputs, few repeats, numbers mean nothing" if results.quick else "full run"
-    return f"""
-# Benchmark results
-
-Generated by `python -m bench` ({kind}, {results.seconds:.0f} s) on {datetime.now(UTC):%Y-%m-%d}:
-{_cpu_model()}, {platform.machine()}, Python {platform.python_version()}, Pillow {PIL.__version__}, {vips}.
-Times are the benchmark process's CPU time, medians of {results.runs} rounds in which the methods run in
-alternating order, and every ratio compares numbers from this one run. CPU time, not wall time, decides
-the targets: on this shared machine wall time also counts the time other tenants hold the cores (the
-targets table shows both), and CPU time is what a Lambda function below 1,769 MB, with at most one vCPU,
-pays for. {_vips_threads()}
-"""
-
-
-def _core(results: Results) -> str:
-    rows = [
-        "| Image | File | (a) ours | (b) naive | (c) common example | (d) libvips | (b)/(a) | (a)/(d) "
-        "| Peak extra MB: (a) / (b) / (c) / (d) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    targets, misses = [], []
     for result in results.thumbnails:
-        times = [_cpu_ms(result, key) for key in "abcd"]
-        memory = " / ".join(
-            _mb(result.methods[key].peak_extra_mb) if key in result.methods else "n/a" for key in "abcd"
-        )
-        rows.append(
-            f"| {result.spec.name} | {result.file_bytes / 1e6:.1f} MB | {' | '.join(times)} "
-            f"| {_times_faster(result.ratio('b', 'a'))} | {_ratio(result.ratio('a', 'd'))} | {memory} |"
-        )
-    return "## Thumbnail core: 256 px WebP from each image (CPU ms)\n\n" + "\n".join(rows)
+        for target in TARGETS:
+            ratio = target.ratio(result)
+            if result.spec.format != target.format or result.spec.megapixels < target.min_megapixels or ratio is None:
+                continue
+            met = target.met(ratio)
+            wall = target.show(target.ratio(result, wall=True)) if not target.memory else ""
+            targets.append([target.label, result.spec.name, target.show(ratio), wall, "met" if met else "**missed**"])
+            if not met:
+                misses.append(f"- {result.spec.name}, {target.label} measured {target.show(ratio)}: {target.why}")
+    webp = next(r for r in results.thumbnails if r.spec.format == "WEBP")
+    return {
+        "core_rows": _rows(core),
+        "target_rows": _rows(targets),
+        "misses": "\n".join(["Why the misses happen and what closes them:", "", *misses]) if misses else "",
+        "webp_time": _fmt(webp.ratio("a", "d"), ".2f", "×"),
+        "webp_mb": _fmt(_extra(webp, "a"), ".1f"),
+        "webp_vips_mb": _fmt(_extra(webp, "d"), ".1f"),
+        "memory_recommendation": _memory_recommendation(results),
+    }
 
 
-def _targets(results: Results) -> str:
-    verdicts = verdicts_for(results.thumbnails)
-    rows = ["| Target | Image | Measured (CPU time) | Same ratio in wall time | |", "|---|---|---:|---:|---|"]
-    rows += [
-        f"| {v.target} | {v.image} | {v.measured} | {v.measured_wall} | {'met' if v.met else '**missed**'} |"
-        for v in verdicts
-    ]
-    webp = [result for result in results.thumbnails if result.spec.format == "WEBP"]
-    lines = ["## Targets", "", *rows, ""]
-    for result in webp:
-        lines.append(
-            f"WebP (no target; reported as is): (a) takes {_ratio(result.ratio('a', 'd'))} (d)'s time and "
-            f"{_mb(result.methods['a'].peak_extra_mb)} MB against {_mb(_extra(result, 'd'))} MB. Pillow's WebP "
-            "decoder returns full RGBA frames and cannot scale while decoding; libvips asks libwebp to scale "
-            "during the decode (`WebPDecoderConfig.options.use_scaling`). Closing the gap needs a decoder that "
-            "exposes that option, which Pillow does not; imaging.py bounds the cost by accepting WebP only up to "
-            "half of MAX_IMAGE_PIXELS, and the largest accepted WebP is in the memory sizing below."
-        )
-    missed = [v for v in verdicts if not v.met]
-    if missed:
-        lines += ["", "Why the misses happen and what closes them:", ""]
-        lines += [f"- {_why(v)}" for v in missed]
-    return "\n".join(lines)
-
-
-def verdicts_for(thumbnails: list[ImageResult]) -> list[Verdict]:
-    verdicts = []
-    for result in thumbnails:
-        name, spec = result.spec.name, result.spec
-        if spec.format == "JPEG" and spec.megapixels >= 12:
-            faster, faster_wall = result.ratio("b", "a"), result.ratio("b", "a", wall=True)
-            verdicts.append(
-                Verdict(
-                    "JPEG: (a) ≥ 5× faster than (b)",
-                    name,
-                    _times_faster(faster),
-                    _times_faster(faster_wall),
-                    faster >= SPEED_TARGET,
-                )
-            )
-            to_vips = result.ratio("a", "d")
-            if to_vips is not None:
-                wall = _ratio(result.ratio("a", "d", wall=True))
-                verdicts.append(
-                    Verdict("JPEG: (a) ≤ 1.15× (d)'s time", name, _ratio(to_vips), wall, to_vips <= LIBVIPS_TARGET)
-                )
-            memory = result.memory_ratio("a", "d")
-            if memory is not None:
-                verdicts.append(
-                    Verdict(
-                        "JPEG: (a) peak extra memory ≤ 1.5× (d)'s", name, _ratio(memory), "", memory <= MEMORY_TARGET
-                    )
-                )
-        if spec.format == "PNG":
-            to_vips = result.ratio("a", "d")
-            if to_vips is not None:
-                wall = _ratio(result.ratio("a", "d", wall=True))
-                verdicts.append(
-                    Verdict("PNG: (a) ≤ 1.3× (d)'s time", name, _ratio(to_vips), wall, to_vips <= PNG_TARGET)
-                )
-    return verdicts
-
-
-def _why(verdict: Verdict) -> str:
-    if "faster than (b)" in verdict.target:
-        return (
-            f"{verdict.image}, (a) vs (b): both entropy-decode the whole file, the floor of any JPEG decode, "
-            "so (a) can only save the IDCT and the resampling. At REDUCING_GAP="
-            f"{imaging.REDUCING_GAP:g} a photo of 12 MP or more already decodes at 1/8 scale, the smallest "
-            "libjpeg offers, so no constant in imaging.py closes what is left; the ratio moves by a few tenths "
-            "between runs on this shared machine."
-        )
-    if "(d)'s time" in verdict.target and verdict.target.startswith("JPEG"):
-        return (
-            f"{verdict.image}, (a) vs (d): both decode a DCT-scaled draft at 1/8 scale, so what differs is the "
-            "resample from the draft and the WebP encode of the result, and this machine's noise."
-        )
-    if "memory" in verdict.target:
-        return f"{verdict.image}: (a)'s draft is larger than libvips' streaming window."
-    if verdict.target.startswith("PNG"):
-        return (
-            f"{verdict.image}: PNG has no reduced-size decode, so both inflate every row; Pillow then holds the "
-            "whole frame and resamples it, where libvips streams rows through its shrink. Closing it needs a "
-            "streaming decoder, which Pillow's PNG plugin is not."
-        )
-    return f"{verdict.image}: {verdict.target} measured {verdict.measured}."
-
-
-def _recommendations(results: Results) -> str:
-    lines = ["## Recommendations", "", *_applied(results)]
-    figures = results.handlers
-    if figures is None or not results.sizing:
-        return "\n".join(lines)
-    typical, largest = _processor(figures, results.typical), _processor(figures, results.largest)
-    worst, need = _worst(results.sizing), _memory_need(results.sizing)
-    chosen = cost.recommend(cost.memory_options(figures, typical, largest, need))
+def _memory_recommendation(results: Results) -> str:
+    figures, worst = results.handlers, sizing.worst(results.sizing)
+    largest = figures.processor(results.largest)
+    options = cost.memory_options(figures, figures.processor(results.typical), largest, worst.needed_mb)
+    chosen = cost.recommend(options)
     if chosen is None:
-        lines.append("- **Memory default**: no candidate holds the worst accepted input; see the sizing table.")
-        return "\n".join(lines)
-    seconds = cost.image_processor_seconds(largest, chosen.memory_mb)
-    if chosen.memory_mb == CONTRACT_MEMORY_MB:
-        versus = "the same as today's default"
-    else:
-        versus = f"today's default is {CONTRACT_MEMORY_MB} MB"
-    lines.append(
-        f"- **Terraform image_processor memory default**: **{chosen.memory_mb} MB** ({versus}), the cheapest "
-        f"candidate that holds the worst accepted input, {worst.spec.name}: it peaks at {worst.peak_mb:.0f} MB, "
-        f"{need:.0f} MB with the rest of a full 50 MiB download and 15 % headroom. For the variable's "
-        f'description: "{memory_description(chosen.memory_mb, worst, need, largest.image, seconds)}"'
-    )
-    return "\n".join(lines)
-
-
-def memory_description(memory_mb: int, worst: SizingResult, need_mb: float, largest: str, seconds: float) -> str:
-    """The Terraform variable's description, from this run's figures."""
-    return (
+        return "no candidate holds the worst accepted input; see the sizing table."
+    same = chosen.memory_mb == CONTRACT_MEMORY_MB
+    versus = "the same as today's default" if same else f"today's default is {CONTRACT_MEMORY_MB} MB"
+    description = (
         "Memory of image_processor in MB. Thumbnailing is CPU-bound and Lambda's CPU share grows with memory "
         "up to 1,769 MB, so every size below that costs about the same GB-seconds per image; "
-        f"{memory_mb} is the smallest that holds the largest image the pixel limits accept ({worst.spec.name} "
-        f"peaks at {worst.peak_mb:.0f} MB, {need_mb:,.0f} MB with a full 50 MiB download and 15 % headroom) and "
-        f"it thumbnails a {largest} in about {seconds:.1f} s, far inside the {cost.TIMEOUT_S} s timeout "
-        "(bench/RESULTS.md has the cost per million images at each size). Raise it together with max_image_pixels."
+        f"{chosen.memory_mb} is the smallest that holds the largest image the pixel limits accept "
+        f"({worst.spec.name} peaks at {worst.peak_mb:.0f} MB, {worst.needed_mb:,.0f} MB with a full 50 MiB "
+        f"download and 15 % headroom) and it thumbnails a {largest.image} in about "
+        f"{cost.image_processor_seconds(largest, chosen.memory_mb):.1f} s, far inside the {cost.TIMEOUT_S} s "
+        "timeout (bench/RESULTS.md has the cost per million images at each size). Raise it together with "
+        "max_image_pixels."
+    )
+    return (
+        f"**{chosen.memory_mb} MB** ({versus}), the cheapest candidate that holds the worst "
+        f"accepted input, {worst.spec.name}: it peaks at {worst.peak_mb:.0f} MB, {worst.needed_mb:.0f} MB with the "
+        f'rest of a full 50 MiB download and 15 % headroom. For the variable\'s description: "{description}"'
     )
 
 
-def _applied(results: Results) -> list[str]:
-    """The benchmark's earlier recommendations, now in imaging.py, with what this run measures of them."""
-    items = []
-    gap = _gap_verdict(results.thumbnails)
-    if gap:
-        items.append(gap)
-    measured = {r.spec.name: r for r in results.sizing}
-    sixteen = [r for r in measured.values() if r.spec.mode == "I;16"]
-    if sixteen:
-        peaks = "; ".join(f"{r.spec.name} {r.peak_mb:.0f} MB{_before(r.spec.name)}" for r in sixteen)
-        items.append(
-            "- 16-bit grey (`I;16`) is no longer widened to 32-bit float twice (b6ab891), and since e909f26 it is "
-            f"thumbnailed in its own mode before it is mapped to 8 bits: {peaks}."
-        )
-    deep = [r for r in measured.values() if r.spec.mode in ("I;16B", "F")]
-    if deep:
-        peaks = "; ".join(f"{r.spec.name} {r.peak_mb:.0f} MB{_before(r.spec.name)}" for r in deep)
-        items.append(
-            "- `_decode_small` thumbnails big-endian 16-bit grey (`I;16B`, what a big-endian TIFF opens as; "
-            "widened to 32 bits once, since Pillow cannot resample that byte order) and 32-bit grey (`I`, `F`) "
-            "first, then maps the 256 px result to 8 bits with the scale and offset taken from the full image's "
-            "range; it used to map the full image through two or three full-size 32-bit copies (e909f26, "
-            f"proposed by the previous report): {peaks}."
-        )
-    half = [r for r in measured.values() if r.spec.width == HALF_LIMIT_SIDE]
-    if half:
-        peaks = ", ".join(f"{r.spec.name} {r.peak_mb:.0f} MB" for r in half)
-        items.append(
-            "- WebP, AVIF and any other image with transparency are accepted up to half of MAX_IMAGE_PIXELS "
-            "(50 MP), since decoding them takes two full-size RGBA frames (b6ab891): a 100 MP RGBA PNG "
-            f"peaked at {BEFORE_CHANGES_MB['PNG 100 MP RGBA'][0]:,} MB in the run of "
-            f"{BEFORE_CHANGES_MB['PNG 100 MP RGBA'][1]} and is now rejected as too_many_pixels. "
-            f"The largest accepted now peak at: {peaks}."
-        )
-    if not items:
-        return []
-    header = "Applied in imaging.py from this benchmark's earlier recommendations, as this run measures them:"
-    return [header, "", *items, ""]
-
-
-def _before(name: str) -> str:
-    """The earlier full run's peak for this input, with its commit, or nothing when none measured it."""
-    if name not in BEFORE_CHANGES_MB:
-        return ""
-    megabytes, commit = BEFORE_CHANGES_MB[name]
-    return f" ({megabytes:,} MB before, in the run of {commit})"
-
-
-def _gap_verdict(thumbnails: list[ImageResult]) -> str:
-    big = [
-        r for r in thumbnails if methods.PREVIOUS in r.methods and r.spec.format == "JPEG" and r.spec.megapixels >= 12
+def _gap(results: Results) -> dict[str, Any]:
+    previous = methods.PREVIOUS
+    rows = [
+        [
+            r.spec.name,
+            _fmt(_cpu(r, "a"), ".0f", " ms"),
+            _fmt(_cpu(r, previous), ".0f", " ms"),
+            _times_faster(r.ratio("b", "a")),
+            _times_faster(r.ratio("b", previous)),
+            _fmt(r.ratio("a", "d"), ".2f", "×"),
+            _fmt(r.ratio(previous, "d"), ".2f", "×"),
+            " / ".join(
+                _fmt(r.methods[key].psnr_db if key in r.methods else None, ".1f") for key in ("a", previous, "c", "d")
+            ),
+            f"{_fmt(_extra(r, 'a'), '.1f')} / {_fmt(_extra(r, previous), '.1f')}",
+        ]
+        for r in results.thumbnails
     ]
+    big = [r.ratio(previous, "a") for r in results.thumbnails if r.spec.format == "JPEG" and r.spec.megapixels >= 12]
     if not big:
-        return ""
-    gains = [r.ratio(methods.PREVIOUS, "a") for r in big]
-    gain = math.prod(gains) ** (1 / len(gains))
-    speedups = "; ".join(
-        f"{r.spec.name} {_times_faster(r.ratio('b', methods.PREVIOUS))} → {_times_faster(r.ratio('b', 'a'))}"
-        for r in big
-    )
-    change = f"`REDUCING_GAP` {methods.PREVIOUS_REDUCING_GAP:g} → {imaging.REDUCING_GAP:g}"
-    measured = f"CPU time, (b)/(a) at {methods.PREVIOUS_REDUCING_GAP:g} → at {imaging.REDUCING_GAP:g}: {speedups}"
+        return {"gap_rows": _rows(rows), "gap_verdict": "This run has no JPEG of 12 MP or more to judge it on."}
+    gain = math.prod(big) ** (1 / len(big))
     if gain >= MIN_WORTHWHILE_GAIN:
         verdict = f"{gain:.2f}× faster on average"
     elif gain * MIN_WORTHWHILE_GAIN > 1:
-        verdict = f"within noise of {methods.PREVIOUS_REDUCING_GAP:g} in this run"
+        verdict = "within noise of the previous value"
     else:
-        verdict = f"**{1 / gain:.2f}× slower** on average than {methods.PREVIOUS_REDUCING_GAP:g} in this run"
-    return (
-        f"- {change}: a 4000×3000 photo decodes at 1/8 scale (500×375, still 1.95× the thumbnail) instead of "
-        f"1/4. Measured again in this run against {methods.PREVIOUS_REDUCING_GAP:g}: {measured}; {verdict}. "
-        "Quality in the table below."
-    )
+        verdict = f"**{1 / gain:.2f}× slower** on average"
+    return {"gap_rows": _rows(rows), "gap_verdict": f"On the JPEGs of 12 MP and more, (a) is {verdict} in this run."}
 
 
-def _worst(sizing: list[SizingResult]) -> SizingResult:
-    """The accepted input needing the most memory, had its file been as large as allowed."""
-    return max(sizing, key=lambda r: cost.required_memory_mb(r.peak_mb, r.file_mb))
-
-
-def _gap_comparison(results: Results) -> str:
-    compared = [r for r in results.thumbnails if methods.PREVIOUS in r.methods]
-    if not compared:
-        return ""
-    previous = methods.PREVIOUS
+def _sizing(results: Results) -> dict[str, Any]:
     rows = [
-        f"| Image | (a) ours | {methods.LABELS[previous]} | (b)/(a) | (b)/previous | (a)/(d) | previous/(d) "
-        "| PSNR dB: (a) / previous / (c) / (d) | Peak extra MB: (a) / previous |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        [r.spec.name, f"{r.file_mb:.1f} MiB", f"{r.baseline_mb:.0f} MB", f"{r.peak_mb:.0f} MB", f"{r.needed_mb:.0f} MB"]
+        for r in results.sizing
     ]
-    for result in compared:
-        psnr = " / ".join(
-            _db(result.methods[key].psnr_db) if key in result.methods else "n/a" for key in ("a", previous, "c", "d")
-        )
-        rows.append(
-            f"| {result.spec.name} | {_cpu_ms(result, 'a')} | {_cpu_ms(result, previous)} "
-            f"| {_times_faster(result.ratio('b', 'a'))} "
-            f"| {_times_faster(result.ratio('b', previous))} "
-            f"| {_ratio(result.ratio('a', 'd'))} | {_ratio(result.ratio(previous, 'd'))} | {psnr} "
-            f"| {_mb(_extra(result, 'a'))} / {_mb(_extra(result, previous))} |"
-        )
-    return f"""
-## Why REDUCING_GAP is {imaging.REDUCING_GAP:g}: against the previous {methods.PREVIOUS_REDUCING_GAP:g}
-
-Same rounds as above, CPU milliseconds. PSNR compares each method's
-pixels before WebP encoding with a full-resolution LANCZOS resize ((b)'s pixels): above ~40 dB the
-difference is invisible, and the WebP encode that follows loses far more (about 32 dB at quality 80).
-PSNR is for the upright JPEGs only: (b) does not rotate, and for PNG and WebP the draft does not apply
-(REDUCING_GAP still sets their `reduce()` factor, so they are timed too).
-
-{chr(10).join(rows)}
-"""
+    worst = sizing.worst(results.sizing)
+    fits = "holds" if worst.needed_mb <= CONTRACT_MEMORY_MB else "does **not** hold"
+    return {"sizing_rows": _rows(rows), "worst": worst, "fits": fits}
 
 
-def _sizing(results: Results) -> str:
-    if not results.sizing:
-        return ""
-    rows = [
-        "| Input | File | Process baseline | Peak RSS | Memory needed (+ rest of a 50 MiB download, + 15 %) |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for result in results.sizing:
-        needed = cost.required_memory_mb(result.peak_mb, result.file_mb)
-        rows.append(
-            f"| {result.spec.name} | {result.file_mb:.1f} MiB | {result.baseline_mb:.0f} MB "
-            f"| {result.peak_mb:.0f} MB | {needed:.0f} MB |"
-        )
-    worst, need = _worst(results.sizing), _memory_need(results.sizing)
-    fits = "holds" if need <= CONTRACT_MEMORY_MB else "does **not** hold"
-    return f"""
-## Memory sizing: the largest inputs the function accepts
-
-A Lambda-like process (handler imported with its configuration and clients, then one
-`make_thumbnail`) per input. MAX_IMAGE_PIXELS lets opaque images through up to 100 MP, and WebP,
-AVIF and images with transparency up to half of that; a smooth image that size compresses to a
-few MB, so these are the worst accepted uploads, not exotic ones.
-
-{chr(10).join(rows)}
-
-The worst is {worst.spec.name}, needing {need:.0f} MB: the default {CONTRACT_MEMORY_MB} MB {fits} every
-accepted input.
-"""
-
-
-def _cold_start(results: Results) -> str:
+def _cold_start(results: Results) -> dict[str, Any]:
     cold = results.cold_start
-    if cold is None:
-        return ""
-    rows = ["| Import | Median CPU ms | Median wall ms |", "|---|---:|---:|"]
-    rows += [f"| `{name}` | {cold.median(name):.0f} | {cold.median(name, wall=True):.0f} |" for name in cold.cpu_ms]
-    comparison = [
-        "| Handler | vs the bare imports (the budget's baseline) | of which creating its clients "
-        "| vs the bare imports + the same clients (the 15 % target) | |",
-        "|---|---:|---:|---:|---|",
-    ]
-    clients_alone_over = []
+    imports = [[f"`{name}`", f"{cold.median(name):.0f}", f"{cold.median(name, wall=True):.0f}"] for name in cold.cpu_ms]
+    rows, clients_over = [], []
     for handler in ("image_processor", "db_writer"):
-        bare, with_clients = BARE[handler], WITH_CLIENTS[handler]
-        clients_ms = cold.median(with_clients) - cold.median(bare)
+        bare = BARE[handler]
+        clients_ms = cold.median(WITH_CLIENTS[handler]) - cold.median(bare)
         if clients_ms / cold.median(bare) > COLD_START_BUDGET:
-            clients_alone_over.append(handler)
-        own = cold.overhead(handler, with_clients)
-        comparison.append(
-            f"| `{handler}.handler` | {_signed_percent(cold.overhead(handler, bare))} "
-            f"({cold.median(f'{handler}.handler') - cold.median(bare):+.0f} ms over `{bare}`) "
-            f"| {clients_ms:.0f} ms ({_signed_percent(clients_ms / cold.median(bare))}) "
-            f"| {_signed_percent(own)} | {'met' if own <= COLD_START_BUDGET else '**missed**'} |"
-        )
-    zips = (
-        ", ".join(f"{name}.zip {size / 1e6:.2f} MB" for name, size in results.zip_sizes.items())
-        if results.zip_sizes
-        else "not measured"
-    )
-    literal = (
-        f"For {' and '.join(clients_alone_over)}, creating the clients alone costs more than 15 % of the bare "
-        "imports (third column), so no handler that creates its clients at import could pass the literal reading. "
-        if clients_alone_over
-        else ""
-    )
-    return f"""
-## Cold start
-
-Import time of each module in a fresh interpreter (median of {results.cold_start_repeats}), with the
-handlers' environment variables set and fake credentials, so creating a client reads no file and
-touches no network. CPU time decides, as above; the wall times carry this machine's noise.
-
-{chr(10).join(rows)}
-
-{chr(10).join(comparison)}
-
-Both comparisons are real. The first takes the budget's baseline literally, the bare `import boto3`
-(plus `import PIL.Image` for image_processor), and a cold start pays every millisecond of it. Most
-of it is creating the clients, which the budget allows in so many words ("no heavy imports
-or client calls at import time beyond creating clients"). {literal}The 15 % target is therefore
-judged on the second comparison, which holds what the budget allows fixed: the handler against the
-same imports with the same clients created, leaving only its own imports, configuration and code.
-botocore builds the S3 client from the largest service model it ships; it is paid once per
-container, in the init phase, and moving it into the first invocation would only move it.
-
-Zip sizes: {zips} ({results.zip_note}).
-"""
-
-
-def _handlers(results: Results) -> str:
-    figures = results.handlers
-    if figures is None:
-        return ""
-    rows = [
-        "| image_processor on | Source | CPU ms per image | AWS calls per image | Log bytes | Message bytes |",
-        "|---|---:|---:|---|---:|---:|",
-    ]
-    for image in figures.image_processor:
+            clients_over.append(handler)
+        own = cold.overhead(handler, WITH_CLIENTS[handler])
+        over_bare = f"{cold.median(f'{handler}.handler') - cold.median(bare):+.0f} ms over `{bare}`"
         rows.append(
-            f"| {image.image} | {image.source_bytes / 1e6:.1f} MB | {image.median_cpu_ms:.0f} "
-            f"| {_calls(image.aws_calls)} | {image.log_bytes} | {image.message_bytes} |"
+            [
+                f"`{handler}.handler`",
+                f"{cold.overhead(handler, bare) * 100:+.0f} % ({over_bare})",
+                f"{clients_ms:.0f} ms ({clients_ms / cold.median(bare) * 100:+.0f} %)",
+                f"{own * 100:+.0f} %",
+                "met" if own <= COLD_START_BUDGET else "**missed**",
+            ]
         )
-    writer_rows = [
-        "| db_writer batch size | Messages/s | DynamoDB calls per message | CPU ms per message |",
-        "|---:|---:|---:|---:|",
+    clients_alone = (
+        f"For {' and '.join(clients_over)}, creating the clients alone costs more than 15 % of the bare imports "
+        "(third column), so no handler that creates its clients at import could pass the literal reading. "
+    )
+    zips = ", ".join(f"{name}.zip {size / 1e6:.2f} MB" for name, size in results.zip_sizes.items())
+    return {
+        "cold_start_repeats": results.cold_start_repeats,
+        "import_rows": _rows(imports),
+        "handler_import_rows": _rows(rows),
+        "clients_alone": clients_alone if clients_over else "",
+        "zips": zips or "not measured",
+        "zip_note": results.zip_note,
+    }
+
+
+def _handlers(results: Results) -> dict[str, Any]:
+    figures = results.handlers
+    processor = [
+        [
+            i.image,
+            f"{i.source_bytes / 1e6:.1f} MB",
+            f"{i.median_cpu_ms:.0f}",
+            _calls(i.aws_calls),
+            i.log_bytes,
+            i.message_bytes,
+        ]
+        for i in figures.image_processor
     ]
-    writer_rows += [
-        f"| {batch.batch_size} | {batch.messages_per_second:.0f} | {batch.calls_per_message:.2f} "
-        f"| {batch.cpu_ms_per_message:.1f} |"
-        for batch in figures.db_writer
+    writer = [
+        [b.batch_size, f"{b.messages_per_second:.0f}", f"{b.calls_per_message:.2f}", f"{b.cpu_ms_per_message:.1f}"]
+        for b in figures.db_writer
     ]
-    deleted = figures.image_processor[-1].delete_calls
-    return f"""
-## Handlers, one invocation at a time
+    item, key = figures.item, figures.item_key
+    item_bytes = cost.dynamodb_item_bytes(item)
+    attributes = cost.key_attributes(item, key)
+    crossing = cost.key_length_for_bytes_over(item, key, 1024)
+    return {
+        "processor_rows": _rows(processor),
+        "delete_calls": _calls(figures.image_processor[-1].delete_calls),
+        "writer_rows": _rows(writer),
+        "item_bytes": item_bytes,
+        "item_units": cost.write_units_per_item(item_bytes),
+        "item_key": key,
+        "key_length": len(key),
+        "key_copies": len(attributes),
+        "key_attributes": ", ".join(f"`{name}`" for name in attributes),
+        "crossing": crossing,
+        "crossing_bytes": cost.item_bytes_with_key_length(item, key, crossing),
+    }
 
-Each handler called in this process against a moto server in another process, so the CPU time is
-the handler's own (boto3 included, moto excluded). AWS calls are counted through botocore's event
-hooks, so they are what the handler really calls; log bytes are the handler's stdout lines.
 
-{chr(10).join(rows)}
+def _pipeline(results: Results) -> dict[str, Any]:
+    figures = results.pipeline
+    return {
+        "pipeline": figures,
+        "pipeline_mb": figures.total_bytes / 1e6,
+        "photos": min(figures.images, DISTINCT_PHOTOS),
+        "p50": figures.percentile(0.5),
+        "p95": figures.percentile(0.95),
+        "statuses": ", ".join(f"{count} {status}" for status, count in sorted(figures.statuses.items())),
+    }
 
-An ObjectRemoved event for a key whose object is gone makes: {_calls(deleted)}.
 
-{chr(10).join(writer_rows)}
+def _cost(results: Results) -> dict[str, Any]:
+    figures = results.handlers
+    typical, largest = figures.processor(results.typical), figures.processor(results.largest)
+    prices = [[name, price.quoted, price.source, price.read_on] for name, price in cost.PRICES.items()]
+    at_defaults = cost.per_million(figures, typical, CONTRACT_MEMORY_MB)
+    traced = cost.per_million(figures, typical, CONTRACT_MEMORY_MB, xray_tracing=True)
+    total, total_traced, floor = cost.total(at_defaults), cost.total(traced), cost.floor_per_million()
+    options = cost.memory_options(figures, typical, largest, sizing.worst(results.sizing).needed_mb)
+    memory = [
+        [
+            o.memory_mb,
+            f"{o.seconds_typical:.2f} s",
+            f"{o.seconds_largest:.2f} s",
+            f"${o.dollars_per_million:.2f}",
+            "yes" if o.fits_worst_case else "no",
+        ]
+        for o in options
+    ]
+    cheapest = cost.recommend(options)
+    part = cost.above_floor(figures, typical, CONTRACT_MEMORY_MB)
+    target = cost.COST_TARGET_TIMES_FLOOR * floor
+    return {
+        "typical": typical,
+        "largest": largest,
+        "cross_checks": "; ".join(cost.PRICE_CROSS_CHECKS),
+        "price_rows": _rows(prices),
+        "waits": ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in cost.CALL_WAIT_S.items()),
+        "read_mb_s": cost.S3_READ_BYTES_PER_S / 1e6,
+        "cost_rows": _cost_rows(at_defaults),
+        "total": total,
+        "floor": floor,
+        "times_floor": total / floor,
+        "above": total - floor,
+        "vcpu": cost.cpu_share(CONTRACT_MEMORY_MB),
+        "part": part,
+        "parts_sum": sum(part.values()),
+        "target": target,
+        "over_target": total - target,
+        "per_10_ms": cost.priced("Lambda duration", CONTRACT_MEMORY_MB / 1024 * 0.010),
+        "xray_percent": cost.XRAY_FIXED_RATE * 100,
+        "rate": cost.images_per_second(),
+        "xray_rows": _cost_rows(line for line in traced if line not in at_defaults),
+        "total_traced": total_traced,
+        "xray_added": total_traced - total,
+        "xray_share": (total_traced - total) / total_traced * 100,
+        "traced_times_floor": total_traced / floor,
+        "memory_rows": _rows(memory),
+        "well_under_s": cost.TIMEOUT_S * cost.WELL_UNDER_FRACTION,
+        "cheapest": "none of the candidates"
+        if cheapest is None
+        else f"**{cheapest.memory_mb} MB** (${cheapest.dollars_per_million:.2f} per million)",
+    }
 
-db_writer is called here with the event Lambda's SQS event source mapping passes it (the same
-`Records` shape, in batches of 1 and 10), not through the local stack's event source. That stands in
-because the DynamoDB calls per message are the handler's own, one conditional PutItem per message
-whoever delivers the batch (BatchWriteItem takes no conditions, and the newest-event-wins rule needs
-one), and counting them takes hooks in the handler's process, while the local stack runs in its own.
-Messages/s is therefore the handler's rate against moto on this machine: it leaves out the event
-source's polling and its batching window (5 s by default), which bound a message's latency on the
-local stack (the pipeline section) and in AWS. Batching saves Lambda invocations and SQS requests,
-not DynamoDB calls.
 
-{_item_size(figures)}
-"""
+def _rows(rows: Iterable[Iterable[object]]) -> str:
+    """Markdown table rows; the header and alignment lines are in the template."""
+    return "\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
+
+
+def _cost_rows(lines: Iterable[cost.CostLine]) -> str:
+    return _rows([line.service, line.what, f"${line.dollars_per_million:.3f}"] for line in lines)
+
+
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{unit}"
+
+
+def _times_faster(value: float | None) -> str:
+    return _fmt(value, ".1f", "× faster")
+
+
+def _cpu(result: ImageResult, key: str) -> float | None:
+    return result.methods[key].median_cpu_ms if key in result.methods else None
+
+
+def _extra(result: ImageResult, key: str) -> float | None:
+    return result.methods[key].peak_extra_mb if key in result.methods else None
 
 
 def _calls(calls: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(calls.items())) or "none"
 
 
-def _item_size(figures: HandlerFigures) -> str:
-    item, key = figures.item, figures.item_key
-    names = key_attributes(item, key)
-    crossing = key_length_for_bytes_over(item, key, 1024)
-    return (
-        f"DynamoDB item size of a real PROCESSED record, as DynamoDB bills it: {figures.item_bytes} bytes "
-        f"({cost.write_units_per_item(figures.item_bytes)} write unit), measured with a {len(key)}-character "
-        f"object key (`{key}`) and the benchmark's camera EXIF. The key is in {len(names)} of the item's "
-        f"attributes ({', '.join(f'`{name}`' for name in names)}), so each character more adds {len(names)} "
-        f"bytes: the item passes 1 KB, and each write costs 2 write units instead of 1, from a key of "
-        f"{crossing} characters ({item_bytes_with_key_length(item, key, crossing)} bytes). The cost model "
-        f"assumes keys shorter than that, as the {len(key)}-character one is."
-    )
-
-
-def _pipeline(results: Results) -> str:
-    figures = results.pipeline
-    if figures is None:
-        return f"## Pipeline on the local stack\n\nNot measured: {results.pipeline_note}."
-    statuses = ", ".join(f"{count} {status}" for status, count in sorted(figures.statuses.items()))
-    photos = min(figures.images, DISTINCT_PHOTOS)
-    return f"""
-## Pipeline on the local stack
-
-`python -m local_pipeline` (moto plus the runner playing Lambda, one process on this 2-core machine),
-{figures.images} uploads of {figures.image_name} ({figures.total_bytes / 1e6:.0f} MB) put as fast as one
-client can. They are {photos} generated photos made into {figures.images} distinct files: each upload
-gets its own JPEG comment segment, so every file differs and decodes at a fresh photo's cost
-(generating {figures.images} photos would take minutes). Latency runs from the start of the upload to
-db_writer's `written_at` and includes the event source's batching window.
-
-| Images | Throughput | Latency p50 | Latency p95 | Records |
-|---:|---:|---:|---:|---|
-| {figures.images} | {figures.images_per_second:.1f} images/s | {figures.percentile(0.5):.2f} s \
-| {figures.percentile(0.95):.2f} s | {statuses} |
-"""
-
-
-def _cost(results: Results) -> str:
-    figures = results.handlers
-    if figures is None:
-        return ""
-    typical = _processor(figures, results.typical)
-    largest = _processor(figures, results.largest)
-    prices = "\n".join(
-        f"| {name} | {price.quoted} | {price.source} | {price.read_on} |" for name, price in cost.PRICES.items()
-    )
-    at_defaults = cost.per_million(figures, typical, CONTRACT_MEMORY_MB)
-    breakdown = "\n".join(_cost_row(line) for line in at_defaults)
-    total = sum(line.dollars_per_million for line in at_defaults)
-    traced = cost.per_million(figures, typical, CONTRACT_MEMORY_MB, xray_tracing=True)
-    total_traced = sum(line.dollars_per_million for line in traced)
-    tracing_rows = "\n".join(_cost_row(line) for line in traced if line not in at_defaults)
-    added = total_traced - total
-    floor = cost.floor_per_million()
-    need = _memory_need(results.sizing) if results.sizing else math.inf
-    options = cost.memory_options(figures, typical, largest, need)
-    option_rows = "\n".join(
-        f"| {o.memory_mb} | {o.seconds_typical:.2f} s | {o.seconds_largest:.2f} s | ${o.dollars_per_million:.2f} "
-        f"| {'yes' if o.fits_worst_case else 'no'} |"
-        for o in options
-    )
-    waits = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in cost.CALL_WAIT_S.items())
-    rate = cost.images_per_second()
-    return f"""
-## Cost per million images
-
-AWS list prices, {cost.REGION}, arm64, read on the dates given. The pricing pages draw their
-tables with scripts, so each figure was read through search of the page and checked against dated
-summaries quoting it: {"; ".join(cost.PRICE_CROSS_CHECKS)}.
-
-| Item | List price | Page | Read on |
-|---|---|---|---|
-{prices}
-
-Per million {typical.image} uploads at the default settings: image_processor at the contract's
-{CONTRACT_MEMORY_MB} MB, db_writer at {cost.DB_WRITER_MEMORY_MB} MB with batches of {cost.SQS_BATCH_SIZE}, X-Ray tracing
-off (`xray_tracing = false`, terraform/variables.tf). Lambda time = measured CPU ÷ CPU share
-(memory / {cost.FULL_VCPU_MB} MB) + an assumed wait for each AWS call the handler made ({waits}; a GET
-also reads its body at {cost.S3_READ_BYTES_PER_S / 1e6:.0f} MB/s); CPU seconds here are taken as equal to
-Graviton's. S3 requests are the calls counted above, each priced by its request class (HEAD is a
-GET-class request, DELETE is free). Logs add Lambda's START/END/REPORT lines
-({cost.PLATFORM_LOG_BYTES} B per invocation).
-
-| Service | What, per image | $ per million |
-|---|---|---:|
-{breakdown}
-| **Total** | | **${total:.2f}** |
-| Floor | S3 GET + S3 PUT + 1 Lambda request + 1 DynamoDB write | ${floor:.2f} |
-
-The total is {total / floor:.2f}× the floor.
-
-{_above_floor(figures, typical, total, floor)}
-
-With tracing off the functions are PassThrough (terraform/functions.tf): they record a trace only for a
-request an upstream caller already sampled, and an uploader that is not traced itself sends none, so the
-default settings pay no X-Ray. With `xray_tracing = true` both trace in Active mode, and Lambda samples
-with a fixed rule, the first request each second and {cost.XRAY_FIXED_RATE * 100:.0f} % of the rest, which a function
-cannot change ({cost.XRAY_SAMPLING_SOURCE}). A million images spread over a 30-day month arrive at
-{rate:.2f} a second, inside the one-a-second reservoir, so every invocation is traced: one trace per
-image_processor invocation and one per db_writer batch of {cost.SQS_BATCH_SIZE}. That counts each
-invocation as a trace of its own, an upper bound: a db_writer invocation that continued its message's
-trace would add no trace, and bursts above one upload a second are sampled at {cost.XRAY_FIXED_RATE * 100:.0f} %
-beyond the first.
-
-| With `xray_tracing = true` | What, per image | $ per million |
-|---|---|---:|
-{tracing_rows}
-| **Total with `xray_tracing = true`** | | **${total_traced:.2f}** |
-
-`xray_tracing = true` adds ${added:.2f} per million images, {added / total_traced * 100:.0f} % of a
-total of ${total_traced:.2f} ({total_traced / floor:.2f}× the floor). Not per image, so not above: the free
-tiers, the SQS event source's long polls while idle (a few hundred thousand requests a month, about
-$0.25), X-Ray's charge for retrieving and scanning traces ($0.50 per million, only when someone looks),
-the EMF custom metrics (per metric per month) and the INIT phase of each cold start.
-
-### image_processor memory
-
-At the default settings, as above.
-
-| Memory MB | {typical.image} | {largest.image} | $ per million | Holds the worst accepted input |
-|---:|---:|---:|---:|---|
-{option_rows}
-
-CPU-bound work costs the same GB-seconds at any memory below {cost.FULL_VCPU_MB} MB (half the memory, half
-the CPU, twice the time), so only the waits make memory dearer and the cheapest setting is the smallest
-that holds the worst accepted input (the sizing section: {need:.0f} MB) and keeps a {largest.image} well
-under the {cost.TIMEOUT_S} s timeout (≤ {cost.TIMEOUT_S * cost.WELL_UNDER_FRACTION:.0f} s): \
-{_mb_option(cost.recommend(options))}.
-"""
-
-
-def _above_floor(figures: HandlerFigures, image: ImageProcessorFigures, total: float, floor: float) -> str:
-    """Where the dollars above the floor go at the default settings, and the guarantee each one pays for."""
-    memory_gb = CONTRACT_MEMORY_MB / 1024
-    per_gb_s = cost.PRICES["Lambda duration"].dollars * 1e6
-    calls = image.aws_calls
-
-    def waited(name: str) -> float:
-        return memory_gb * cost.CALL_WAIT_S[name] * calls.get(name, 0) * per_gb_s
-
-    compute = memory_gb * image.median_cpu_ms / 1000 / cost.cpu_share(CONTRACT_MEMORY_MB) * per_gb_s
-    body = memory_gb * image.source_bytes / cost.S3_READ_BYTES_PER_S * per_gb_s
-    lines = {line.what: line.dollars_per_million for line in cost.per_million(figures, image, CONTRACT_MEMORY_MB)}
-    head = sum(value for what, value in lines.items() if "HEAD" in what) + waited("s3:HeadObject")
-    sqs = sum(value for what, value in lines.items() if "requests (send" in what) + waited("sqs:SendMessage")
-    writer = sum(value for what, value in lines.items() if what.startswith("db_writer"))
-    logs = next(value for what, value in lines.items() if what.endswith(" B") and "GB-s" not in what)
-    rows = [
-        (
-            f"image_processor CPU ({image.median_cpu_ms:.0f} ms at {cost.cpu_share(CONTRACT_MEMORY_MB):.2f} vCPU)",
-            compute,
-            "the thumbnail itself: decode, resample, encode (the floor prices no compute at all); the 1024 MB "
-            "it runs at is set by the worst accepted input (memory sizing), not by this image",
-        ),
-        (
-            "image_processor waiting on the GET and the PUT (assumed waits, body at "
-            f"{cost.S3_READ_BYTES_PER_S / 1e6:.0f} MB/s)",
-            waited("s3:GetObject") + waited("s3:PutObject") + body,
-            "the floor's own two requests: any Lambda thumbnailer waits for them",
-        ),
-        (
-            "HEAD after the write, and its wait",
-            head,
-            "the thumbnail ends matching the key's current object when events for one key overlap "
-            "(processing.py's settle step); without it an older event's write can land last",
-        ),
-        (
-            "SQS send (and its wait), receive and delete",
-            sqs,
-            "the record is written apart from the thumbnail, retried and dead-lettered on failure: nothing lost "
-            "when DynamoDB throttles, and one conditional write per message (newest event wins)",
-        ),
-        ("db_writer: GB-seconds and 1/10 request", writer, "the conditional PutItem that keeps the newest event"),
-        (
-            "CloudWatch Logs",
-            logs,
-            "one outcome line per object (key, outcome, reason, duration), its EMF metrics (the dashboard and "
-            "alarm), and Lambda's START/END/REPORT lines, which no setting removes",
-        ),
-    ]
-    table = ["| Above the floor | $ per million | What it pays for |", "|---|---:|---|"]
-    table += [f"| {name} | ${dollars:.3f} | {why} |" for name, dollars, why in rows]
-    target = cost.COST_TARGET_TIMES_FLOOR * floor
-    return f"""
-### Where the ${total - floor:.2f} above the floor goes
-
-{chr(10).join(table)}
-| **Sum** | **${sum(dollars for _, dollars, _ in rows):.2f}** | |
-
-{cost.COST_TARGET_TIMES_FLOOR:g}× the floor is ${target:.2f}; this total is ${total - target:.2f} above it. The rows
-that buy no guarantee are the CPU (already the fastest method measured above) and the log bytes; dropping
-every log byte, Lambda's own lines included, would save at most ${logs:.2f}, and the HEAD, the only request above the
-floor's own, pays for the overlap guarantee. So {cost.COST_TARGET_TIMES_FLOOR:g}× is not reachable at the
-default settings without giving up a guarantee or the memory that holds the worst accepted input. The waits
-are the model's largest assumption: {", ".join(f"{n} {s * 1000:.0f} ms" for n, s in cost.CALL_WAIT_S.items())},
-typical in-region figures that moto cannot show; every 10 ms less per image is
-${memory_gb * 0.010 * per_gb_s:.2f} per million at {CONTRACT_MEMORY_MB} MB.
-"""
-
-
-def _cost_row(line: cost.CostLine) -> str:
-    return f"| {line.service} | {line.what} | ${line.dollars_per_million:.3f} |"
-
-
-def _method_notes() -> str:
-    return f"""
-## How each method works
-
-- (a) `image_processor.imaging.make_thumbnail`, as the handler calls it: one lazy open (header and
-  EXIF only), `thumbnail()` with REDUCING_GAP={imaging.REDUCING_GAP:g} (a DCT-scaled JPEG draft), EXIF
-  rotation applied to the small image, WebP quality {imaging.THUMBNAIL_QUALITY}.
-- (b) naive: full decode, `convert("RGB")`, one LANCZOS `resize` straight from full resolution.
-- (c) the common example: `ImageOps.exif_transpose` and `convert("RGB")` on the full image, then
-  `thumbnail()` (no draft: the image is already decoded), then a second open and full decode for metadata.
-- (d) libvips `thumbnail_buffer` (shrink-on-load, auto-rotate), libvips' operation cache off, its thread
-  pool at {methods.LIBVIPS_THREADS} thread (`pyvips.concurrency_set`), WebP Q=80.
-- "(a) with the previous REDUCING_GAP={methods.PREVIOUS_REDUCING_GAP:g}": (a) with the constant set back for
-  the call, so the table above shows what the current value buys.
-- Inputs are generated deterministically (bench/inputs.py): soft colour fields and shapes plus ±12
-  levels of noise, JPEG quality 90 with camera EXIF; they compress like phone photos.
-- Peak extra memory is the peak RSS (VmHWM) after the method minus the peak before it, in a fresh
-  interpreter per method and image, after a warm-up on a tiny file of the same format. VmHWM is read
-  from /proc/self/status, so the benchmark runs on Linux only.
-"""
-
-
-def _memory_need(sizing: list[SizingResult]) -> float:
-    """Memory the worst accepted input needs, with the rest of a full download and the margin."""
-    worst = _worst(sizing)
-    return cost.required_memory_mb(worst.peak_mb, worst.file_mb)
-
-
-def _processor(figures: HandlerFigures, name: str) -> ImageProcessorFigures:
-    return next(image for image in figures.image_processor if image.image == name)
-
-
-def _mb_option(option: cost.MemoryOption | None) -> str:
-    if option is None:
-        return "none of the candidates"
-    return f"**{option.memory_mb} MB** (${option.dollars_per_million:.2f} per million)"
-
-
-def _extra(result: ImageResult, key: str) -> float | None:
-    method = result.methods.get(key)
-    return None if method is None else method.peak_extra_mb
-
-
-def _cpu_ms(result: ImageResult, key: str) -> str:
-    method = result.methods.get(key)
-    return "n/a" if method is None else f"{method.median_cpu_ms:.0f} ms"
-
-
-def _mb(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
-
-
-def _db(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
-
-
-def _ratio(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}×"
-
-
-def _times_faster(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}× faster"
-
-
-def _signed_percent(value: float) -> str:
-    return f"{value * 100:+.0f} %"
-
-
 def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-    except OSError:
-        models = []
-    cores = len(models) or "?"
-    return f"{models[0] if models else platform.processor() or 'unknown CPU'} ({cores} cores)"
-
-
-def _vips_threads() -> str:
-    if methods.pyvips is None:
-        return ""
-    return (
-        f"libvips runs with {methods.pyvips.concurrency_get()} worker thread, as it would be set up for a "
-        "function with at most one vCPU (about 0.58 vCPU at the default 1,024 MB): with its default pool of "
-        "a thread per core, the threads' overhead would count in (d)'s CPU time."
-    )
-
-
-def _vips_version() -> str:
-    vips = methods.pyvips
-    return f"libvips {vips.version(0)}.{vips.version(1)}.{vips.version(2)} (pyvips {vips.__version__})"
+    with open("/proc/cpuinfo") as cpuinfo:
+        models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    return f"{models[0] if models else platform.processor() or 'unknown CPU'} ({len(models) or '?'} cores)"

@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench import cost
-from bench.handlers import (
-    DbWriterFigures,
-    HandlerFigures,
-    ImageProcessorFigures,
-    dynamodb_item_bytes,
-    item_bytes_with_key_length,
-    key_length_for_bytes_over,
-)
+from bench.cost import dynamodb_item_bytes, item_bytes_with_key_length, key_length_for_bytes_over
+from bench.handlers import DbWriterFigures, HandlerFigures, ImageProcessorFigures
 from tests.terraform.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
