@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,37 +22,6 @@ if TYPE_CHECKING:
     from bench.report import Results
 
 DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
-
-
-@dataclass(frozen=True)
-class Plan:
-    quick: bool
-    runs: int  # timed rounds per method and image
-    cold_start_repeats: int
-    handler_invocations: int
-    db_writer_messages: int
-    pipeline_images: int
-    pipeline_timeout_s: float
-
-
-FULL = Plan(
-    False,
-    9,
-    cold_start_repeats=20,
-    handler_invocations=5,
-    db_writer_messages=100,
-    pipeline_images=200,
-    pipeline_timeout_s=600,
-)
-QUICK = Plan(
-    True,
-    3,
-    cold_start_repeats=3,
-    handler_invocations=2,
-    db_writer_messages=10,
-    pipeline_images=4,
-    pipeline_timeout_s=120,
-)
 
 
 def main(argv: list[str]) -> int:
@@ -82,7 +50,7 @@ def main(argv: list[str]) -> int:
         print(f"error: libvips is unavailable ({methods.LIBVIPS_UNAVAILABLE}); a full run needs it", file=sys.stderr)
         return 2
     started = time.monotonic()
-    results = collect(QUICK if args.quick else FULL, started)
+    results = collect(args.quick, started)
     text = report.render(results)
     output = args.output or (None if args.quick else DEFAULT_OUTPUT)
     if output is None:
@@ -93,40 +61,36 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def collect(plan: Plan, started: float) -> Results:
+def collect(quick: bool, started: float) -> Results:
     from bench import coldstart, handlers, pipeline, report, sizing, thumbnails
 
-    images = thumbnails.QUICK_IMAGES if plan.quick else thumbnails.CORE_IMAGES
+    # Timed rounds per method and image, fresh interpreters per import, uploads through the local stack.
+    runs, cold_starts, uploads = (3, 3, 4) if quick else (9, 20, 200)
+    images = thumbnails.QUICK_IMAGES if quick else thumbnails.CORE_IMAGES
     # The cost model's typical image and the largest one the memory default must carry.
-    typical, largest = (images[0], images[0]) if plan.quick else (images[1], images[3])
-    thumbnail_results = thumbnails.run(images, runs=plan.runs, progress=progress)
+    typical, largest = (images[0], images[0]) if quick else (images[1], images[3])
+    thumbnail_results = thumbnails.run(images, runs=runs, progress=progress)
     progress("memory sizing: the largest accepted inputs in a Lambda-like process")
-    sizing_results = sizing.run(sizing.QUICK_WORST_CASES if plan.quick else sizing.WORST_CASES)
-    progress(f"cold start: {plan.cold_start_repeats} fresh interpreters per variant, and the zips' sizes")
-    cold_start = coldstart.measure(repeats=plan.cold_start_repeats)
-    zip_sizes, zip_note = coldstart.zip_sizes(build=not plan.quick)
+    sizing_results = sizing.run(sizing.QUICK_WORST_CASES if quick else sizing.WORST_CASES)
+    progress(f"cold start: {cold_starts} fresh interpreters per variant, and the zips' sizes")
+    cold_start = coldstart.measure(repeats=cold_starts)
+    zips = coldstart.zip_sizes(build=not quick)
     progress(f"handlers: image_processor on {typical.name} and {largest.name}; db_writer batches of 1 and 10")
-    handler_figures = handlers.measure(
-        list(dict.fromkeys([typical, largest])),
-        invocations=plan.handler_invocations,
-        db_messages=plan.db_writer_messages,
-    )
-    progress(f"pipeline: {plan.pipeline_images} uploads of {typical.name} through the local stack")
-    pipeline_figures = pipeline.run(typical, count=plan.pipeline_images, timeout_s=plan.pipeline_timeout_s)
+    handler_figures = handlers.measure([*dict.fromkeys([typical, largest])])
+    progress(f"pipeline: {uploads} uploads of {typical.name} through the local stack")
     return report.Results(
-        quick=plan.quick,
-        runs=plan.runs,
-        cold_start_repeats=plan.cold_start_repeats,
-        seconds=time.monotonic() - started,
+        quick=quick,
+        runs=runs,
+        cold_start_repeats=cold_starts,
         thumbnails=thumbnail_results,
         sizing=sizing_results,
         cold_start=cold_start,
-        zip_sizes=zip_sizes,
-        zip_note=zip_note,
+        zips=zips,
         handlers=handler_figures,
         typical=typical.name,
         largest=largest.name,
-        pipeline=pipeline_figures,
+        pipeline=pipeline.run(typical, count=uploads),
+        seconds=time.monotonic() - started,
     )
 
 

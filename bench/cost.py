@@ -17,7 +17,6 @@ from typing import Any
 from bench.handlers import HandlerFigures, ImageProcessorFigures
 
 PRICES_READ_ON = "2026-11-22"
-XRAY_PRICE_READ_ON = "2026-12-01"
 REGION = "us-east-1"
 
 
@@ -25,43 +24,42 @@ REGION = "us-east-1"
 class Price:
     dollars: float  # per unit
     quoted: str  # as the price list states it
-    source: str
+    page: str  # the pricing page's path on aws.amazon.com
     read_on: str = PRICES_READ_ON
 
+    @property
+    def source(self) -> str:
+        return f"https://aws.amazon.com/{self.page}/"
 
-LAMBDA_PAGE = "https://aws.amazon.com/lambda/pricing/"
+
 PRICES = {
     "Lambda duration": Price(
-        0.0000133334, "$0.0000133334 per GB-second (arm64, first 7.5 billion GB-s a month)", LAMBDA_PAGE
+        0.0000133334, "$0.0000133334 per GB-second (arm64, first 7.5 billion GB-s a month)", "lambda/pricing"
     ),
-    "Lambda requests": Price(0.20 / 1e6, "$0.20 per million", LAMBDA_PAGE),
-    "S3 PUT": Price(
-        0.005 / 1000, "$0.005 per 1,000 (S3 Standard PUT/COPY/POST/LIST)", "https://aws.amazon.com/s3/pricing/"
-    ),
+    "Lambda requests": Price(0.20 / 1e6, "$0.20 per million", "lambda/pricing"),
+    "S3 PUT": Price(0.005 / 1000, "$0.005 per 1,000 (S3 Standard PUT/COPY/POST/LIST)", "s3/pricing"),
     "S3 GET": Price(
         0.0004 / 1000,
         "$0.0004 per 1,000 (S3 Standard GET, SELECT and all other requests, HEAD among them)",
-        "https://aws.amazon.com/s3/pricing/",
+        "s3/pricing",
     ),
-    "S3 DELETE": Price(0.0, "free (DELETE and CANCEL requests)", "https://aws.amazon.com/s3/pricing/"),
+    "S3 DELETE": Price(0.0, "free (DELETE and CANCEL requests)", "s3/pricing"),
     "SQS requests": Price(
         0.40 / 1e6,
         "$0.40 per million (standard queue; each 64 KB of payload is one request; first million a month free)",
-        "https://aws.amazon.com/sqs/pricing/",
+        "sqs/pricing",
     ),
     "DynamoDB writes": Price(
         0.625 / 1e6,
         "$0.625 per million write request units (on-demand, 1 KB each)",
-        "https://aws.amazon.com/dynamodb/pricing/on-demand/",
+        "dynamodb/pricing/on-demand",
     ),
-    "CloudWatch Logs": Price(
-        0.50, "$0.50 per GB ingested (Standard log class)", "https://aws.amazon.com/cloudwatch/pricing/"
-    ),
+    "CloudWatch Logs": Price(0.50, "$0.50 per GB ingested (Standard log class)", "cloudwatch/pricing"),
     "X-Ray traces recorded": Price(
         5.00 / 1e6,
         "$5.00 per million ($0.000005 per trace; first 100,000 a month free)",
-        "https://aws.amazon.com/xray/pricing/",
-        read_on=XRAY_PRICE_READ_ON,
+        "xray/pricing",
+        read_on="2026-12-01",
     ),
 }
 # The AWS pages draw their price tables with scripts, so the figures were read through search of

@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,22 +101,26 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(command: list[str], ready: Callable[[], bool], *, timeout_s: float, **popen: Any) -> Iterator[None]:
-    """A child process that serves while the block runs: waits until `ready()`, stops it with SIGTERM on exit."""
-    process = subprocess.Popen(command, cwd=ROOT, **popen)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not ready():
-            if process.poll() is not None:
-                raise RuntimeError(f"`{' '.join(command)}` exited with {process.returncode} before it was ready")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"`{' '.join(command)}` was not ready within {timeout_s:.0f} s")
-            time.sleep(0.2)
-        yield
-    finally:
-        process.terminate()
+def server(command: list[str], ready: Callable[[str], bool], *, timeout_s: float, **popen: Any) -> Iterator[None]:
+    """A child process serving while the block runs: ready once `ready(its output so far)`, then SIGTERM on exit."""
+    with tempfile.TemporaryFile("a+") as output:  # appending: the child's writes never land where this reads
+
+        def log() -> str:
+            output.seek(0)
+            return output.read()
+
+        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, **popen)
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            deadline = time.monotonic() + timeout_s
+            while not ready(log()):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"`{' '.join(command)}` was not ready (exit {process.poll()}):\n{log()}")
+                time.sleep(0.2)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

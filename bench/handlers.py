@@ -17,10 +17,8 @@ import io
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -41,6 +39,8 @@ UPLOADS_BUCKET = f"{PREFIX}-uploads-123456789012-us-east-1"
 THUMBNAILS_BUCKET = f"{PREFIX}-thumbnails-123456789012-us-east-1"
 QUEUE = f"{PREFIX}-metadata"
 TABLE = f"{PREFIX}-images"
+INVOCATIONS = 5  # of image_processor per image, after one to warm up
+MESSAGES = 100  # for db_writer, at each batch size
 EVENTS = {
     name: json.loads((ROOT / "tests" / "events" / f"{name}.json").read_text()) for name in ("s3_put", "sqs_batch")
 }
@@ -68,27 +68,10 @@ class ImageProcessorFigures:
 @dataclass
 class DbWriterFigures:
     batch_size: int
-    messages: int
-    seconds: float
-    cpu_seconds: float
-    dynamodb_calls: int
-    log_bytes: int  # all invocations together
-
-    @property
-    def messages_per_second(self) -> float:
-        return self.messages / self.seconds
-
-    @property
-    def calls_per_message(self) -> float:
-        return self.dynamodb_calls / self.messages
-
-    @property
-    def cpu_ms_per_message(self) -> float:
-        return self.cpu_seconds * 1000 / self.messages
-
-    @property
-    def log_bytes_per_message(self) -> float:
-        return self.log_bytes / self.messages
+    messages_per_second: float
+    calls_per_message: float  # to DynamoDB
+    cpu_ms_per_message: float
+    log_bytes_per_message: float
 
 
 @dataclass
@@ -105,11 +88,11 @@ class HandlerFigures:
         return next(batch for batch in self.db_writer if batch.batch_size == size)
 
 
-def measure(images: list[ImageSpec], *, invocations: int, db_messages: int) -> HandlerFigures:
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", endpoint.rsplit(":", 1)[1]]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    with server(command, lambda: _answers(endpoint), timeout_s=60, **quiet):
+def measure(images: list[ImageSpec]) -> HandlerFigures:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with server(command, lambda log: "Running on" in log, timeout_s=60):  # werkzeug says so once it listens
         for name in [name for name in os.environ if name.startswith("AWS_")]:
             del os.environ[name]  # a profile or per-service endpoint of the user's would win over moto
         os.environ.update(lambda_like_environment({"AWS_ENDPOINT_URL": endpoint}))
@@ -118,20 +101,12 @@ def measure(images: list[ImageSpec], *, invocations: int, db_messages: int) -> H
         image_processor = importlib.import_module("image_processor.handler")
         db_writer = importlib.import_module("db_writer.handler")
         sqs = boto3.client("sqs")
-        processor = [_image_processor(image_processor, spec, sqs, queue_url, invocations) for spec in images]
+        processor = [_image_processor(image_processor, spec, sqs, queue_url) for spec in images]
         template = json.loads(processor[-1].message)
         prefix = image_processor.SETTINGS.thumbnail_prefix
-        writer = [_db_writer(db_writer, template, prefix, size, db_messages) for size in (1, 10)]
+        writer = [_db_writer(db_writer, template, prefix, size) for size in (1, 10)]
         item = boto3.client("dynamodb").get_item(TableName=TABLE, Key={"image_key": {"S": ITEM_KEY}})["Item"]
     return HandlerFigures(processor, writer, item, ITEM_KEY)
-
-
-def _answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def _create_resources() -> str:
@@ -147,12 +122,12 @@ def _create_resources() -> str:
     return boto3.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
 
 
-def _image_processor(module: Any, spec: ImageSpec, sqs: Any, queue_url: str, invocations: int) -> ImageProcessorFigures:
+def _image_processor(module: Any, spec: ImageSpec, sqs: Any, queue_url: str) -> ImageProcessorFigures:
     data = load(spec)
     key = f"bench/{spec.name.replace(' ', '-').replace(',', '')}.jpg"
     boto3.client("s3").put_object(Bucket=UPLOADS_BUCKET, Key=key, Body=data)
     figures = ImageProcessorFigures(spec.name, len(data))
-    for number in range(invocations + 1):  # the first call warms connections and codecs: not counted
+    for number in range(INVOCATIONS + 1):  # the first call warms connections and codecs: not counted
         calls: Counter[str] = Counter()
         with _counting(calls, module.s3, module.sqs), contextlib.redirect_stdout(io.StringIO()) as output:
             started = time.process_time()
@@ -175,25 +150,27 @@ def _image_processor(module: Any, spec: ImageSpec, sqs: Any, queue_url: str, inv
     return figures
 
 
-def _db_writer(module: Any, template: dict[str, Any], prefix: str, batch_size: int, count: int) -> DbWriterFigures:
-    """`count` messages like `template`, each for its own key (and that key's thumbnail key)."""
+def _db_writer(module: Any, template: dict[str, Any], prefix: str, batch_size: int) -> DbWriterFigures:
+    """MESSAGES messages like `template`, each for its own key (and that key's thumbnail key)."""
     bodies = []
-    for number in range(count):
+    for number in range(MESSAGES):
         key = f"bench/batch-{batch_size}/{number}.jpg"
         fields = {"key": key, "thumbnail_key": thumbnail_key(key, prefix), "sequencer": f"{number + 1:018X}"}
         bodies.append(json.dumps(template | fields))
     calls: Counter[str] = Counter()
     log_bytes = 0
     wall, cpu = time.perf_counter(), time.process_time()
-    for start in range(0, count, batch_size):
+    for start in range(0, MESSAGES, batch_size):
         event = {"Records": [_sqs_record(body) for body in bodies[start : start + batch_size]]}
         with _counting(calls, module.dynamodb), contextlib.redirect_stdout(io.StringIO()) as output:
             response = module.lambda_handler(event, _context("db-writer"))
         if response["batchItemFailures"]:
             raise RuntimeError(f"db_writer failed messages: {response}\n{output.getvalue()}")
         log_bytes += len(output.getvalue().encode())
-    seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-    return DbWriterFigures(batch_size, count, seconds, cpu_seconds, sum(calls.values()), log_bytes)
+    seconds, cpu_ms = time.perf_counter() - wall, (time.process_time() - cpu) * 1000
+    return DbWriterFigures(
+        batch_size, MESSAGES / seconds, calls.total() / MESSAGES, cpu_ms / MESSAGES, log_bytes / MESSAGES
+    )
 
 
 @contextlib.contextmanager

@@ -8,13 +8,9 @@ millisecond.
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,9 +44,12 @@ class PipelineFigures:
         return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def run(spec: ImageSpec, *, count: int, timeout_s: float) -> PipelineFigures:
+def run(spec: ImageSpec, *, count: int) -> PipelineFigures:
     bodies = unique_jpegs(spec, count)
-    with local_stack() as endpoint:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "local_pipeline", "--port", str(port)]
+    with server(command, lambda log: _READY_LINE in log, timeout_s=120, env=lambda_like_environment()):
         session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
         s3 = session.client("s3", endpoint_url=endpoint)
         dynamodb = session.client("dynamodb", endpoint_url=endpoint)
@@ -60,7 +59,7 @@ def run(spec: ImageSpec, *, count: int, timeout_s: float) -> PipelineFigures:
             key = f"bench/{number:04d}.jpg"
             started_at[key] = time.time()
             s3.put_object(Bucket=UPLOADS_BUCKET, Key=key, Body=body, ContentType="image/jpeg")
-        records = _wait_for_records(dynamodb, set(started_at), timeout_s)
+        records = _wait_for_records(dynamodb, set(started_at), timeout_s=60 + 3 * count)
     written = {key: _epoch(record["written_at"]["S"]) for key, record in records.items()}
     return PipelineFigures(
         images=count,
@@ -88,31 +87,6 @@ def unique_jpegs(spec: ImageSpec, count: int) -> list[bytes]:
         segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
         files.append(photo[:2] + segment + photo[2:])  # right after the SOI marker
     return files
-
-
-@contextlib.contextmanager
-def local_stack() -> Iterator[str]:
-    """`python -m local_pipeline` on a free port, as a user starts it; its output is in any error raised meanwhile."""
-    port = free_port()
-    with tempfile.TemporaryFile("w+") as output:
-
-        def log() -> str:
-            output.seek(0)
-            return output.read()
-
-        command = [sys.executable, "-m", "local_pipeline", "--port", str(port)]
-        try:
-            with server(
-                command,
-                lambda: _READY_LINE in log(),
-                timeout_s=120,
-                env=lambda_like_environment(),
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            ):
-                yield f"http://127.0.0.1:{port}"
-        except RuntimeError as error:
-            raise RuntimeError(f"{error}; local_pipeline printed:\n{log()}") from error
 
 
 def _wait_for_records(dynamodb: Any, keys: set[str], timeout_s: float) -> dict[str, dict[str, Any]]:

@@ -153,7 +153,7 @@ def test_default_settings_price_no_x_ray_and_tracing_adds_its_traces() -> None:
         message="{}",
     )
     writer = DbWriterFigures(
-        batch_size=10, messages=10, seconds=1.0, cpu_seconds=0.05, dynamodb_calls=10, log_bytes=1000
+        batch_size=10, messages_per_second=10, calls_per_message=1.0, cpu_ms_per_message=5.0, log_bytes_per_message=100
     )
     figures = HandlerFigures([image], [writer], item={"image_key": {"S": "a.jpg"}}, item_key="a.jpg")
     # WHEN priced at the default settings and with xray_tracing = true
