@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--output PATH]`: run every benchmark and write bench/RESULTS.md.
+"""`python -m bench [--quick]`: run every benchmark and write bench/RESULTS.md.
 
 The first run creates .venv-bench (the dev packages plus pyvips, see bench.environment) and
 re-runs itself there. A quick run (`--quick`) exercises every measurement on small inputs in
@@ -16,24 +16,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.environment import ROOT, BenchEnvironmentError, in_bench_venv, prepare_bench_venv
+from bench.environment import BENCH_VENV, ROOT, BenchEnvironmentError, prepare_bench_venv
 
 if TYPE_CHECKING:
     from bench.report import Results
 
-DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
+RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small inputs and few repeats: a smoke test")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        help="where to write the report (default: bench/RESULTS.md; with --quick, standard output)",
-    )
+    parser.add_argument("--quick", action="store_true", help="small inputs and few repeats, the report on stdout")
     args = parser.parse_args(argv)
-    if not in_bench_venv():
+    if Path(sys.prefix).resolve() != BENCH_VENV.resolve():
         try:
             python = prepare_bench_venv()
         except BenchEnvironmentError as error:
@@ -49,19 +44,16 @@ def main(argv: list[str]) -> int:
     if methods.LIBVIPS_UNAVAILABLE and not args.quick:
         print(f"error: libvips is unavailable ({methods.LIBVIPS_UNAVAILABLE}); a full run needs it", file=sys.stderr)
         return 2
-    started = time.monotonic()
-    results = collect(args.quick, started)
-    text = report.render(results)
-    output = args.output or (None if args.quick else DEFAULT_OUTPUT)
-    if output is None:
+    text = report.render(collect(args.quick))
+    if args.quick:
         sys.stdout.write(text)
     else:
-        output.write_text(text)
-        progress(f"wrote {output} after {time.monotonic() - started:.0f} s")
+        RESULTS.write_text(text)
+        progress(f"wrote {RESULTS}")
     return 0
 
 
-def collect(quick: bool, started: float) -> Results:
+def collect(quick: bool) -> Results:
     from bench import coldstart, handlers, pipeline, report, sizing, thumbnails
 
     # Timed rounds per method and image, fresh interpreters per import, uploads through the local stack.
@@ -69,29 +61,20 @@ def collect(quick: bool, started: float) -> Results:
     images = thumbnails.QUICK_IMAGES if quick else thumbnails.CORE_IMAGES
     # The cost model's typical image and the largest one the memory default must carry.
     typical, largest = (images[0], images[0]) if quick else (images[1], images[3])
-    thumbnail_results = thumbnails.run(images, runs=runs, progress=progress)
+    started = time.monotonic()
+    results = report.Results(quick, runs, cold_starts, typical.name, largest.name)
+    results.thumbnails = thumbnails.run(images, runs=runs, progress=progress)
     progress("memory sizing: the largest accepted inputs in a Lambda-like process")
-    sizing_results = sizing.run(sizing.QUICK_WORST_CASES if quick else sizing.WORST_CASES)
+    results.sizing = sizing.run(sizing.QUICK_WORST_CASES if quick else sizing.WORST_CASES)
     progress(f"cold start: {cold_starts} fresh interpreters per variant, and the zips' sizes")
-    cold_start = coldstart.measure(repeats=cold_starts)
-    zips = coldstart.zip_sizes(build=not quick)
+    results.cold_start = coldstart.measure(repeats=cold_starts)
+    results.zips = coldstart.zip_sizes(build=not quick)
     progress(f"handlers: image_processor on {typical.name} and {largest.name}; db_writer batches of 1 and 10")
-    handler_figures = handlers.measure([*dict.fromkeys([typical, largest])])
+    results.handlers = handlers.measure([*dict.fromkeys([typical, largest])])
     progress(f"pipeline: {uploads} uploads of {typical.name} through the local stack")
-    return report.Results(
-        quick=quick,
-        runs=runs,
-        cold_start_repeats=cold_starts,
-        thumbnails=thumbnail_results,
-        sizing=sizing_results,
-        cold_start=cold_start,
-        zips=zips,
-        handlers=handler_figures,
-        typical=typical.name,
-        largest=largest.name,
-        pipeline=pipeline.run(typical, count=uploads),
-        seconds=time.monotonic() - started,
-    )
+    results.pipeline = pipeline.run(typical, count=uploads)
+    results.seconds = time.monotonic() - started
+    return results
 
 
 def progress(message: str) -> None:

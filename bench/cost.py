@@ -1,11 +1,7 @@
 """Dollars per million images, by service, from measured inputs and AWS list prices.
 
-Lambda duration = measured CPU time / the CPU share at the configured memory (Lambda gives a
-full vCPU at 1,769 MB and a proportional share below) + a wait for each AWS call the handler
-made, which cannot be measured against moto and is a stated assumption. Everything else is
-counted: AWS calls per image (each priced by its request class), the SQS message size, the
-DynamoDB item size, the log bytes. X-Ray is off at the default settings; with xray_tracing = true
-its traces follow from the invocations and Lambda's fixed sampling rule.
+Lambda time is measured CPU time over the CPU share at the configured memory, plus an assumed wait
+per AWS call (moto cannot show one); everything else is counted. results_template.md states the model.
 """
 
 from __future__ import annotations
@@ -93,9 +89,7 @@ S3_REQUESTS = {
     "PutObject": ("S3 PUT", "PUT (the thumbnail)"),
     "DeleteObject": ("S3 DELETE", "DELETE (the thumbnail)"),
 }
-# terraform/variables.tf's xray_tracing default (tests/bench checks that they agree). Off, both functions
-# are PassThrough: they record only requests an upstream caller sampled, and an untraced uploader sends
-# none, so the default settings have no X-Ray cost.
+# terraform/variables.tf's xray_tracing default (tests/bench checks that they agree); off, no X-Ray cost.
 XRAY_TRACING_DEFAULT = False
 # Lambda's X-Ray sampling with active tracing, which a function cannot change: the first request
 # each second and 5 % of the rest (docs.aws.amazon.com/lambda/latest/dg/services-xray.html),
@@ -104,7 +98,7 @@ XRAY_RESERVOIR_PER_S = 1.0
 XRAY_FIXED_RATE = 0.05
 XRAY_SAMPLING_SOURCE = "https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html"
 # The traffic the cost model assumes: a million images spread evenly over a 30-day month.
-SECONDS_PER_MONTH = 30 * 24 * 3600
+IMAGES_PER_SECOND = 1e6 / (30 * 24 * 3600)
 # What Lambda itself writes per invocation: START, END and REPORT lines (sizes of real lines).
 PLATFORM_LOG_BYTES = len(
     "START RequestId: 3f2a4c9e-7d0b-4a55-9c7e-1b2d3e4f5a6b Version: $LATEST\n"
@@ -158,10 +152,6 @@ def xray_sampled_fraction(requests_per_s: float) -> float:
     if requests_per_s <= XRAY_RESERVOIR_PER_S:
         return 1.0
     return (XRAY_RESERVOIR_PER_S + XRAY_FIXED_RATE * (requests_per_s - XRAY_RESERVOIR_PER_S)) / requests_per_s
-
-
-def images_per_second(images_per_month: float = 1e6) -> float:
-    return images_per_month / SECONDS_PER_MONTH
 
 
 @dataclass
@@ -218,13 +208,11 @@ def sqs_requests_per_image(image: ImageProcessorFigures) -> float:
 
 def s3_lines(calls: dict[str, int]) -> list[CostLine]:
     """One line per S3 operation the handler called, priced by its request class."""
+    operations = {name.removeprefix("s3:"): count for name, count in sorted(calls.items()) if name.startswith("s3:")}
+    if unknown := sorted(set(operations) - set(S3_REQUESTS)):
+        raise ValueError(f"no S3 request class for {unknown}: add them to S3_REQUESTS")
     lines = []
-    for name, count in sorted(calls.items()):
-        service, operation = name.split(":", 1)
-        if service != "s3":
-            continue
-        if operation not in S3_REQUESTS:
-            raise ValueError(f"no S3 request class for {operation}: add it to S3_REQUESTS")
+    for operation, count in operations.items():
         price, what = S3_REQUESTS[operation]
         lines.append(CostLine("S3", f"{count} {what}", priced(price, count)))
     return lines
@@ -232,7 +220,7 @@ def s3_lines(calls: dict[str, int]) -> list[CostLine]:
 
 def xray_traces_per_image() -> float:
     """image_processor's invocation and db_writer's share of a batch, each sampled at its own rate."""
-    rate = images_per_second()
+    rate = IMAGES_PER_SECOND
     return xray_sampled_fraction(rate) + xray_sampled_fraction(rate / SQS_BATCH_SIZE) / SQS_BATCH_SIZE
 
 
@@ -240,7 +228,7 @@ def xray_line() -> CostLine:
     traces = xray_traces_per_image()
     what = (
         f"{traces:.2f} traces (image_processor 1 + db_writer 1/{SQS_BATCH_SIZE}, "
-        f"all sampled at {images_per_second():.2f} images/s)"
+        f"all sampled at {IMAGES_PER_SECOND:.2f} images/s)"
     )
     return CostLine("X-Ray", what, priced("X-Ray traces recorded", traces))
 
@@ -275,10 +263,6 @@ class MemoryOption:
     dollars_per_million: float
     fits_worst_case: bool
 
-    @property
-    def well_under_timeout(self) -> bool:
-        return self.seconds_largest <= TIMEOUT_S * WELL_UNDER_FRACTION
-
 
 def memory_options(
     figures: HandlerFigures, typical: ImageProcessorFigures, largest: ImageProcessorFigures, needed_mb: float
@@ -296,7 +280,8 @@ def memory_options(
 
 
 def recommend(options: list[MemoryOption]) -> MemoryOption | None:
-    suitable = [option for option in options if option.fits_worst_case and option.well_under_timeout]
+    well_under = TIMEOUT_S * WELL_UNDER_FRACTION
+    suitable = [option for option in options if option.fits_worst_case and option.seconds_largest <= well_under]
     return min(suitable, key=lambda option: (option.dollars_per_million, option.memory_mb), default=None)
 
 

@@ -53,10 +53,6 @@ def lambda_like_environment(extra: dict[str, str] | None = None) -> dict[str, st
     return clean | FAKE_LAMBDA_ENVIRONMENT | (extra or {})
 
 
-def in_bench_venv() -> bool:
-    return Path(sys.prefix).resolve() == BENCH_VENV.resolve()
-
-
 def prepare_bench_venv() -> Path:
     """Creates or refreshes .venv-bench, and the dev virtualenv first with the tests' script; returns its python."""
     _run(["bash", str(ROOT / "scripts" / "venv.sh")])

@@ -21,7 +21,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -42,7 +41,8 @@ TABLE = f"{PREFIX}-images"
 INVOCATIONS = 5  # of image_processor per image, after one to warm up
 MESSAGES = 100  # for db_writer, at each batch size
 EVENTS = {
-    name: json.loads((ROOT / "tests" / "events" / f"{name}.json").read_text()) for name in ("s3_put", "sqs_batch")
+    name: json.loads((ROOT / "tests" / "events" / f"{name}.json").read_text())
+    for name in ("s3_put", "s3_delete", "sqs_batch")
 }
 
 
@@ -128,24 +128,20 @@ def _image_processor(module: Any, spec: ImageSpec, sqs: Any, queue_url: str) -> 
     boto3.client("s3").put_object(Bucket=UPLOADS_BUCKET, Key=key, Body=data)
     figures = ImageProcessorFigures(spec.name, len(data))
     for number in range(INVOCATIONS + 1):  # the first call warms connections and codecs: not counted
-        calls: Counter[str] = Counter()
-        with _counting(calls, module.s3, module.sqs), contextlib.redirect_stdout(io.StringIO()) as output:
-            started = time.process_time()
-            counts = module.lambda_handler(_s3_event(key, number, size=len(data)), _context("image-processor"))
-            cpu_ms = (time.process_time() - started) * 1000
+        counts, calls, log, cpu_ms = _invoke(
+            module, _s3_event("s3_put", key, number, size=len(data)), module.s3, module.sqs
+        )
         if counts["PROCESSED"] != 1:
-            raise RuntimeError(f"image_processor did not process {key}: {counts}\n{output.getvalue()}")
+            raise RuntimeError(f"image_processor did not process {key}: {counts}\n{log}")
         if number > 0:
             figures.cpu_ms.append(cpu_ms)
-            figures.aws_calls = calls
-            figures.log_bytes = len(output.getvalue().encode())
+            figures.aws_calls, figures.log_bytes = calls, len(log.encode())
     figures.message = _last_message(sqs, queue_url)
     # One ObjectRemoved event, after the object is really gone.
     boto3.client("s3").delete_object(Bucket=UPLOADS_BUCKET, Key=key)
-    with _counting(figures.delete_calls, module.s3, module.sqs), contextlib.redirect_stdout(io.StringIO()) as output:
-        counts = module.lambda_handler(_s3_event(key, 999), _context("image-processor"))
+    counts, figures.delete_calls, log, _ = _invoke(module, _s3_event("s3_delete", key, 999), module.s3, module.sqs)
     if counts["DELETED"] != 1:
-        raise RuntimeError(f"image_processor did not handle the delete of {key}: {counts}\n{output.getvalue()}")
+        raise RuntimeError(f"image_processor did not handle the delete of {key}: {counts}\n{log}")
     _last_message(sqs, queue_url)
     return figures
 
@@ -158,30 +154,39 @@ def _db_writer(module: Any, template: dict[str, Any], prefix: str, batch_size: i
         fields = {"key": key, "thumbnail_key": thumbnail_key(key, prefix), "sequencer": f"{number + 1:018X}"}
         bodies.append(json.dumps(template | fields))
     calls: Counter[str] = Counter()
-    log_bytes = 0
-    wall, cpu = time.perf_counter(), time.process_time()
+    log_bytes, cpu_ms, started = 0, 0.0, time.perf_counter()
     for start in range(0, MESSAGES, batch_size):
         event = {"Records": [_sqs_record(body) for body in bodies[start : start + batch_size]]}
-        with _counting(calls, module.dynamodb), contextlib.redirect_stdout(io.StringIO()) as output:
-            response = module.lambda_handler(event, _context("db-writer"))
+        response, batch_calls, log, batch_cpu_ms = _invoke(module, event, module.dynamodb)
         if response["batchItemFailures"]:
-            raise RuntimeError(f"db_writer failed messages: {response}\n{output.getvalue()}")
-        log_bytes += len(output.getvalue().encode())
-    seconds, cpu_ms = time.perf_counter() - wall, (time.process_time() - cpu) * 1000
+            raise RuntimeError(f"db_writer failed messages: {response}\n{log}")
+        calls, log_bytes, cpu_ms = calls + batch_calls, log_bytes + len(log.encode()), cpu_ms + batch_cpu_ms
+    seconds = time.perf_counter() - started
     return DbWriterFigures(
         batch_size, MESSAGES / seconds, calls.total() / MESSAGES, cpu_ms / MESSAGES, log_bytes / MESSAGES
     )
 
 
-@contextlib.contextmanager
-def _counting(calls: Counter[str], *clients: Any) -> Iterator[None]:
+def _invoke(module: Any, event: dict[str, Any], *clients: Any) -> tuple[Any, Counter[str], str, float]:
+    """The handler's response, AWS calls (counted through botocore's hooks), log lines and CPU milliseconds."""
+    calls: Counter[str] = Counter()
+
     def count(model: Any, **_: Any) -> None:
         calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
     for client in clients:
         client.meta.events.register("before-call", count, unique_id="bench-count")
+    function = module.__name__.split(".")[0].replace("_", "-")
+    context = SimpleNamespace(
+        function_name=f"{PREFIX}-{function}",
+        aws_request_id=str(uuid.uuid4()),
+        get_remaining_time_in_millis=lambda: 60_000,
+    )
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()) as output:
+            started = time.process_time()
+            response = module.lambda_handler(event, context)
+            return response, calls, output.getvalue(), (time.process_time() - started) * 1000
     finally:
         for client in clients:
             client.meta.events.unregister("before-call", unique_id="bench-count")
@@ -199,15 +204,12 @@ def _last_message(sqs: Any, queue_url: str) -> str:
     return body
 
 
-def _s3_event(key: str, number: int, *, size: int | None = None) -> dict[str, Any]:
-    """tests/events/s3_put.json for `key`; without a size, an ObjectRemoved event (which has no size or eTag)."""
-    event = copy.deepcopy(EVENTS["s3_put"])
-    record = event["Records"][0]
-    record["s3"]["bucket"] |= {"name": UPLOADS_BUCKET, "arn": f"arn:aws:s3:::{UPLOADS_BUCKET}"}
-    record["s3"]["object"] |= {"key": key, "size": size, "sequencer": f"{number + 1:018X}"}
-    if size is None:
-        record["eventName"] = "ObjectRemoved:Delete"
-        del record["s3"]["object"]["size"], record["s3"]["object"]["eTag"]
+def _s3_event(shape: str, key: str, number: int, **fields: Any) -> dict[str, Any]:
+    """The event in tests/events/<shape>.json, for `key` in the uploads bucket."""
+    event = copy.deepcopy(EVENTS[shape])
+    s3 = event["Records"][0]["s3"]
+    s3["bucket"] |= {"name": UPLOADS_BUCKET, "arn": f"arn:aws:s3:::{UPLOADS_BUCKET}"}
+    s3["object"] |= {"key": key, "sequencer": f"{number + 1:018X}", **fields}
     return event
 
 
@@ -215,11 +217,3 @@ def _sqs_record(body: str) -> dict[str, Any]:
     record = copy.deepcopy(EVENTS["sqs_batch"]["Records"][0])
     record["attributes"]["SentTimestamp"] = str(int(time.time() * 1000))
     return record | {"messageId": str(uuid.uuid4()), "body": body}
-
-
-def _context(function: str) -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name=f"{PREFIX}-{function}",
-        aws_request_id=str(uuid.uuid4()),
-        get_remaining_time_in_millis=lambda: 60_000,
-    )

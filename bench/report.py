@@ -10,7 +10,7 @@ import math
 import platform
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,18 +51,20 @@ TARGETS = [
 
 @dataclass
 class Results:
+    """What each stage measured, filled in as the run goes."""
+
     quick: bool
     runs: int
     cold_start_repeats: int
-    thumbnails: list[ImageResult]
-    sizing: list[SizingResult]
-    cold_start: ColdStart
-    zips: tuple[dict[str, int], str]  # each zip's size, and where the sizes come from
-    handlers: HandlerFigures
     typical: str  # the image the cost model prices
     largest: str  # the largest one the memory default must carry well within the timeout
-    pipeline: PipelineFigures
-    seconds: float  # the whole run's
+    thumbnails: list[ImageResult] = field(init=False)
+    sizing: list[SizingResult] = field(init=False)
+    cold_start: ColdStart = field(init=False)
+    zips: tuple[dict[str, int], str] = field(init=False)  # each zip's size, and where the sizes come from
+    handlers: HandlerFigures = field(init=False)
+    pipeline: PipelineFigures = field(init=False)
+    seconds: float = field(init=False)  # the whole run's
 
 
 def render(results: Results) -> str:
@@ -70,12 +72,23 @@ def render(results: Results) -> str:
     typical, largest = figures.processor(results.typical), figures.processor(results.largest)
     worst = sizing.worst(results.sizing)
     options = cost.memory_options(figures, typical, largest, worst.needed_mb)
+    chosen = cost.recommend(options)
+    if chosen is None:
+        raise RuntimeError(f"no memory in cost.CANDIDATE_MEMORY_MB holds {worst.spec.name} well within the timeout")
     fields = {
-        **{"results": results, "cost": cost, "imaging": imaging, "methods": methods},
-        **{"contract_mb": CONTRACT_MEMORY_MB, "typical": typical, "largest": largest, "worst": worst},
+        "results": results,
+        "cost": cost,
+        "imaging": imaging,
+        "methods": methods,
+        "contract_mb": CONTRACT_MEMORY_MB,
+        "typical": typical,
+        "largest": largest,
+        "worst": worst,
         **_header(results),
         **_thumbnails(results.thumbnails),
-        "memory_recommendation": _recommendation(cost.recommend(options), worst, largest),
+        "chosen": chosen,
+        "versus": "the same as" if chosen.memory_mb == CONTRACT_MEMORY_MB else "not",
+        "largest_seconds": cost.image_processor_seconds(largest, chosen.memory_mb),
         "sizing_rows": _rows(
             [
                 r.spec.name,
@@ -124,7 +137,7 @@ def _thumbnails(thumbnails: list[ImageResult]) -> dict[str, Any]:
         ]
         for r in thumbnails
     ]
-    targets, misses = [], []
+    targets = []
     for r in thumbnails:
         for target in [t for t in TARGETS if r.spec.format == t.format and r.spec.megapixels >= t.min_megapixels]:
             show = _faster if target.top == "b" else _times
@@ -134,8 +147,6 @@ def _thumbnails(thumbnails: list[ImageResult]) -> dict[str, Any]:
             wall = "" if target.memory else show(r.ratio(target.top, target.bottom, wall=True))
             met = ratio >= target.limit if target.top == "b" else ratio <= target.limit
             targets.append([target.label, r.spec.name, show(ratio), wall, "met" if met else "**missed**"])
-            if not met:
-                misses.append(f"- {r.spec.name}: {target.label} measured {show(ratio)}.")
     previous = methods.PREVIOUS
     gap = [
         [
@@ -158,40 +169,10 @@ def _thumbnails(thumbnails: list[ImageResult]) -> dict[str, Any]:
     return {
         "core_rows": _rows(core),
         "target_rows": _rows(targets),
-        "misses": "\n".join(
-            [
-                "Missed (docs/performance.md, Thumbnail core, says why each can miss and what would close it):",
-                "",
-                *misses,
-            ]
-        )
-        if misses
-        else "",
         "webp": {"time": _times(webp.ratio("a", "d")), "ours_mb": _mb(webp, "a"), "vips_mb": _mb(webp, "d")},
         "gap_rows": _rows(gap),
-        "gap_verdict": f"On the JPEGs of 12 MP and more, (a) at {imaging.REDUCING_GAP:g} takes "
-        f"{math.prod(big) ** (1 / len(big)):.2f}× the CPU time of (a) at {methods.PREVIOUS_REDUCING_GAP:g} "
-        "(geometric mean, this run)."
-        if big
-        else "",
+        "gap_ratio": _times(math.prod(big) ** (1 / len(big)) if big else None),
     }
-
-
-def _recommendation(chosen: cost.MemoryOption | None, worst: SizingResult, largest: ImageProcessorFigures) -> str:
-    if chosen is None:
-        return "no candidate holds the worst accepted input; see the sizing table."
-    same = chosen.memory_mb == CONTRACT_MEMORY_MB
-    return (
-        f"**{chosen.memory_mb} MB** ({'the same as' if same else 'not'} today's default of {CONTRACT_MEMORY_MB} MB), "
-        "the cheapest candidate that holds the worst accepted input. For the variable's description: \"Memory of "
-        "image_processor in MB. Thumbnailing is CPU-bound and Lambda's CPU share grows with memory up to 1,769 MB, "
-        f"so every size below that costs about the same GB-seconds per image; {chosen.memory_mb} is the smallest that "
-        f"holds the largest image the pixel limits accept ({worst.spec.name} peaks at {worst.peak_mb:.0f} MB, "
-        f"{worst.needed_mb:,.0f} MB with a full 50 MiB download and 15 % headroom) and it thumbnails a "
-        f"{largest.image} in about {cost.image_processor_seconds(largest, chosen.memory_mb):.1f} s, far inside the "
-        f"{cost.TIMEOUT_S} s timeout (bench/RESULTS.md has the cost per million images at each size). Raise it "
-        'together with max_image_pixels."'
-    )
 
 
 def _cold_start(cold: ColdStart) -> dict[str, Any]:
@@ -259,9 +240,6 @@ def _handlers(figures: HandlerFigures) -> dict[str, Any]:
 def _pipeline(figures: PipelineFigures) -> dict[str, Any]:
     return {
         "pipeline": figures,
-        "pipeline_mb": figures.total_bytes / 1e6,
-        "p50": figures.percentile(0.5),
-        "p95": figures.percentile(0.95),
         "photos": min(figures.images, DISTINCT_PHOTOS),
         "statuses": ", ".join(f"{count} {status}" for status, count in sorted(figures.statuses.items())),
     }
@@ -272,21 +250,25 @@ def _cost(figures: HandlerFigures, typical: ImageProcessorFigures, options: list
     traced = cost.per_million(figures, typical, CONTRACT_MEMORY_MB, xray_tracing=True)
     total, total_traced, floor = cost.total(at_defaults), cost.total(traced), cost.floor_per_million()
     part = cost.above_floor(figures, typical, CONTRACT_MEMORY_MB)
-    cheapest = cost.recommend(options)
     return {
         "cross_checks": "; ".join(cost.PRICE_CROSS_CHECKS),
         "price_rows": _rows([name, p.quoted, p.source, p.read_on] for name, p in cost.PRICES.items()),
         "waits": ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in cost.CALL_WAIT_S.items()),
         "cost_rows": _cost_rows(at_defaults),
-        **{"total": total, "floor": floor, "above": total - floor, "times_floor": total / floor},
-        **{"part": part, "parts_sum": sum(part.values()), "vcpu": cost.cpu_share(CONTRACT_MEMORY_MB)},
+        "total": total,
+        "floor": floor,
+        "above": total - floor,
+        "times_floor": total / floor,
+        "part": part,
+        "parts_sum": sum(part.values()),
+        "vcpu": cost.cpu_share(CONTRACT_MEMORY_MB),
         "read_mb_s": cost.S3_READ_BYTES_PER_S / 1e6,
         "target": cost.COST_TARGET_TIMES_FLOOR * floor,
         "over_target": total - cost.COST_TARGET_TIMES_FLOOR * floor,
         "per_10_ms": cost.priced("Lambda duration", CONTRACT_MEMORY_MB / 1024 * 0.010),
         "xray_rows": _cost_rows(line for line in traced if line not in at_defaults),
         "xray_percent": cost.XRAY_FIXED_RATE * 100,
-        "rate": cost.images_per_second(),
+        "rate": cost.IMAGES_PER_SECOND,
         "total_traced": total_traced,
         "xray_added": total_traced - total,
         "xray_share": (total_traced - total) / total_traced * 100,
@@ -302,9 +284,6 @@ def _cost(figures: HandlerFigures, typical: ImageProcessorFigures, options: list
             ]
             for o in options
         ),
-        "cheapest": f"**{cheapest.memory_mb} MB** (${cheapest.dollars_per_million:.2f} per million)"
-        if cheapest
-        else "none of the candidates",
     }
 
 

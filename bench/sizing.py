@@ -1,11 +1,7 @@
-"""Memory sizing: total peak RSS of a Lambda-like process on the largest inputs the function accepts.
+"""Memory sizing: total peak RSS of a Lambda-like process (bench.probe handler) on the largest accepted inputs.
 
-The function's memory must hold the Python runtime, boto3 and its clients, the downloaded file
-and the decode of the worst image the pixel limits let through: MAX_IMAGE_PIXELS (100 MP) for
-opaque images, half of it for WebP, AVIF and anything with transparency, which imaging.py
-decodes into two full-size RGBA frames. The worst cases are the most compressible files: a
-smooth 100 MP PNG is a few MB, far under MAX_IMAGE_BYTES, yet decodes to 300 MB (RGB). Each
-probe is a fresh process (bench.probe handler).
+The worst cases are the most compressible files the pixel limits let through: a smooth 100 MP PNG
+is a few MB, far under MAX_IMAGE_BYTES, yet decodes to 300 MB (RGB).
 """
 
 from __future__ import annotations

@@ -29,10 +29,9 @@ SECTIONS = (
 
 
 @pytest.fixture(scope="module")
-def quick_report(tmp_path_factory: pytest.TempPathFactory) -> str:
-    output = tmp_path_factory.mktemp("bench") / "RESULTS.md"
+def quick_report() -> str:
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--output", str(output)],
+        [sys.executable, "-m", "bench", "--quick"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -40,7 +39,7 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> str:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    return output.read_text()
+    return completed.stdout
 
 
 @pytest.mark.slow
