@@ -1,10 +1,8 @@
 """`python -m bench [--quick]`: run every benchmark and write bench/RESULTS.md.
 
-The first run creates .venv-bench (the dev packages plus pyvips, see bench.environment) and
-re-runs itself there. A quick run (`--quick`) exercises every measurement on small inputs in
-well under a minute and prints the report instead of replacing bench/RESULTS.md; if libvips
-cannot be installed it still runs, reporting method (d) as unavailable. A full run insists on
-libvips, since its targets are ratios against it.
+The first run creates .venv-bench (bench.environment) and re-runs itself there. `--quick` runs every
+measurement on small inputs in well under a minute and prints the report; without libvips it still runs,
+reporting method (d) as unavailable, where a full run, whose targets are ratios to libvips, stops.
 """
 
 from __future__ import annotations

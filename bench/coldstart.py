@@ -53,10 +53,6 @@ class ColdStart:
     def median(self, variant: str, *, wall: bool = False) -> float:
         return statistics.median((self.wall_ms if wall else self.cpu_ms)[variant])
 
-    def overhead(self, handler: str, baseline: str) -> float:
-        """How much more CPU the handler import takes than `baseline`, as a fraction of it."""
-        return self.median(f"{handler}.handler") / self.median(baseline) - 1
-
 
 def measure(*, repeats: int) -> ColdStart:
     result = ColdStart({name: [] for name in VARIANTS}, {name: [] for name in VARIANTS})

@@ -1,11 +1,9 @@
 """Both handlers, called in this process against a moto server in another: the inputs of the cost model.
 
-moto runs in its own process so that this process's CPU time is the handler's alone: boto3's
-request signing and body reads, Pillow, JSON logs. Every AWS call is counted through botocore's
-event hooks and every log line is captured, as CloudWatch would ingest it. The events are the
-real shapes in tests/events. db_writer gets the batches Lambda's SQS event source would pass it,
-not the local stack's: its calls per message are its own whoever delivers the batch, and counting
-them needs the hooks in the handler's process.
+moto runs in its own process so that this process's CPU time is the handler's alone (boto3, Pillow,
+JSON logs); AWS calls are counted through botocore's event hooks and log lines captured as CloudWatch
+would ingest them. The events are the real shapes in tests/events; db_writer gets the batches Lambda's
+SQS event source would pass it, since counting its calls needs the hooks in its own process.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ DISTINCT_PHOTOS = 4
 class PipelineFigures:
     images: int
     image_name: str
+    distinct_photos: int  # the uploads are copies of these, each made a distinct file
     total_mb: float
     images_per_second: float  # from the first upload's start to the last record's write
     latency_p50_s: float
@@ -56,6 +57,7 @@ def run(spec: ImageSpec, *, count: int) -> PipelineFigures:
     return PipelineFigures(
         images=count,
         image_name=spec.name,
+        distinct_photos=min(count, DISTINCT_PHOTOS),
         total_mb=sum(len(body) for body in bodies) / 1e6,
         images_per_second=count / (max(written.values()) - first),
         latency_p50_s=latencies[round(0.5 * (count - 1))],
