@@ -1,10 +1,8 @@
-"""`python -m bench [--quick] [--output PATH]`: run every benchmark and write bench/RESULTS.md.
+"""`python -m bench [--quick]`: run every benchmark and write bench/RESULTS.md.
 
-The first run creates .venv-bench (the dev packages plus pyvips, see bench.environment) and
-re-runs itself there. A quick run (`--quick`) exercises every measurement on small inputs in
-well under a minute and prints the report instead of replacing bench/RESULTS.md; if libvips
-cannot be installed it still runs, reporting method (d) as unavailable. A full run insists on
-libvips, since its targets are ratios against it.
+The first run creates .venv-bench (bench.environment) and re-runs itself there. `--quick` runs every
+measurement on small inputs in well under a minute and prints the report; without libvips it still runs,
+reporting method (d) as unavailable, where a full run, whose targets are ratios to libvips, stops.
 """
 
 from __future__ import annotations
@@ -12,27 +10,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench.environment import ROOT, BenchEnvironmentError, in_bench_venv, prepare_bench_venv
+from bench.environment import BENCH_VENV, ROOT, BenchEnvironmentError, prepare_bench_venv
 
-DEFAULT_OUTPUT = ROOT / "bench" / "RESULTS.md"
+if TYPE_CHECKING:
+    from bench.report import Results
 
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small inputs and few repeats: a smoke test")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        help=f"where to write the report (default: {DEFAULT_OUTPUT.relative_to(ROOT)}; with --quick, standard output)",
-    )
-    return parser.parse_args(argv)
+RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    if not in_bench_venv():
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs and few repeats, the report on stdout")
+    args = parser.parse_args(argv)
+    if Path(sys.prefix).resolve() != BENCH_VENV.resolve():
         try:
             python = prepare_bench_venv()
         except BenchEnvironmentError as error:
@@ -42,11 +36,47 @@ def main(argv: list[str]) -> int:
             print(f"warning: no benchmark virtualenv, running without libvips: {error}", file=sys.stderr)
         else:
             os.execv(python, [str(python), "-m", "bench", *argv])
-    # Imported only now: it needs Pillow, boto3 and (for method d) pyvips from the right virtualenv.
-    from bench.run import run
+    # Imported only now: they need Pillow, boto3 and (for method d) pyvips from the right virtualenv.
+    from bench import methods, report
 
-    output = args.output or (None if args.quick else DEFAULT_OUTPUT)
-    return run(quick=args.quick, output=output)
+    if methods.LIBVIPS_UNAVAILABLE and not args.quick:
+        print(f"error: libvips is unavailable ({methods.LIBVIPS_UNAVAILABLE}); a full run needs it", file=sys.stderr)
+        return 2
+    text = report.render(collect(args.quick))
+    if args.quick:
+        sys.stdout.write(text)
+    else:
+        RESULTS.write_text(text)
+        progress(f"wrote {RESULTS}")
+    return 0
+
+
+def collect(quick: bool) -> Results:
+    from bench import coldstart, handlers, pipeline, report, sizing, thumbnails
+
+    # Timed rounds per method and image, fresh interpreters per import, uploads through the local stack.
+    runs, cold_starts, uploads = (3, 3, 4) if quick else (9, 20, 200)
+    images = thumbnails.QUICK_IMAGES if quick else thumbnails.CORE_IMAGES
+    # The cost model's typical image and the largest one the memory default must carry.
+    typical, largest = (images[0], images[0]) if quick else (images[1], images[3])
+    started = time.monotonic()
+    results = report.Results(quick, runs, cold_starts, typical.name, largest.name)
+    results.thumbnails = thumbnails.run(images, runs=runs, progress=progress)
+    progress("memory sizing: the largest accepted inputs in a Lambda-like process")
+    results.sizing = sizing.run(sizing.QUICK_WORST_CASES if quick else sizing.WORST_CASES)
+    progress(f"cold start: {cold_starts} fresh interpreters per variant, and the zips' sizes")
+    results.cold_start = coldstart.measure(repeats=cold_starts)
+    results.zips = coldstart.zip_sizes(build=not quick)
+    progress(f"handlers: image_processor on {typical.name} and {largest.name}; db_writer batches of 1 and 10")
+    results.handlers = handlers.measure([*dict.fromkeys([typical, largest])])
+    progress(f"pipeline: {uploads} uploads of {typical.name} through the local stack")
+    results.pipeline = pipeline.run(typical, count=uploads)
+    results.seconds = time.monotonic() - started
+    return results
+
+
+def progress(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

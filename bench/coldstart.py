@@ -11,10 +11,11 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.environment import ROOT, lambda_like_environment
+from bench.environment import ROOT, json_result, lambda_like_environment
 
 _CLIENT_CONFIG = (
     "from botocore.config import Config; "
@@ -52,10 +53,6 @@ class ColdStart:
     def median(self, variant: str, *, wall: bool = False) -> float:
         return statistics.median((self.wall_ms if wall else self.cpu_ms)[variant])
 
-    def overhead(self, handler: str, baseline: str) -> float:
-        """How much more CPU the handler import takes than `baseline`, as a fraction of it."""
-        return self.median(f"{handler}.handler") / self.median(baseline) - 1
-
 
 def measure(*, repeats: int) -> ColdStart:
     result = ColdStart({name: [] for name in VARIANTS}, {name: [] for name in VARIANTS})
@@ -63,39 +60,26 @@ def measure(*, repeats: int) -> ColdStart:
     environment = lambda_like_environment()
     for round_number in range(repeats):
         for name in names if round_number % 2 == 0 else reversed(names):
-            wall_ms, cpu_ms = _import_ms(VARIANTS[name], environment)
+            code = _TIMER.format(root=str(ROOT), statement=VARIANTS[name])
+            wall_ms, cpu_ms = json_result([sys.executable, "-c", code], environment)
             result.wall_ms[name].append(wall_ms)
             result.cpu_ms[name].append(cpu_ms)
     return result
 
 
-def _import_ms(statement: str, environment: dict[str, str]) -> tuple[float, float]:
-    code = _TIMER.format(root=str(ROOT), statement=statement)
-    completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"timing `{statement}` failed:\n{completed.stderr}")
-    wall_ms, cpu_ms = json.loads(completed.stdout.strip().splitlines()[-1])
-    return wall_ms, cpu_ms
-
-
-def build_zips(out: Path) -> tuple[dict[str, int], str]:
-    """Builds the zips from this tree (./build.sh --no-docker) into `out` and reads their sizes."""
-    command = [str(ROOT / "build.sh"), "--no-docker", "--out", str(out)]
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        tail = (completed.stdout + completed.stderr).strip().splitlines()[-3:]
-        return {}, f"./build.sh --no-docker failed: {' / '.join(tail)}"
-    sizes, _ = zip_sizes(out)
-    return sizes, "built by this run with ./build.sh --no-docker (python3.13, arm64)"
-
-
-def zip_sizes(dist: Path) -> tuple[dict[str, int], str]:
-    """Sizes from build.sh's build-info.json, and where they came from."""
-    info_path = dist / "build-info.json"
-    if not info_path.exists():
-        return {}, f"no {info_path}: run ./build.sh first"
-    info = json.loads(info_path.read_text())
+def zip_sizes(*, build: bool) -> tuple[dict[str, int], str]:
+    """Each zip's size and where it came from: built from this tree by ./build.sh --no-docker, or read from dist/."""
+    with tempfile.TemporaryDirectory() as scratch:
+        dist = Path(scratch) if build else ROOT / "dist"
+        if build:
+            command = [str(ROOT / "build.sh"), "--no-docker", "--out", scratch]
+            completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+            if completed.returncode != 0:
+                tail = (completed.stdout + completed.stderr).strip().splitlines()[-3:]
+                return {}, f"./build.sh --no-docker failed: {' / '.join(tail)}"
+        if not (dist / "build-info.json").exists():
+            return {}, f"no {dist / 'build-info.json'}: run ./build.sh first"
+        info = json.loads((dist / "build-info.json").read_text())
     sizes = {name: function["size"] for name, function in info["functions"].items()}
-    return sizes, f"{info['runtime']} {info['architecture']}, from {info_path}"
+    where = "built by this run with ./build.sh --no-docker" if build else f"from {dist / 'build-info.json'}"
+    return sizes, f"{info['runtime']} {info['architecture']}, {where}"

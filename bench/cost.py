@@ -1,22 +1,18 @@
 """Dollars per million images, by service, from measured inputs and AWS list prices.
 
-Lambda duration = measured CPU time / the CPU share at the configured memory (Lambda gives a
-full vCPU at 1,769 MB and a proportional share below) + a wait for each AWS call the handler
-made, which cannot be measured against moto and is a stated assumption. Everything else is
-counted: AWS calls per image (each priced by its request class), the SQS message size, the
-DynamoDB item size, the log bytes. X-Ray is off at the default settings; with xray_tracing = true
-its traces follow from the invocations and Lambda's fixed sampling rule.
+Lambda time is measured CPU time over the CPU share at the configured memory, plus an assumed wait
+per AWS call (moto cannot show one); everything else is counted. results_template.md states the model.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from bench.handlers import DbWriterFigures, HandlerFigures, ImageProcessorFigures
+from bench.handlers import HandlerFigures, ImageProcessorFigures
 
 PRICES_READ_ON = "2026-11-22"
-XRAY_PRICE_READ_ON = "2026-12-01"
 REGION = "us-east-1"
 
 
@@ -24,43 +20,42 @@ REGION = "us-east-1"
 class Price:
     dollars: float  # per unit
     quoted: str  # as the price list states it
-    source: str
+    page: str  # the pricing page's path on aws.amazon.com
     read_on: str = PRICES_READ_ON
 
+    @property
+    def source(self) -> str:
+        return f"https://aws.amazon.com/{self.page}/"
 
-LAMBDA_PAGE = "https://aws.amazon.com/lambda/pricing/"
+
 PRICES = {
     "Lambda duration": Price(
-        0.0000133334, "$0.0000133334 per GB-second (arm64, first 7.5 billion GB-s a month)", LAMBDA_PAGE
+        0.0000133334, "$0.0000133334 per GB-second (arm64, first 7.5 billion GB-s a month)", "lambda/pricing"
     ),
-    "Lambda requests": Price(0.20 / 1e6, "$0.20 per million", LAMBDA_PAGE),
-    "S3 PUT": Price(
-        0.005 / 1000, "$0.005 per 1,000 (S3 Standard PUT/COPY/POST/LIST)", "https://aws.amazon.com/s3/pricing/"
-    ),
+    "Lambda requests": Price(0.20 / 1e6, "$0.20 per million", "lambda/pricing"),
+    "S3 PUT": Price(0.005 / 1000, "$0.005 per 1,000 (S3 Standard PUT/COPY/POST/LIST)", "s3/pricing"),
     "S3 GET": Price(
         0.0004 / 1000,
         "$0.0004 per 1,000 (S3 Standard GET, SELECT and all other requests, HEAD among them)",
-        "https://aws.amazon.com/s3/pricing/",
+        "s3/pricing",
     ),
-    "S3 DELETE": Price(0.0, "free (DELETE and CANCEL requests)", "https://aws.amazon.com/s3/pricing/"),
+    "S3 DELETE": Price(0.0, "free (DELETE and CANCEL requests)", "s3/pricing"),
     "SQS requests": Price(
         0.40 / 1e6,
         "$0.40 per million (standard queue; each 64 KB of payload is one request; first million a month free)",
-        "https://aws.amazon.com/sqs/pricing/",
+        "sqs/pricing",
     ),
     "DynamoDB writes": Price(
         0.625 / 1e6,
         "$0.625 per million write request units (on-demand, 1 KB each)",
-        "https://aws.amazon.com/dynamodb/pricing/on-demand/",
+        "dynamodb/pricing/on-demand",
     ),
-    "CloudWatch Logs": Price(
-        0.50, "$0.50 per GB ingested (Standard log class)", "https://aws.amazon.com/cloudwatch/pricing/"
-    ),
+    "CloudWatch Logs": Price(0.50, "$0.50 per GB ingested (Standard log class)", "cloudwatch/pricing"),
     "X-Ray traces recorded": Price(
         5.00 / 1e6,
         "$5.00 per million ($0.000005 per trace; first 100,000 a month free)",
-        "https://aws.amazon.com/xray/pricing/",
-        read_on=XRAY_PRICE_READ_ON,
+        "xray/pricing",
+        read_on="2026-12-01",
     ),
 }
 # The AWS pages draw their price tables with scripts, so the figures were read through search of
@@ -94,9 +89,7 @@ S3_REQUESTS = {
     "PutObject": ("S3 PUT", "PUT (the thumbnail)"),
     "DeleteObject": ("S3 DELETE", "DELETE (the thumbnail)"),
 }
-# terraform/variables.tf's xray_tracing default (tests/bench checks that they agree). Off, both functions
-# are PassThrough: they record only requests an upstream caller sampled, and an untraced uploader sends
-# none, so the default settings have no X-Ray cost.
+# terraform/variables.tf's xray_tracing default (tests/bench checks that they agree); off, no X-Ray cost.
 XRAY_TRACING_DEFAULT = False
 # Lambda's X-Ray sampling with active tracing, which a function cannot change: the first request
 # each second and 5 % of the rest (docs.aws.amazon.com/lambda/latest/dg/services-xray.html),
@@ -105,7 +98,7 @@ XRAY_RESERVOIR_PER_S = 1.0
 XRAY_FIXED_RATE = 0.05
 XRAY_SAMPLING_SOURCE = "https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html"
 # The traffic the cost model assumes: a million images spread evenly over a 30-day month.
-SECONDS_PER_MONTH = 30 * 24 * 3600
+IMAGES_PER_SECOND = 1e6 / (30 * 24 * 3600)
 # What Lambda itself writes per invocation: START, END and REPORT lines (sizes of real lines).
 PLATFORM_LOG_BYTES = len(
     "START RequestId: 3f2a4c9e-7d0b-4a55-9c7e-1b2d3e4f5a6b Version: $LATEST\n"
@@ -119,8 +112,6 @@ TIMEOUT_S = 60
 # "Well under the timeout": a 50 MP JPEG must finish in a sixth of it, leaving room for a slow
 # S3 read and for arm64 cores slower than this machine's.
 WELL_UNDER_FRACTION = 1 / 6
-MEMORY_MARGIN = 1.15
-MAX_DOWNLOAD_MB = 50  # MAX_IMAGE_BYTES' default, 50 MiB, read whole into memory
 CANDIDATE_MEMORY_MB = (256, 512, 768, 1024, 1280, 1536, 1769, 2048)
 # Issue 15's target: the default settings at no more than this multiple of the floor.
 COST_TARGET_TIMES_FLOOR = 1.5
@@ -130,14 +121,22 @@ def cpu_share(memory_mb: int) -> float:
     return min(1.0, memory_mb / FULL_VCPU_MB)
 
 
+def priced(price: str, units: float = 1.0) -> float:
+    """Dollars for a million images that each use `units` of this price list item."""
+    return PRICES[price].dollars * units * 1e6
+
+
 def image_processor_seconds(figures: ImageProcessorFigures, memory_mb: int) -> float:
     waits = call_waits_s(figures.aws_calls) + figures.source_bytes / S3_READ_BYTES_PER_S
     return figures.median_cpu_ms / 1000 / cpu_share(memory_mb) + waits
 
 
-def db_writer_seconds_per_message(figures: DbWriterFigures) -> float:
-    waits = CALL_WAIT_S["dynamodb:PutItem"] * figures.calls_per_message
-    return figures.cpu_ms_per_message / 1000 / cpu_share(DB_WRITER_MEMORY_MB) + waits
+def db_writer_gb_s(figures: HandlerFigures) -> float:
+    """db_writer's GB-seconds per message, in batches of SQS_BATCH_SIZE."""
+    writer = figures.batch(SQS_BATCH_SIZE)
+    waits = CALL_WAIT_S["dynamodb:PutItem"] * writer.calls_per_message
+    seconds = writer.cpu_ms_per_message / 1000 / cpu_share(DB_WRITER_MEMORY_MB) + waits
+    return DB_WRITER_MEMORY_MB / 1024 * seconds
 
 
 def call_waits_s(calls: dict[str, int]) -> float:
@@ -155,10 +154,6 @@ def xray_sampled_fraction(requests_per_s: float) -> float:
     return (XRAY_RESERVOIR_PER_S + XRAY_FIXED_RATE * (requests_per_s - XRAY_RESERVOIR_PER_S)) / requests_per_s
 
 
-def images_per_second(images_per_month: float = 1e6) -> float:
-    return images_per_month / SECONDS_PER_MONTH
-
-
 @dataclass
 class CostLine:
     service: str
@@ -167,68 +162,65 @@ class CostLine:
 
 
 def per_million(
-    figures: HandlerFigures,
-    image: ImageProcessorFigures,
-    memory_mb: int,
-    xray_tracing: bool = XRAY_TRACING_DEFAULT,
+    figures: HandlerFigures, image: ImageProcessorFigures, memory_mb: int, xray_tracing: bool = XRAY_TRACING_DEFAULT
 ) -> list[CostLine]:
     """Dollars per million images like `image`, image_processor at `memory_mb`, db_writer batching 10."""
-    writer = _batch(figures, SQS_BATCH_SIZE)
-    million = 1e6
+    writer = figures.batch(SQS_BATCH_SIZE)
     processor_gb_s = memory_mb / 1024 * image_processor_seconds(image, memory_mb)
-    writer_gb_s = DB_WRITER_MEMORY_MB / 1024 * db_writer_seconds_per_message(writer)
-    calls = image.aws_calls
-    sends = calls["sqs:SendMessage"] * math.ceil(image.message_bytes / SQS_CHUNK_BYTES)
-    batch_payload = image.message_bytes * SQS_BATCH_SIZE
-    # The event source mapping receives a batch (one request per 64 KB) and deletes it in one call.
-    receives_and_deletes = (math.ceil(batch_payload / SQS_CHUNK_BYTES) + 1) / SQS_BATCH_SIZE
-    write_units = write_units_per_item(figures.item_bytes) * writer.calls_per_message
-    log_bytes = (
-        image.log_bytes + PLATFORM_LOG_BYTES + writer.log_bytes_per_message + PLATFORM_LOG_BYTES / SQS_BATCH_SIZE
-    )
-    price = _unit_prices()
+    writer_gb_s = db_writer_gb_s(figures)
+    item_bytes = dynamodb_item_bytes(figures.item)
+    write_units = write_units_per_item(item_bytes) * writer.calls_per_message
+    log_bytes = log_bytes_per_image(figures, image)
+    sqs = sqs_requests_per_image(image)
     return [
-        CostLine(
-            "Lambda", f"image_processor: {processor_gb_s:.3f} GB-s", processor_gb_s * price["lambda_gb_s"] * million
-        ),
-        CostLine("Lambda", "image_processor: 1 request", price["lambda_request"] * million),
-        CostLine("Lambda", f"db_writer: {writer_gb_s:.4f} GB-s", writer_gb_s * price["lambda_gb_s"] * million),
-        CostLine(
-            "Lambda", f"db_writer: 1/{SQS_BATCH_SIZE} request", price["lambda_request"] / SQS_BATCH_SIZE * million
-        ),
-        *s3_lines(calls),
+        CostLine("Lambda", f"image_processor: {processor_gb_s:.3f} GB-s", priced("Lambda duration", processor_gb_s)),
+        CostLine("Lambda", "image_processor: 1 request", priced("Lambda requests")),
+        CostLine("Lambda", f"db_writer: {writer_gb_s:.4f} GB-s", priced("Lambda duration", writer_gb_s)),
+        CostLine("Lambda", f"db_writer: 1/{SQS_BATCH_SIZE} request", priced("Lambda requests", 1 / SQS_BATCH_SIZE)),
+        *s3_lines(image.aws_calls),
         CostLine(
             "SQS",
-            f"{sends + receives_and_deletes:.1f} requests (send; receive + delete per batch of {SQS_BATCH_SIZE})",
-            (sends + receives_and_deletes) * price["sqs_request"] * million,
+            f"{sqs:.1f} requests (send; receive + delete per batch of {SQS_BATCH_SIZE})",
+            priced("SQS requests", sqs),
         ),
-        CostLine(
-            "DynamoDB",
-            f"{write_units:g} WRU ({figures.item_bytes} B item)",
-            write_units * price["dynamodb_wru"] * million,
-        ),
-        CostLine("CloudWatch Logs", f"{log_bytes:.0f} B", log_bytes / 1e9 * price["logs_gb"] * million),
+        CostLine("DynamoDB", f"{write_units:g} WRU ({item_bytes} B item)", priced("DynamoDB writes", write_units)),
+        CostLine("CloudWatch Logs", f"{log_bytes:.0f} B", priced("CloudWatch Logs", log_bytes / 1e9)),
         *([xray_line()] if xray_tracing else []),
     ]
 
 
+def total(lines: list[CostLine]) -> float:
+    return sum(line.dollars_per_million for line in lines)
+
+
+def log_bytes_per_image(figures: HandlerFigures, image: ImageProcessorFigures) -> float:
+    """Both handlers' own lines and Lambda's START/END/REPORT lines, db_writer's shared by its batch."""
+    writer = figures.batch(SQS_BATCH_SIZE)
+    return image.log_bytes + writer.log_bytes_per_message + PLATFORM_LOG_BYTES * (1 + 1 / SQS_BATCH_SIZE)
+
+
+def sqs_requests_per_image(image: ImageProcessorFigures) -> float:
+    """The send (one request per 64 KB), and the event source's receive and delete of each batch, shared."""
+    sends = image.aws_calls["sqs:SendMessage"] * math.ceil(image.message_bytes / SQS_CHUNK_BYTES)
+    batch_payload = image.message_bytes * SQS_BATCH_SIZE
+    return sends + (math.ceil(batch_payload / SQS_CHUNK_BYTES) + 1) / SQS_BATCH_SIZE
+
+
 def s3_lines(calls: dict[str, int]) -> list[CostLine]:
     """One line per S3 operation the handler called, priced by its request class."""
+    operations = {name.removeprefix("s3:"): count for name, count in sorted(calls.items()) if name.startswith("s3:")}
+    if unknown := sorted(set(operations) - set(S3_REQUESTS)):
+        raise ValueError(f"no S3 request class for {unknown}: add them to S3_REQUESTS")
     lines = []
-    for name, count in sorted(calls.items()):
-        service, operation = name.split(":", 1)
-        if service != "s3":
-            continue
-        if operation not in S3_REQUESTS:
-            raise ValueError(f"no S3 request class for {operation}: add it to S3_REQUESTS")
+    for operation, count in operations.items():
         price, what = S3_REQUESTS[operation]
-        lines.append(CostLine("S3", f"{count} {what}", count * PRICES[price].dollars * 1e6))
+        lines.append(CostLine("S3", f"{count} {what}", priced(price, count)))
     return lines
 
 
 def xray_traces_per_image() -> float:
     """image_processor's invocation and db_writer's share of a batch, each sampled at its own rate."""
-    rate = images_per_second()
+    rate = IMAGES_PER_SECOND
     return xray_sampled_fraction(rate) + xray_sampled_fraction(rate / SQS_BATCH_SIZE) / SQS_BATCH_SIZE
 
 
@@ -236,20 +228,31 @@ def xray_line() -> CostLine:
     traces = xray_traces_per_image()
     what = (
         f"{traces:.2f} traces (image_processor 1 + db_writer 1/{SQS_BATCH_SIZE}, "
-        f"all sampled at {images_per_second():.2f} images/s)"
+        f"all sampled at {IMAGES_PER_SECOND:.2f} images/s)"
     )
-    return CostLine("X-Ray", what, traces * PRICES["X-Ray traces recorded"].dollars * 1e6)
-
-
-def write_units_per_item(item_bytes: int) -> int:
-    """On-demand write request units for one write of an item this size (1 KB each, rounded up)."""
-    return math.ceil(item_bytes / 1024)
+    return CostLine("X-Ray", what, priced("X-Ray traces recorded", traces))
 
 
 def floor_per_million() -> float:
     """The least any S3 -> Lambda -> DynamoDB thumbnailer pays: one GET, one PUT, one request, one write."""
-    price = _unit_prices()
-    return (price["s3_get"] + price["s3_put"] + price["lambda_request"] + price["dynamodb_wru"]) * 1e6
+    return sum(priced(price) for price in ("S3 GET", "S3 PUT", "Lambda requests", "DynamoDB writes"))
+
+
+def above_floor(figures: HandlerFigures, image: ImageProcessorFigures, memory_mb: int) -> dict[str, float]:
+    """The default total less the floor, by what each part pays for (the report's rows, in its order)."""
+    duration = priced("Lambda duration", memory_mb / 1024)  # per second of image_processor's time
+
+    def waited(*names: str) -> float:
+        return duration * sum(CALL_WAIT_S[name] * image.aws_calls[name] for name in names)
+
+    return {
+        "cpu": duration * image.median_cpu_ms / 1000 / cpu_share(memory_mb),
+        "floor_waits": waited("s3:GetObject", "s3:PutObject") + duration * image.source_bytes / S3_READ_BYTES_PER_S,
+        "head": priced("S3 GET", image.aws_calls["s3:HeadObject"]) + waited("s3:HeadObject"),
+        "sqs": priced("SQS requests", sqs_requests_per_image(image)) + waited("sqs:SendMessage"),
+        "db_writer": priced("Lambda duration", db_writer_gb_s(figures)) + priced("Lambda requests", 1 / SQS_BATCH_SIZE),
+        "logs": priced("CloudWatch Logs", log_bytes_per_image(figures, image) / 1e9),
+    }
 
 
 @dataclass
@@ -260,10 +263,6 @@ class MemoryOption:
     dollars_per_million: float
     fits_worst_case: bool
 
-    @property
-    def well_under_timeout(self) -> bool:
-        return self.seconds_largest <= TIMEOUT_S * WELL_UNDER_FRACTION
-
 
 def memory_options(
     figures: HandlerFigures, typical: ImageProcessorFigures, largest: ImageProcessorFigures, needed_mb: float
@@ -273,35 +272,64 @@ def memory_options(
             memory_mb,
             image_processor_seconds(typical, memory_mb),
             image_processor_seconds(largest, memory_mb),
-            sum(line.dollars_per_million for line in per_million(figures, typical, memory_mb)),
+            total(per_million(figures, typical, memory_mb)),
             memory_mb >= needed_mb,
         )
         for memory_mb in CANDIDATE_MEMORY_MB
     ]
 
 
-def required_memory_mb(worst_peak_mb: float, worst_file_mb: float) -> float:
-    """The worst accepted input's peak RSS, had its file been as large as allowed, plus the margin."""
-    return (worst_peak_mb + max(0.0, MAX_DOWNLOAD_MB - worst_file_mb)) * MEMORY_MARGIN
-
-
 def recommend(options: list[MemoryOption]) -> MemoryOption | None:
-    suitable = [option for option in options if option.fits_worst_case and option.well_under_timeout]
+    well_under = TIMEOUT_S * WELL_UNDER_FRACTION
+    suitable = [option for option in options if option.fits_worst_case and option.seconds_largest <= well_under]
     return min(suitable, key=lambda option: (option.dollars_per_million, option.memory_mb), default=None)
 
 
-def _batch(figures: HandlerFigures, size: int) -> DbWriterFigures:
-    return next(batch for batch in figures.db_writer if batch.batch_size == size)
+def write_units_per_item(item_bytes: int) -> int:
+    """On-demand write request units for one write of an item this size (1 KB each, rounded up)."""
+    return math.ceil(item_bytes / 1024)
 
 
-def _unit_prices() -> dict[str, float]:
-    names = {
-        "Lambda duration": "lambda_gb_s",
-        "Lambda requests": "lambda_request",
-        "S3 PUT": "s3_put",
-        "S3 GET": "s3_get",
-        "SQS requests": "sqs_request",
-        "DynamoDB writes": "dynamodb_wru",
-        "CloudWatch Logs": "logs_gb",
+def dynamodb_item_bytes(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it (attribute names plus values, per the developer guide's rules)."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+
+
+def _value_bytes(value: dict[str, Any]) -> int:
+    ((kind, content),) = value.items()
+    if kind == "S":
+        return len(content.encode())
+    if kind == "N":
+        digits = content.lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(name.encode()) + _value_bytes(inner) + 1 for name, inner in content.items())
+    if kind == "L":
+        return 3 + sum(_value_bytes(inner) + 1 for inner in content)
+    raise ValueError(f"unexpected DynamoDB type {kind}")
+
+
+def key_attributes(item: dict[str, Any], key: str) -> list[str]:
+    """The item's string attributes that hold the object key (the key itself or a name made from it)."""
+    return [name for name, value in item.items() if key in value.get("S", "")]
+
+
+def item_bytes_with_key_length(item: dict[str, Any], key: str, length: int) -> int:
+    """The item's size had its object key been `length` characters (ASCII): every copy of it grows."""
+    stem, dot, extension = key.rpartition(".")
+    longer = f"{stem}{'x' * (length - len(key))}{dot}{extension}"
+    resized = {
+        name: {"S": value["S"].replace(key, longer)} if name in key_attributes(item, key) else value
+        for name, value in item.items()
     }
-    return {short: PRICES[name].dollars for name, short in names.items()}
+    return dynamodb_item_bytes(resized)
+
+
+def key_length_for_bytes_over(item: dict[str, Any], key: str, limit: int) -> int:
+    """The shortest object key (ASCII characters) that makes the item larger than `limit` bytes."""
+    length = len(key)
+    while item_bytes_with_key_length(item, key, length) <= limit:
+        length += 1
+    return length

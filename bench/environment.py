@@ -1,4 +1,4 @@
-"""Where the benchmark runs: a virtualenv with the dev packages plus libvips, never the Lambda's.
+"""Where the benchmark runs: a virtualenv with the dev packages plus libvips, and Lambda-like child processes.
 
 `.venv-bench` sees the dev virtualenv's packages through a .pth file and adds only
 requirements-bench.txt (pyvips and its bundled libvips) on top, so it takes seconds to create
@@ -8,16 +8,22 @@ requirements.txt, so nothing installed here reaches a Lambda zip.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".venv-bench"
 REQUIREMENTS = ROOT / "requirements-bench.txt"
-_STAMP = BENCH_VENV / ".requirements-stamp"
 _PURELIB = "import sysconfig; print(sysconfig.get_path('purelib'))"
 
 # What a Lambda container has: the handlers' required settings and credentials in the
@@ -47,13 +53,10 @@ def lambda_like_environment(extra: dict[str, str] | None = None) -> dict[str, st
     return clean | FAKE_LAMBDA_ENVIRONMENT | (extra or {})
 
 
-def in_bench_venv() -> bool:
-    return Path(sys.prefix).resolve() == BENCH_VENV.resolve()
-
-
 def prepare_bench_venv() -> Path:
-    """Creates or refreshes .venv-bench and returns its interpreter."""
-    dev_python = _dev_venv_python()
+    """Creates or refreshes .venv-bench, and the dev virtualenv first with the tests' script; returns its python."""
+    _run(["bash", str(ROOT / "scripts" / "venv.sh")])
+    dev_python = Path(os.environ.get("PIPELINE_VENV") or ROOT / ".venv") / "bin" / "python"
     bench_python = BENCH_VENV / "bin" / "python"
     if not bench_python.exists():
         print(f"==> creating {BENCH_VENV.name} (dev packages + {REQUIREMENTS.name})", file=sys.stderr)
@@ -61,20 +64,14 @@ def prepare_bench_venv() -> Path:
     dev_site = _run([str(dev_python), "-c", _PURELIB]).strip()
     bench_site = Path(_run([str(bench_python), "-c", _PURELIB]).strip())
     (bench_site / "_dev_venv.pth").write_text(dev_site + "\n")
+    stamp_path = BENCH_VENV / ".requirements-stamp"
     stamp = hashlib.sha256(REQUIREMENTS.read_bytes() + dev_site.encode()).hexdigest()
-    if not _STAMP.exists() or _STAMP.read_text() != stamp:
+    if not stamp_path.exists() or stamp_path.read_text() != stamp:
         print(f"==> installing {REQUIREMENTS.name} into {BENCH_VENV.name}", file=sys.stderr)
         pip = [str(bench_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         _run([*pip, "-r", str(REQUIREMENTS)])
-        _STAMP.write_text(stamp)
+        stamp_path.write_text(stamp)
     return bench_python
-
-
-def _dev_venv_python() -> Path:
-    """The dev virtualenv, created or updated by the same script the tests use."""
-    _run(["bash", str(ROOT / "scripts" / "venv.sh")])
-    venv = Path(os.environ.get("PIPELINE_VENV") or ROOT / ".venv")
-    return venv / "bin" / "python"
 
 
 def _run(command: list[str]) -> str:
@@ -83,3 +80,43 @@ def _run(command: list[str]) -> str:
         output = (completed.stdout + completed.stderr).strip()
         raise BenchEnvironmentError(f"`{' '.join(command)}` failed (exit {completed.returncode}):\n{output}")
     return completed.stdout
+
+
+def json_result(command: list[str], env: dict[str, str] | None = None) -> Any:
+    """Runs a measuring child process and returns the JSON on its last line of output."""
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"`{' '.join(command)}` failed (exit {completed.returncode}):\n{completed.stderr}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(command: list[str], ready: Callable[[str], bool], *, timeout_s: float, **popen: Any) -> Iterator[None]:
+    """A child process serving while the block runs: ready once `ready(its output so far)`, then SIGTERM on exit."""
+    with tempfile.TemporaryFile("a+") as output:  # appending: the child's writes never land where this reads
+
+        def log() -> str:
+            output.seek(0)
+            return output.read()
+
+        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, **popen)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not ready(log()):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"`{' '.join(command)}` was not ready (exit {process.poll()}):\n{log()}")
+                time.sleep(0.2)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -106,13 +106,6 @@ METHODS: dict[str, Method] = {
     "d": libvips,
     PREVIOUS: ours_with_reducing_gap(PREVIOUS_REDUCING_GAP),
 }
-LABELS = {
-    "a": "(a) ours",
-    "b": "(b) naive",
-    "c": "(c) common example",
-    "d": "(d) libvips",
-    PREVIOUS: f"(a) with the previous REDUCING_GAP={PREVIOUS_REDUCING_GAP:g}",
-}
 
 
 def available_methods() -> dict[str, Method]:

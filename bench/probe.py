@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import json
 import sys
-import time
 from pathlib import Path
 
 
@@ -26,42 +25,29 @@ def _peak_kb() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status: peak memory needs Linux")
 
 
-def memory(key: str, image: Path, warmup: Path) -> dict[str, float]:
+def memory(key: str, image: str, warmup: str) -> dict[str, float]:
     from bench.methods import METHODS
 
     method = METHODS[key]
-    method(warmup.read_bytes())
-    data = image.read_bytes()
+    method(Path(warmup).read_bytes())
+    data = Path(image).read_bytes()
     gc.collect()
     baseline = _peak_kb()
     method(data)
     return {"baseline_kb": baseline, "peak_kb": _peak_kb()}
 
 
-def handler(image: Path) -> dict[str, float]:
+def handler(image: str) -> dict[str, float]:
     """What the function's memory must hold: runtime, boto3 and clients, the download, the decode."""
     import image_processor.handler as entry
     from image_processor.imaging import make_thumbnail
 
-    data = image.read_bytes()
+    data = Path(image).read_bytes()
     baseline = _peak_kb()
-    started = time.process_time()
-    settings = entry.SETTINGS
-    make_thumbnail(data, size=settings.thumbnail_size, max_pixels=settings.max_image_pixels)
-    return {"baseline_kb": baseline, "peak_kb": _peak_kb(), "cpu_s": time.process_time() - started}
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) == 4 and argv[0] == "memory":
-        report = memory(argv[1], Path(argv[2]), Path(argv[3]))
-    elif len(argv) == 2 and argv[0] == "handler":
-        report = handler(Path(argv[1]))
-    else:
-        print(__doc__, file=sys.stderr)
-        return 2
-    print(json.dumps(report))
-    return 0
+    make_thumbnail(data, size=entry.SETTINGS.thumbnail_size, max_pixels=entry.SETTINGS.max_image_pixels)
+    return {"baseline_kb": baseline, "peak_kb": _peak_kb()}
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    probe, *arguments = sys.argv[1:]
+    print(json.dumps({"memory": memory, "handler": handler}[probe](*arguments)))

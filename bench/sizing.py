@@ -1,23 +1,20 @@
-"""Memory sizing: total peak RSS of a Lambda-like process on the largest inputs the function accepts.
+"""Memory sizing: total peak RSS of a Lambda-like process (bench.probe handler) on the largest accepted inputs.
 
-The function's memory must hold the Python runtime, boto3 and its clients, the downloaded file
-and the decode of the worst image the pixel limits let through: MAX_IMAGE_PIXELS (100 MP) for
-opaque images, half of it for WebP, AVIF and anything with transparency, which imaging.py
-decodes into two full-size RGBA frames. The worst cases are the most compressible files: a
-smooth 100 MP PNG is a few MB, far under MAX_IMAGE_BYTES, yet decodes to 300 MB (RGB). Each
-probe is a fresh process (bench.probe handler).
+The worst cases are the most compressible files the pixel limits let through: a smooth 100 MP PNG
+is a few MB, far under MAX_IMAGE_BYTES, yet decodes to 300 MB (RGB).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from dataclasses import dataclass
 
-from bench.environment import ROOT, lambda_like_environment
+from bench.environment import json_result, lambda_like_environment
 from bench.inputs import ImageSpec, ensure_file
+from image_processor.config import Settings
 
+MAX_DOWNLOAD_MB = Settings.max_image_bytes / 2**20  # read whole into memory
+MEMORY_MARGIN = 1.15
 # 7,071 x 7,071 = 49,999,041 pixels: the largest square within half of MAX_IMAGE_PIXELS.
 HALF_LIMIT_SIDE = 7071
 WORST_CASES = [
@@ -47,26 +44,23 @@ class SizingResult:
     file_mb: float
     baseline_mb: float
     peak_mb: float
-    cpu_s: float
+
+    @property
+    def needed_mb(self) -> float:
+        """The peak had the file been as large as allowed, plus the margin."""
+        return (self.peak_mb + max(0.0, MAX_DOWNLOAD_MB - self.file_mb)) * MEMORY_MARGIN
 
 
 def run(specs: list[ImageSpec]) -> list[SizingResult]:
-    return [_probe(spec) for spec in specs]
+    results = []
+    for spec in specs:
+        path = ensure_file(spec)
+        peak = json_result([sys.executable, "-m", "bench.probe", "handler", str(path)], lambda_like_environment())
+        results.append(
+            SizingResult(spec, path.stat().st_size / 2**20, peak["baseline_kb"] / 1024, peak["peak_kb"] / 1024)
+        )
+    return results
 
 
-def _probe(spec: ImageSpec) -> SizingResult:
-    path = ensure_file(spec)
-    command = [sys.executable, "-m", "bench.probe", "handler", str(path)]
-    completed = subprocess.run(
-        command, cwd=ROOT, env=lambda_like_environment(), capture_output=True, text=True, check=False
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"sizing probe on {spec.name} failed:\n{completed.stderr}")
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
-    return SizingResult(
-        spec,
-        path.stat().st_size / 2**20,
-        report["baseline_kb"] / 1024,
-        report["peak_kb"] / 1024,
-        report["cpu_s"],
-    )
+def worst(results: list[SizingResult]) -> SizingResult:
+    return max(results, key=lambda result: result.needed_mb)

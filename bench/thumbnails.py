@@ -9,10 +9,8 @@ peak RSS never goes down within a process.
 from __future__ import annotations
 
 import io
-import json
 import math
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +19,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageChops, ImageStat
 
 from bench import methods
-from bench.environment import ROOT
+from bench.environment import json_result
 from bench.inputs import ImageSpec, ensure_file, load, warmup_spec
 from image_processor import imaging
 
@@ -115,19 +113,8 @@ def time_methods(data: bytes, chosen: dict[str, methods.Method], *, runs: int) -
 
 def peak_extra_mb(key: str, spec: ImageSpec) -> float:
     """Peak RSS above the interpreter's own, in a fresh process that ran only this method on this image."""
-    command = [
-        sys.executable,
-        "-m",
-        "bench.probe",
-        "memory",
-        key,
-        str(ensure_file(spec)),
-        str(ensure_file(warmup_spec(spec))),
-    ]
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"memory probe for {key} on {spec.name} failed:\n{completed.stderr}")
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    files = [str(ensure_file(spec)), str(ensure_file(warmup_spec(spec)))]
+    report = json_result([sys.executable, "-m", "bench.probe", "memory", key, *files])
     return max(0.0, report["peak_kb"] - report["baseline_kb"]) / 1024
 
 

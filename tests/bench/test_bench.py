@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench import cost
-from bench.handlers import (
-    DbWriterFigures,
-    HandlerFigures,
-    ImageProcessorFigures,
-    dynamodb_item_bytes,
-    item_bytes_with_key_length,
-    key_length_for_bytes_over,
-)
+from bench.cost import dynamodb_item_bytes, item_bytes_with_key_length, key_length_for_bytes_over
+from bench.handlers import DbWriterFigures, HandlerFigures, ImageProcessorFigures
 from tests.terraform.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +29,9 @@ SECTIONS = (
 
 
 @pytest.fixture(scope="module")
-def quick_report(tmp_path_factory: pytest.TempPathFactory) -> str:
-    output = tmp_path_factory.mktemp("bench") / "RESULTS.md"
+def quick_report() -> str:
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--output", str(output)],
+        [sys.executable, "-m", "bench", "--quick"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -46,7 +39,7 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> str:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    return output.read_text()
+    return completed.stdout
 
 
 @pytest.mark.slow
@@ -159,7 +152,7 @@ def test_default_settings_price_no_x_ray_and_tracing_adds_its_traces() -> None:
         message="{}",
     )
     writer = DbWriterFigures(
-        batch_size=10, messages=10, seconds=1.0, cpu_seconds=0.05, dynamodb_calls=10, log_bytes=1000
+        batch_size=10, messages_per_second=10, calls_per_message=1.0, cpu_ms_per_message=5.0, log_bytes_per_message=100
     )
     figures = HandlerFigures([image], [writer], item={"image_key": {"S": "a.jpg"}}, item_key="a.jpg")
     # WHEN priced at the default settings and with xray_tracing = true
