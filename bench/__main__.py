@@ -62,6 +62,8 @@ def collect(quick: bool) -> Results:
     started = time.monotonic()
     results = report.Results(quick, runs, cold_starts, typical.name, largest.name)
     results.thumbnails = thumbnails.run(images, runs=runs, progress=progress)
+    heic_pairs = thumbnails.QUICK_HEIC_PAIRS if quick else thumbnails.HEIC_PAIRS
+    results.heic = thumbnails.heic_against_jpeg(heic_pairs, runs=runs, progress=progress)
     progress("memory sizing: the largest accepted inputs in a Lambda-like process")
     results.sizing = sizing.run(sizing.QUICK_WORST_CASES if quick else sizing.WORST_CASES)
     progress(f"cold start: {cold_starts} fresh interpreters per variant, and the zips' sizes")

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pillow_heif
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from tests import images
@@ -33,7 +34,7 @@ _CAMERA_EXIF_IFD = {0x9003: "2026:01:02 03:04:05", 0x8827: 200, 0x829A: 0.004, 0
 @dataclass(frozen=True)
 class ImageSpec:
     name: str
-    format: str  # "JPEG", "PNG", "WEBP", "AVIF" or "TIFF"
+    format: str  # "JPEG", "PNG", "WEBP", "AVIF", "TIFF" or "HEIC"
     width: int
     height: int
     orientation: int = 1
@@ -50,7 +51,9 @@ class ImageSpec:
 
     @property
     def extension(self) -> str:
-        return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "AVIF": ".avif", "TIFF": ".tif"}[self.format]
+        return {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "AVIF": ".avif", "TIFF": ".tif", "HEIC": ".heic"}[
+            self.format
+        ]
 
 
 def load(spec: ImageSpec) -> bytes:
@@ -96,6 +99,10 @@ def encode(spec: ImageSpec) -> bytes:
     elif spec.format == "AVIF":
         # The fastest encoder speed: only the sizing probes use AVIF, and speed changes the file, not the decode.
         image.save(buffer, "AVIF", quality=WEBP_QUALITY, speed=10)
+    elif spec.format == "HEIC":
+        # x265's default preset and the camera EXIF, as a phone's encoder would leave it (pillow-heif: tests only).
+        heif = pillow_heif.from_pillow(image)
+        heif.save(buffer, quality=JPEG_QUALITY, exif=_camera_exif(spec.orientation))
     elif spec.format == "TIFF" and spec.mode == "I;16B":
         return images.big_endian_grey_tiff(image)
     elif spec.format == "TIFF":

@@ -16,7 +16,7 @@ from typing import Any
 
 import PIL
 
-from bench import cost, methods, sizing
+from bench import cost, inputs, methods, sizing
 from bench.coldstart import BARE, WITH_CLIENTS, ColdStart
 from bench.handlers import HandlerFigures, ImageProcessorFigures
 from bench.pipeline import PipelineFigures
@@ -58,6 +58,7 @@ class Results:
     typical: str  # the image the cost model prices
     largest: str  # the largest one the memory default must carry well within the timeout
     thumbnails: list[ImageResult] = field(init=False)
+    heic: list[tuple[ImageResult, ImageResult]] = field(init=False)  # (HEIC, the same photo as JPEG)
     sizing: list[SizingResult] = field(init=False)
     cold_start: ColdStart = field(init=False)
     zips: tuple[dict[str, int], str] = field(init=False)  # each zip's size, and where the sizes come from
@@ -79,12 +80,24 @@ def render(results: Results) -> str:
         "cost": cost,
         "imaging": imaging,
         "methods": methods,
+        "inputs": inputs,
         "contract_mb": CONTRACT_MEMORY_MB,
         "typical": typical,
         "largest": largest,
         "worst": worst,
         **_header(results),
         **_thumbnails(results.thumbnails),
+        "heic_rows": _rows(
+            [
+                heic.spec.name,
+                f"{heic.file_bytes / 1e6:.1f} MB / {jpeg.file_bytes / 1e6:.1f} MB",
+                f"{heic.methods['a'].median_cpu_ms:.0f} ms / {jpeg.methods['a'].median_cpu_ms:.0f} ms",
+                f"{heic.methods['a'].median_ms:.0f} ms / {jpeg.methods['a'].median_ms:.0f} ms",
+                f"{heic.methods['a'].median_ms / jpeg.methods['a'].median_ms:.1f}×",
+                f"{heic.methods['a'].peak_extra_mb:.0f} MB / {jpeg.methods['a'].peak_extra_mb:.0f} MB",
+            ]
+            for heic, jpeg in results.heic
+        ),
         "chosen": chosen,
         "versus": "the same as" if chosen.memory_mb == CONTRACT_MEMORY_MB else "not",
         "largest_seconds": cost.image_processor_seconds(largest, chosen.memory_mb),

@@ -31,6 +31,7 @@ WORST_CASES = [
     ImageSpec("AVIF 50 MP RGBA", "AVIF", HALF_LIMIT_SIDE, HALF_LIMIT_SIDE, mode="RGBA", smooth_only=True),
     ImageSpec("JPEG 100 MP progressive", "JPEG", 10000, 10000, smooth_only=True, progressive=True),
     ImageSpec("JPEG 50 MP", "JPEG", 8688, 5792),
+    ImageSpec("HEIC 48 MP", "HEIC", 8064, 6048),  # an iPhone's 48 MP photo, within HEIF's half of the limit
 ]
 QUICK_WORST_CASES = [
     ImageSpec("PNG 1 MP RGBA", "PNG", 1152, 864, mode="RGBA", smooth_only=True),

@@ -40,6 +40,16 @@ QUICK_IMAGES = [
     ImageSpec("JPEG 1 MP, EXIF orientation 6", "JPEG", 1152, 864, orientation=6),
 ]
 
+# HEIC against the same photo as JPEG, with (a) alone: the other methods answer a question about JPEG.
+# 8064x6048 is an iPhone's 48 MP photo.
+HEIC_PAIRS = [
+    (ImageSpec("HEIC 12 MP", "HEIC", 4032, 3024), ImageSpec("JPEG 12 MP (same photo)", "JPEG", 4032, 3024)),
+    (ImageSpec("HEIC 48 MP", "HEIC", 8064, 6048), ImageSpec("JPEG 48 MP (same photo)", "JPEG", 8064, 6048)),
+]
+QUICK_HEIC_PAIRS = [
+    (ImageSpec("HEIC 1 MP", "HEIC", 1152, 864), ImageSpec("JPEG 1 MP (same photo)", "JPEG", 1152, 864)),
+]
+
 ProgressFn = Callable[[str], None]
 
 
@@ -94,6 +104,23 @@ def run(images: list[ImageSpec], *, runs: int, progress: ProgressFn) -> list[Ima
                 if key in result.methods:
                     result.methods[key].psnr_db = psnr
         results.append(result)
+    return results
+
+
+def heic_against_jpeg(
+    pairs: list[tuple[ImageSpec, ImageSpec]], *, runs: int, progress: ProgressFn
+) -> list[tuple[ImageResult, ImageResult]]:
+    """(a) on each HEIC and on the same photo as JPEG, timed in alternation, each file's peak in its own process."""
+    results = []
+    for heic, jpeg in pairs:
+        progress(f"HEIC against JPEG: {heic.name}, {runs} rounds of (a) on each")
+        data = {spec: load(spec) for spec in (heic, jpeg)}
+        # time_methods alternates its callables on one input; here each callable brings its own file.
+        files = {spec.name: (lambda _, file=data[spec]: methods.ours(file)) for spec in (heic, jpeg)}
+        timed = time_methods(b"", files, runs=runs)
+        for spec in (heic, jpeg):
+            timed[spec.name].peak_extra_mb = peak_extra_mb("a", spec)
+        results.append(tuple(ImageResult(spec, len(data[spec]), {"a": timed[spec.name]}) for spec in (heic, jpeg)))
     return results
 
 

@@ -20,6 +20,7 @@ QUICK_RUN_TIMEOUT_S = 600  # a first run also creates .venv-bench
 SECTIONS = (
     "## Thumbnail core",
     "## Targets",
+    "## HEIC against JPEG",
     "## Memory sizing",
     "## Cold start",
     "## Handlers, one invocation at a time",
@@ -48,6 +49,15 @@ def test_quick_run_reports_every_section(quick_report: str) -> None:
     assert -1 not in positions, [s for s, p in zip(SECTIONS, positions, strict=True) if p == -1]
     assert positions == sorted(positions)
     assert "QUICK smoke run" in quick_report
+
+
+@pytest.mark.slow
+def test_quick_run_times_a_heic_against_the_same_photo_as_jpeg(quick_report: str) -> None:
+    section = quick_report.split("## HEIC against JPEG", 1)[1].split("\n## ", 1)[0]
+    [row] = [line for line in section.splitlines() if line.startswith("| HEIC 1 MP |")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert len(cells) == 6 and all(" / " in cell for cell in (cells[1], cells[2], cells[3], cells[5])), row
+    assert cells[4].endswith("×")
 
 
 @pytest.mark.slow
