@@ -168,3 +168,16 @@ def test_a_heic_declaring_too_many_pixels_is_rejected_before_it_is_decoded():
     assert over_the_limit.reason == "too_many_pixels" and "12000x12000" in over_the_limit.detail
     assert over_half.reason == "too_many_pixels" and "half of MAX_IMAGE_PIXELS" in over_half.detail
     assert bomb.reason == "decompression_bomb"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("transform", "exif_orientation"), [(1, 6), (6, 1), (6, 6)], ids=["exif", "irot", "both"])
+def test_a_12_megapixel_heic_is_upright_whichever_rotation_it_carries(transform, exif_orientation):
+    # GIVEN a 12 MP photo (4242x2828 upright, the marked picture's 3:2), stored sideways
+    stored = images.stored_for_orientation(6).resize((2828, 4242), Image.Resampling.NEAREST)
+    data = images.heic(stored, transform=transform, exif_orientation=exif_orientation)
+
+    info, thumbnail = thumbnail_of(data)
+
+    assert (info.display_width, info.display_height) == (4242, 2828)
+    assert_upright(thumbnail)
