@@ -124,6 +124,7 @@ def heic(
     exif: Image.Exif | None = None,
     primary: int = 0,
     bits: int = 8,
+    tile_size: int = 0,
 ) -> bytes:
     """A HEIC file made by pillow-heif (libheif with x265), the encoder the tests use.
 
@@ -131,6 +132,7 @@ def heic(
     orientation value it stands for; `exif_orientation`: the EXIF Orientation tag the file carries beside it
     (None: the same value as `transform`, as an iPhone writes it). A list of images becomes a file of several,
     `primary` the index of the one viewers show. `bits` 10 or 12 stores deep colour from a 16-bit copy.
+    `tile_size` > 0 stores each image as a grid of tiles that size, as an iPhone does (512).
     """
     frames = image if isinstance(image, list) else [image]
     tags = exif if exif is not None else Image.Exif()
@@ -147,7 +149,14 @@ def heic(
     pillow_heif.options.SAVE_HDR_TO_12_BIT = bits == 12
     try:
         # x265's fastest preset: the tests need real HEVC, not small files, and it encodes 10x faster.
-        heif.save(buffer, quality=75, enc_params={"preset": "ultrafast"}, exif=tags.tobytes(), primary_index=primary)
+        heif.save(
+            buffer,
+            quality=75,
+            enc_params={"preset": "ultrafast"},
+            exif=tags.tobytes(),
+            primary_index=primary,
+            tile_size=tile_size,
+        )
     finally:
         pillow_heif.options.SAVE_HDR_TO_12_BIT = False
     data = buffer.getvalue()

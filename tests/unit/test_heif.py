@@ -47,6 +47,17 @@ def test_an_iphone_style_heic_is_turned_upright_exactly_once(orientation):
     assert (info.width, info.height, info.display_width, info.display_height) == (300, 200, 300, 200)
 
 
+def test_a_heic_stored_as_a_grid_of_tiles_is_decoded_whole_and_upright():
+    # GIVEN the layout an iPhone writes (a grid of tiles, 512 on a phone; 64 here to keep the file small)
+    data = images.heic(images.stored_for_orientation(6), transform=6, tile_size=64)
+    assert b"grid" in data
+
+    info, thumbnail = thumbnail_of(data)
+
+    assert (info.width, info.height, info.frame_count) == (300, 200, 1)
+    assert_upright(thumbnail)
+
+
 def test_a_heic_with_only_a_container_rotation_is_upright():
     data = images.heic(images.stored_for_orientation(6), transform=6, exif_orientation=1)
 
@@ -173,9 +184,9 @@ def test_a_heic_declaring_too_many_pixels_is_rejected_before_it_is_decoded():
 @pytest.mark.slow
 @pytest.mark.parametrize(("transform", "exif_orientation"), [(1, 6), (6, 1), (6, 6)], ids=["exif", "irot", "both"])
 def test_a_12_megapixel_heic_is_upright_whichever_rotation_it_carries(transform, exif_orientation):
-    # GIVEN a 12 MP photo (4242x2828 upright, the marked picture's 3:2), stored sideways
+    # GIVEN a 12 MP photo (4242x2828 upright, the marked picture's 3:2), stored sideways in 512-pixel tiles
     stored = images.stored_for_orientation(6).resize((2828, 4242), Image.Resampling.NEAREST)
-    data = images.heic(stored, transform=transform, exif_orientation=exif_orientation)
+    data = images.heic(stored, transform=transform, exif_orientation=exif_orientation, tile_size=512)
 
     info, thumbnail = thumbnail_of(data)
 
