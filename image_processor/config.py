@@ -22,6 +22,8 @@ class Settings:
     thumbnail_bucket: str
     metadata_queue_url: str
     thumbnail_size: int = 256
+    # Each extra size is one more small resize, WebP encode and PUT per image, from the same decode.
+    extra_thumbnail_sizes: tuple[int, ...] = ()
     thumbnail_prefix: str = "thumbnails/"
     # Objects above this are rejected from the event's size alone, before any download.
     max_image_bytes: int = 50 * MIB
@@ -34,12 +36,28 @@ class Settings:
     max_image_pixels: int = 100_000_000
     include_gps: bool = False
 
+    @property
+    def thumbnail_sizes(self) -> tuple[int, ...]:
+        return (self.thumbnail_size, *self.extra_thumbnail_sizes)
+
+    @property
+    def rendered_with(self) -> str:
+        """Every setting a record and its thumbnails depend on: scripts/reprocess.py re-renders the
+        objects whose record was made with other settings."""
+        sizes = ",".join(str(size) for size in self.thumbnail_sizes)
+        return (
+            f"webp sizes={sizes} prefix={self.thumbnail_prefix} max_image_bytes={self.max_image_bytes}"
+            f" max_image_pixels={self.max_image_pixels} include_gps={str(self.include_gps).lower()}"
+        )
+
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
+    thumbnail_size = _integer(environ, "THUMBNAIL_SIZE", Settings.thumbnail_size, low=16, high=4096)
     return Settings(
         thumbnail_bucket=_bucket_name(environ, "THUMBNAIL_BUCKET"),
         metadata_queue_url=_queue_url(environ, "METADATA_QUEUE_URL"),
-        thumbnail_size=_integer(environ, "THUMBNAIL_SIZE", Settings.thumbnail_size, low=16, high=4096),
+        thumbnail_size=thumbnail_size,
+        extra_thumbnail_sizes=_extra_sizes(environ, "EXTRA_THUMBNAIL_SIZES", thumbnail_size),
         thumbnail_prefix=_prefix(environ, "THUMBNAIL_PREFIX", Settings.thumbnail_prefix),
         max_image_bytes=_integer(environ, "MAX_IMAGE_BYTES", Settings.max_image_bytes, low=1, high=5 * 1024**3),
         max_image_pixels=_integer(environ, "MAX_IMAGE_PIXELS", Settings.max_image_pixels, low=1, high=1_000_000_000),
@@ -83,6 +101,23 @@ def _integer(environ: Mapping[str, str], name: str, default: int, *, low: int, h
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _extra_sizes(environ: Mapping[str, str], name: str, thumbnail_size: int) -> tuple[int, ...]:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return ()
+    sizes = []
+    for part in raw.split(","):
+        if not part.strip():
+            raise ConfigError(f"{name} must be sizes separated by commas, like '128,1024', got {raw!r}")
+        size = _integer({name: part}, name, 0, low=16, high=4096)
+        if size == thumbnail_size or size in sizes:
+            raise ConfigError(
+                f"{name} lists {size} twice (THUMBNAIL_SIZE={thumbnail_size} is always made), got {raw!r}"
+            )
+        sizes.append(size)
+    return tuple(sizes)
 
 
 def _prefix(environ: Mapping[str, str], name: str, default: str) -> str:

@@ -28,9 +28,12 @@ sqs = boto3.client("sqs", config=_AWS_CONFIG)
 logger = Logger("image_processor")
 
 
-def lambda_handler(event: S3Event, context: Any) -> dict[str, int]:
+def lambda_handler(event: S3Event, context: Any) -> dict[str, Any]:
+    """Counts of each outcome, and each object's status and reason in `results`, for callers that
+    invoke it synchronously (scripts/reprocess.py); S3's asynchronous invocations discard them."""
     logger.bind_invocation(context)
     counts = {"PROCESSED": 0, "REJECTED": 0, "DELETED": 0, "IGNORED": 0}
+    results = []
     for object_event in parse_s3_event(event):
         if object_event.kind is None:
             logger.warning("ignored event", event_name=object_event.event_name, key=object_event.key)
@@ -45,7 +48,8 @@ def lambda_handler(event: S3Event, context: Any) -> dict[str, int]:
         send_message(sqs, SETTINGS.metadata_queue_url, outcome.message)
         _report(outcome, context)
         counts[outcome.status] += 1
-    return counts
+        results.append({"key": object_event.key, "status": outcome.status, "reason": outcome.message["reason"]})
+    return counts | {"results": results}
 
 
 def _report(outcome: Outcome, context: Any) -> None:
@@ -68,5 +72,6 @@ def _report(outcome: Outcome, context: Any) -> None:
             "ProcessingTime": (message["processing_ms"], "Milliseconds"),
             "BytesIn": (outcome.bytes_in, "Bytes"),
             "BytesOut": (outcome.bytes_out, "Bytes"),
+            "ThumbnailsWritten": (len(message["thumbnails"]), "Count"),
         }
     emit_metrics(getattr(context, "function_name", "image_processor"), metrics, {"key": message["key"]})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +35,7 @@ THUMBNAIL_QUALITY = 80
 REDUCING_GAP = 1.4
 S3_MAX_KEY_BYTES = 1024
 _HASHED_FOLDER = "_long/"
+_SIZES_FOLDER = "_sizes/"
 
 # Orientation tag values (EXIF 2.3, tag 0x0112) and the transpose that makes the image upright:
 # the same table ImageOps.exif_transpose uses, applied here to the small thumbnail.
@@ -100,12 +101,14 @@ class Thumbnail:
     content_type: str = THUMBNAIL_CONTENT_TYPE
 
 
-def make_thumbnail(
-    data: bytes, *, size: int, max_pixels: int, include_gps: bool = False
-) -> tuple[ImageInfo, Thumbnail]:
-    """Decodes `data` once and returns its metadata and a WebP thumbnail fitting size x size.
+def make_thumbnails(
+    data: bytes, *, sizes: Sequence[int], max_pixels: int, include_gps: bool = False
+) -> tuple[ImageInfo, tuple[Thumbnail, ...]]:
+    """Decodes `data` once and returns its metadata and one WebP thumbnail per size, each fitting size x size.
 
-    Raises ImageRejectedError for anything that is not a well-formed image we accept.
+    The largest is made from the decoded image and every other from the largest, so each extra size
+    costs one small resize and encode, not another decode. Raises ImageRejectedError for anything that
+    is not a well-formed image we accept.
     """
     if not data:
         raise ImageRejectedError("empty_object", "the object is 0 bytes long")
@@ -128,9 +131,18 @@ def make_thumbnail(
         )
         # An ICC profile describes the source's colour space: only an RGB one fits the RGB thumbnail.
         icc_profile = image.info.get("icc_profile") if image.mode in ("RGB", "RGBA") else None
-        small = _decode_small(image, size)
-    upright = small.transpose(_UPRIGHT_TRANSPOSE[orientation]) if orientation in _UPRIGHT_TRANSPOSE else small
-    return info, _encode(upright, icc_profile=icc_profile)
+        largest = _decode_small(image, max(sizes))
+    if orientation in _UPRIGHT_TRANSPOSE:
+        largest = largest.transpose(_UPRIGHT_TRANSPOSE[orientation])
+    return info, tuple(_encode(_fitted(largest, size), icc_profile=icc_profile) for size in sizes)
+
+
+def make_thumbnail(
+    data: bytes, *, size: int, max_pixels: int, include_gps: bool = False
+) -> tuple[ImageInfo, Thumbnail]:
+    """make_thumbnails for one size."""
+    info, (thumbnail,) = make_thumbnails(data, sizes=(size,), max_pixels=max_pixels, include_gps=include_gps)
+    return info, thumbnail
 
 
 def limit_decoder_pixels(max_pixels: int) -> None:
@@ -138,18 +150,20 @@ def limit_decoder_pixels(max_pixels: int) -> None:
     Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def thumbnail_key(source_key: str, prefix: str) -> str:
-    """The thumbnail's key: a pure function of the source key, so re-processing overwrites it.
+def thumbnail_key(source_key: str, prefix: str, extra_size: int | None = None) -> str:
+    """A thumbnail's key: a pure function of the source key, so re-processing overwrites it.
 
-    The source extension stays in the name (`a.png` and `a.jpg` never collide). Keys that would
-    pass S3's 1,024-byte limit fall back to a hash of the source key, and so do keys inside the
-    hashed folder itself, so that an upload named like a hash cannot take a long key's thumbnail.
+    The source extension stays in the name (`a.png` and `a.jpg` never collide). An extra size lives
+    under `_sizes/<size>/`. Keys that would pass S3's 1,024-byte limit fall back to a hash of the
+    source key, and so do keys inside those two folders themselves, so that no upload's name can take
+    another upload's thumbnail.
     """
-    key = f"{prefix}{source_key}{THUMBNAIL_EXTENSION}"
-    if len(key.encode("utf-8")) <= S3_MAX_KEY_BYTES and not source_key.startswith(_HASHED_FOLDER):
+    folder = f"{prefix}{_SIZES_FOLDER}{extra_size}/" if extra_size is not None else prefix
+    key = f"{folder}{source_key}{THUMBNAIL_EXTENSION}"
+    if len(key.encode("utf-8")) <= S3_MAX_KEY_BYTES and not source_key.startswith((_HASHED_FOLDER, _SIZES_FOLDER)):
         return key
     digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()
-    return f"{prefix}{_HASHED_FOLDER}{digest}{THUMBNAIL_EXTENSION}"
+    return f"{folder}{_HASHED_FOLDER}{digest}{THUMBNAIL_EXTENSION}"
 
 
 def read_exif(image: Image.Image, *, include_gps: bool) -> tuple[int, dict[str, Any]]:
@@ -370,6 +384,14 @@ def _decode_small(image: Image.Image, size: int) -> Image.Image:
         return resizable.copy() if resizable is image else resizable
     has_alpha = "A" in resizable.mode or resizable.has_transparency_data
     return resizable.convert("RGBA" if has_alpha else "RGB")
+
+
+def _fitted(image: Image.Image, size: int) -> Image.Image:
+    if max(image.size) <= size:
+        return image
+    smaller = image.copy()
+    smaller.thumbnail((size, size))
+    return smaller
 
 
 def _resizable_mode(image: Image.Image) -> Image.Image:

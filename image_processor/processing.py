@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from image_processor.config import Settings
-from image_processor.imaging import ImageRejectedError, make_thumbnail, thumbnail_key
+from image_processor.imaging import ImageRejectedError, make_thumbnails, thumbnail_key
 from image_processor.s3_events import ObjectEvent
 from image_processor.storage import (
     ObjectTooLargeError,
@@ -74,9 +74,8 @@ def process_created(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outco
     started = time.perf_counter()
     if event.size is not None and event.size > settings.max_image_bytes:
         detail = f"{event.size:,} bytes is over MAX_IMAGE_BYTES={settings.max_image_bytes:,}"
-        synced = _removed_thumbnail(
-            SourceVersion.spelt(event.version_id, event.etag), _rejection("too_many_bytes", detail), event, s3, settings
-        )
+        rejection = _rejection("too_many_bytes", detail, settings)
+        synced = _removed_thumbnail(SourceVersion.spelt(event.version_id, event.etag), rejection, event, s3, settings)
     else:
         synced = _sync_thumbnail(event, s3, settings)
     _settle_thumbnail(event, synced.source, s3, settings)
@@ -105,21 +104,36 @@ def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings) -> _Synced:
     """Makes the thumbnail from the object the key holds now, or removes it when that is no image."""
     try:
         source = read_object(s3, event.bucket, event.key, settings.max_image_bytes)
-        info, thumbnail = make_thumbnail(
+        info, thumbnails = make_thumbnails(
             source.data,
-            size=settings.thumbnail_size,
+            sizes=settings.thumbnail_sizes,
             max_pixels=settings.max_image_pixels,
             include_gps=settings.include_gps,
         )
     except SourceMissingError as error:
-        return _removed_thumbnail(None, _rejection("source_missing", str(error)), event, s3, settings)
+        return _removed_thumbnail(None, _rejection("source_missing", str(error), settings), event, s3, settings)
     except ObjectTooLargeError as error:
-        return _removed_thumbnail(error.version, _rejection("too_many_bytes", str(error)), event, s3, settings)
+        return _removed_thumbnail(
+            error.version, _rejection("too_many_bytes", str(error), settings), event, s3, settings
+        )
     except ImageRejectedError as error:
-        rejection = _rejection(error.reason, error.detail)
+        rejection = _rejection(error.reason, error.detail, settings)
         return _removed_thumbnail(source.version, rejection, event, s3, settings, bytes_in=len(source.data))
-    key = _thumbnail_key(event, settings)
-    put_thumbnail(s3, settings.thumbnail_bucket, key, thumbnail)
+    renditions = []
+    for size, key, thumbnail in zip(
+        settings.thumbnail_sizes, _thumbnail_keys(event, settings), thumbnails, strict=True
+    ):
+        put_thumbnail(s3, settings.thumbnail_bucket, key, thumbnail)
+        renditions.append(
+            {
+                "size": size,
+                "key": key,
+                "bytes": len(thumbnail.data),
+                "width": thumbnail.width,
+                "height": thumbnail.height,
+            }
+        )
+    primary = renditions[0]
     fields = {
         "status": "PROCESSED",
         "format": info.format,
@@ -132,12 +146,15 @@ def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings) -> _Synced:
         "frame_count": info.frame_count,
         "exif": info.exif,
         "thumbnail_bucket": settings.thumbnail_bucket,
-        "thumbnail_key": key,
-        "thumbnail_bytes": len(thumbnail.data),
-        "thumbnail_width": thumbnail.width,
-        "thumbnail_height": thumbnail.height,
+        "thumbnail_key": primary["key"],
+        "thumbnail_bytes": primary["bytes"],
+        "thumbnail_width": primary["width"],
+        "thumbnail_height": primary["height"],
+        "thumbnails": renditions,
+        "rendered_with": settings.rendered_with,
     }
-    return _Synced(source.version, fields, bytes_in=len(source.data), bytes_out=len(thumbnail.data))
+    bytes_out = sum(rendition["bytes"] for rendition in renditions)
+    return _Synced(source.version, fields, bytes_in=len(source.data), bytes_out=bytes_out)
 
 
 def _removed_thumbnail(
@@ -149,8 +166,9 @@ def _removed_thumbnail(
     *,
     bytes_in: int = 0,
 ) -> _Synced:
-    # A deleted key, or one overwritten with a bad file, must not keep showing an old thumbnail.
-    delete_thumbnail(s3, settings.thumbnail_bucket, _thumbnail_key(event, settings))
+    # A deleted key, or one overwritten with a bad file, must not keep showing an old thumbnail of any size.
+    for key in _thumbnail_keys(event, settings):
+        delete_thumbnail(s3, settings.thumbnail_bucket, key)
     return _Synced(source, fields, bytes_in=bytes_in)
 
 
@@ -168,12 +186,13 @@ def _settle_thumbnail(event: ObjectEvent, made_from: SourceVersion | None, s3: A
     )
 
 
-def _thumbnail_key(event: ObjectEvent, settings: Settings) -> str:
-    return thumbnail_key(event.key, settings.thumbnail_prefix)
+def _thumbnail_keys(event: ObjectEvent, settings: Settings) -> list[str]:
+    extra = [thumbnail_key(event.key, settings.thumbnail_prefix, size) for size in settings.extra_thumbnail_sizes]
+    return [thumbnail_key(event.key, settings.thumbnail_prefix), *extra]
 
 
-def _rejection(reason: str, detail: str) -> dict[str, Any]:
-    return {"status": "REJECTED", "reason": reason, "reason_detail": detail}
+def _rejection(reason: str, detail: str, settings: Settings) -> dict[str, Any]:
+    return {"status": "REJECTED", "reason": reason, "reason_detail": detail, "rendered_with": settings.rendered_with}
 
 
 def _outcome(event: ObjectEvent, synced: _Synced, started: float, **source: str | int | None) -> Outcome:

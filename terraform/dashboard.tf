@@ -244,6 +244,8 @@ locals {
           ["ImagePipeline", "ImagesProcessed", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "processed" }],
           ["ImagePipeline", "ImagesRejected", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "rejected" }],
           ["ImagePipeline", "ImagesDeleted", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "deleted" }],
+          # One S3 PUT per size per processed image: above "processed" when extra_thumbnail_sizes is set.
+          ["ImagePipeline", "ThumbnailsWritten", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "thumbnails written" }],
         ]
       }
     },
@@ -277,7 +279,7 @@ locals {
         period = 60
         metrics = [
           ["ImagePipeline", "BytesIn", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "uploads read" }],
-          ["ImagePipeline", "BytesOut", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "thumbnails written" }],
+          ["ImagePipeline", "BytesOut", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "thumbnail bytes written" }],
         ]
       }
     },

@@ -39,16 +39,20 @@ resource "aws_lambda_function" "image_processor" {
   source_code_hash = local.package_hashes.image_processor
 
   environment {
-    variables = {
-      THUMBNAIL_BUCKET   = aws_s3_bucket.this["thumbnails"].bucket
-      METADATA_QUEUE_URL = aws_sqs_queue.metadata.url
-      THUMBNAIL_SIZE     = tostring(var.thumbnail_size)
-      THUMBNAIL_PREFIX   = var.thumbnail_prefix
-      MAX_IMAGE_BYTES    = tostring(var.max_image_bytes)
-      MAX_IMAGE_PIXELS   = tostring(var.max_image_pixels)
-      INCLUDE_GPS        = tostring(var.include_gps)
-      LOG_LEVEL          = var.log_level
-    }
+    # EXTRA_THUMBNAIL_SIZES only when there are some: with one size the configuration is what it always was.
+    variables = merge(
+      {
+        THUMBNAIL_BUCKET   = aws_s3_bucket.this["thumbnails"].bucket
+        METADATA_QUEUE_URL = aws_sqs_queue.metadata.url
+        THUMBNAIL_SIZE     = tostring(var.thumbnail_size)
+        THUMBNAIL_PREFIX   = var.thumbnail_prefix
+        MAX_IMAGE_BYTES    = tostring(var.max_image_bytes)
+        MAX_IMAGE_PIXELS   = tostring(var.max_image_pixels)
+        INCLUDE_GPS        = tostring(var.include_gps)
+        LOG_LEVEL          = var.log_level
+      },
+      length(var.extra_thumbnail_sizes) > 0 ? { EXTRA_THUMBNAIL_SIZES = join(",", var.extra_thumbnail_sizes) } : {},
+    )
   }
 
   logging_config {
@@ -67,6 +71,10 @@ resource "aws_lambda_function" "image_processor" {
     precondition {
       condition     = local.package_errors.image_processor == null
       error_message = coalesce(local.package_errors.image_processor, "-")
+    }
+    precondition {
+      condition     = !contains(var.extra_thumbnail_sizes, var.thumbnail_size)
+      error_message = "extra_thumbnail_sizes must not list thumbnail_size (${var.thumbnail_size}): that size is always made."
     }
   }
 }

@@ -200,6 +200,22 @@ variable "thumbnail_size" {
   }
 }
 
+variable "extra_thumbnail_sizes" {
+  description = "EXTRA_THUMBNAIL_SIZES: more thumbnail sizes (longest side in pixels), each made from the same decode and stored as thumbnails/_sizes/SIZE/KEY.webp (under thumbnail_prefix). Each adds one S3 PUT per processed image."
+  type        = list(number)
+  default     = []
+
+  validation {
+    condition     = alltrue([for size in var.extra_thumbnail_sizes : size >= 16 && size <= 4096 && floor(size) == size])
+    error_message = "Every extra_thumbnail_sizes entry must be a whole number of pixels between 16 and 4096."
+  }
+
+  validation {
+    condition     = length(distinct(var.extra_thumbnail_sizes)) == length(var.extra_thumbnail_sizes)
+    error_message = "extra_thumbnail_sizes must list each size once."
+  }
+}
+
 variable "thumbnail_prefix" {
   description = "THUMBNAIL_PREFIX: key prefix of the thumbnails in the thumbnails bucket (image_processor may only write and delete under it). \"\" or a prefix ending in \"/\"."
   type        = string

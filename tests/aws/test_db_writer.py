@@ -107,6 +107,27 @@ def test_out_of_order_events_never_overwrite_a_newer_record(stack, db_writer, co
     assert stack.item("k.jpg")["status"] == final_status
 
 
+@pytest.mark.parametrize("sequencer", ["0A", None], ids=["sequencer", "event-time"])
+def test_the_same_event_rendered_later_replaces_its_record_and_never_a_newer_events(
+    stack, db_writer, context, sequencer
+):
+    # GIVEN an upload's record, then the same event rendered again with new settings (scripts/reprocess.py)
+    first = message("r.jpg", sequencer=sequencer, processed_at="2026-11-22T10:00:01.000Z", thumbnail_width=256)
+    again = first | {"processed_at": "2026-12-01T09:00:00.000Z", "thumbnail_width": 128}
+    db_writer.lambda_handler(sqs_event(first), context)
+
+    # WHEN the new rendering and then, late, a redelivery of the first one arrive
+    db_writer.lambda_handler(sqs_event(again, first), context)
+
+    # THEN the later rendering is the record
+    assert stack.item("r.jpg")["thumbnail_width"] == 128
+
+    # AND a rendering of that event made later still never replaces a newer event's record
+    newer = message("r.jpg", "DELETED", "0B" if sequencer else None, event_time="2026-11-23T10:00:00.000Z")
+    db_writer.lambda_handler(sqs_event(newer, again | {"processed_at": "2026-12-02T09:00:00.000Z"}), context)
+    assert stack.item("r.jpg")["status"] == "DELETED"
+
+
 def test_event_time_orders_messages_without_a_sequencer(stack, db_writer, context):
     newer = message("t.jpg", "DELETED", None, event_time="2026-11-22T10:00:05.000Z")
     older = message("t.jpg", "PROCESSED", None, event_time="2026-11-22T10:00:01.000Z")

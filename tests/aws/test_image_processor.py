@@ -38,6 +38,7 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
     assert stored["ContentType"] == "image/webp"
     assert Image.open(io.BytesIO(stored["Body"].read())).size == (256, 171)
     [message] = stack.queued_messages()
+    rendition = {"size": 256, "key": thumbnail_key, "bytes": stored["ContentLength"], "width": 256, "height": 171}
     assert message | {"processing_ms": 0, "processed_at": "", "thumbnail_bytes": 0} == {
         "schema_version": 1,
         "status": "PROCESSED",
@@ -65,6 +66,9 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
         "thumbnail_bytes": 0,
         "thumbnail_width": 256,
         "thumbnail_height": 171,
+        "thumbnails": [rendition],
+        "rendered_with": "webp sizes=256 prefix=thumbnails/ max_image_bytes=52428800 max_image_pixels=100000000"
+        " include_gps=false",
         "processing_ms": 0,
         "processed_at": "",
     }
@@ -112,6 +116,48 @@ def test_removed_event_deletes_thumbnail_and_sends_deleted(stack, image_processo
     assert (message["status"], message["key"], message["event_name"]) == ("DELETED", TRICKY_KEY, "ObjectRemoved:Delete")
 
 
+def test_extra_sizes_are_written_listed_in_the_message_and_deleted_with_the_upload(stack, monkeypatch, context):
+    monkeypatch.setenv("THUMBNAIL_SIZE", "128")
+    monkeypatch.setenv("EXTRA_THUMBNAIL_SIZES", "512")
+    monkeypatch.setenv("THUMBNAIL_BUCKET", stack.thumbnails_bucket)
+    monkeypatch.setenv("METADATA_QUEUE_URL", stack.queue_url)
+    image_processor = fresh_import("image_processor.handler")
+    upload(stack, "a.jpg", images.jpeg(1200, 800))
+
+    image_processor.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key="a.jpg"), context)
+
+    [message] = stack.queued_messages()
+    assert [(rendition["size"], rendition["key"], rendition["width"]) for rendition in message["thumbnails"]] == [
+        (128, "thumbnails/a.jpg.webp", 128),
+        (512, "thumbnails/_sizes/512/a.jpg.webp", 512),
+    ]
+    assert (message["thumbnail_key"], message["thumbnail_width"]) == ("thumbnails/a.jpg.webp", 128)
+    assert "sizes=128,512" in message["rendered_with"]
+    for rendition in message["thumbnails"]:
+        stored = stack.s3.get_object(Bucket=stack.thumbnails_bucket, Key=rendition["key"])
+        assert Image.open(stored["Body"]).size == (rendition["width"], rendition["height"])
+
+    stack.s3.delete_object(Bucket=stack.uploads_bucket, Key="a.jpg")
+    image_processor.lambda_handler(s3_event("s3_delete", bucket=stack.uploads_bucket, key="a.jpg"), context)
+
+    assert stack.thumbnail_keys() == []
+
+
+def test_a_synchronous_caller_gets_each_objects_status_and_reason(stack, image_processor, context):
+    upload(stack, "good.jpg", images.jpeg())
+    upload(stack, "notes.txt", b"not an image at all")
+    event = s3_event("s3_put", bucket=stack.uploads_bucket, key="good.jpg")
+    event["Records"] += s3_event("s3_put", bucket=stack.uploads_bucket, key="notes.txt")["Records"]
+
+    result = image_processor.lambda_handler(event, context)
+
+    assert result["results"] == [
+        {"key": "good.jpg", "status": "PROCESSED", "reason": None},
+        {"key": "notes.txt", "status": "REJECTED", "reason": "not_an_image"},
+    ]
+    assert (result["PROCESSED"], result["REJECTED"]) == (1, 1)
+
+
 def test_late_removed_event_keeps_the_thumbnail_of_a_newer_upload(stack, image_processor, context):
     # GIVEN the key was deleted and uploaded again before the delete event arrived
     data = images.jpeg()
@@ -128,7 +174,7 @@ def test_late_removed_event_keeps_the_thumbnail_of_a_newer_upload(stack, image_p
 def test_test_event_is_ignored(stack, image_processor, context):
     result = image_processor.lambda_handler(load_event("s3_test_event"), context)
 
-    assert result == {"PROCESSED": 0, "REJECTED": 0, "DELETED": 0, "IGNORED": 0}
+    assert result == {"PROCESSED": 0, "REJECTED": 0, "DELETED": 0, "IGNORED": 0, "results": []}
     assert stack.queued_messages() == []
 
 
@@ -190,6 +236,7 @@ def test_processed_image_logs_a_structured_line_and_emf_metrics(stack, image_pro
         "ProcessingTime",
         "BytesIn",
         "BytesOut",
+        "ThumbnailsWritten",
     }
     assert emf["FunctionName"] == context.function_name and emf["ImagesProcessed"] == 1
 

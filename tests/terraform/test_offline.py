@@ -62,6 +62,17 @@ FAILING_PLANS = {
         {"project_name": "image-pipeline-archive", "environment": "staging"},
         ["over S3's limit of 63: shorten project_name or environment"],
     ),
+    "extra_thumbnail_sizes_repeating_thumbnail_size": (
+        {"extra_thumbnail_sizes": [256, 512]},
+        ["extra_thumbnail_sizes must not list thumbnail_size (256): that size is always made."],
+    ),
+    "extra_thumbnail_sizes_out_of_range": (
+        {"extra_thumbnail_sizes": [8, 512, 512]},
+        [
+            "Every extra_thumbnail_sizes entry must be a whole number of pixels between 16 and 4096.",
+            "extra_thumbnail_sizes must list each size once.",
+        ],
+    ),
     "max_receive_count_below_5": (
         {"max_receive_count": 4},
         ["max_receive_count must be a whole number between 5 and 1000"],

@@ -32,10 +32,12 @@ def test_image_processor_reads_every_variable():
             "MAX_IMAGE_BYTES": "1048576",
             "MAX_IMAGE_PIXELS": "25_000_000",
             "INCLUDE_GPS": "true",
+            "EXTRA_THUMBNAIL_SIZES": " 128, 1024",
         }
     )
 
     assert (settings.thumbnail_size, settings.thumbnail_prefix) == (512, "small/")
+    assert settings.thumbnail_sizes == (512, 128, 1024)
     assert (settings.max_image_bytes, settings.max_image_pixels, settings.include_gps) == (1_048_576, 25_000_000, True)
 
 
@@ -51,6 +53,11 @@ def test_image_processor_reads_every_variable():
         ({"THUMBNAIL_PREFIX": "thumbs"}, "THUMBNAIL_PREFIX must be empty or a key prefix"),
         ({"THUMBNAIL_PREFIX": "/thumbs/"}, "THUMBNAIL_PREFIX must be empty or a key prefix"),
         ({"INCLUDE_GPS": "maybe"}, "INCLUDE_GPS must be true or false, got 'maybe'"),
+        ({"EXTRA_THUMBNAIL_SIZES": "128,,512"}, "EXTRA_THUMBNAIL_SIZES must be sizes separated by commas"),
+        ({"EXTRA_THUMBNAIL_SIZES": "128 512"}, "EXTRA_THUMBNAIL_SIZES must be a whole number, got '128 512'"),
+        ({"EXTRA_THUMBNAIL_SIZES": "8"}, "EXTRA_THUMBNAIL_SIZES must be between 16 and 4096, got 8"),
+        ({"EXTRA_THUMBNAIL_SIZES": "256"}, "EXTRA_THUMBNAIL_SIZES lists 256 twice"),
+        ({"EXTRA_THUMBNAIL_SIZES": "64,64"}, "EXTRA_THUMBNAIL_SIZES lists 64 twice"),
         ({"THUMBNAIL_BUCKET": "Thumbs_Bucket"}, "THUMBNAIL_BUCKET must be an S3 bucket name"),
         ({"THUMBNAIL_BUCKET": "s3://thumbs"}, "THUMBNAIL_BUCKET must be an S3 bucket name"),
         ({"METADATA_QUEUE_URL": "image-pipeline-dev-metadata"}, "METADATA_QUEUE_URL must be an SQS queue URL"),
@@ -60,6 +67,21 @@ def test_image_processor_reads_every_variable():
 def test_image_processor_names_the_bad_variable(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(REQUIRED | overrides)
+
+
+def test_a_record_says_which_settings_rendered_it_so_a_change_is_seen():
+    default = load_settings(REQUIRED).rendered_with
+    changed = [
+        {"THUMBNAIL_SIZE": "128"},
+        {"EXTRA_THUMBNAIL_SIZES": "512"},
+        {"THUMBNAIL_PREFIX": "small/"},
+        {"MAX_IMAGE_BYTES": "1000"},
+        {"MAX_IMAGE_PIXELS": "1000"},
+        {"INCLUDE_GPS": "true"},
+    ]
+
+    assert load_settings(REQUIRED | {"THUMBNAIL_SIZE": "256", "LOG_LEVEL": "DEBUG"}).rendered_with == default
+    assert len({default, *(load_settings(REQUIRED | change).rendered_with for change in changed)}) == 7
 
 
 def test_image_processor_accepts_an_empty_prefix():

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image, ImageChops, ImageStat, JpegImagePlugin
 
-from image_processor.imaging import ImageRejectedError, make_thumbnail, thumbnail_key
+from image_processor.imaging import ImageRejectedError, make_thumbnail, make_thumbnails, thumbnail_key
 from tests import images
 
 MAX_PIXELS = 100_000_000
@@ -391,3 +391,29 @@ def test_an_upload_named_like_a_hashed_thumbnail_does_not_take_a_long_keys_thumb
 
     assert thumbnail_key(lookalike, "thumbnails/") != hashed
     assert thumbnail_key(lookalike, "thumbnails/").startswith("thumbnails/_long/")
+
+
+def test_an_extra_size_has_a_key_of_its_own_that_no_upload_can_take():
+    extra = thumbnail_key("photos/a.jpg", "thumbnails/", 512)
+    lookalike = extra.removeprefix("thumbnails/").removesuffix(".webp")  # an upload named "_sizes/512/photos/a.jpg"
+
+    assert extra == "thumbnails/_sizes/512/photos/a.jpg.webp"
+    assert thumbnail_key(lookalike, "thumbnails/") != extra
+    assert thumbnail_key(lookalike, "thumbnails/").startswith("thumbnails/_long/")
+    assert thumbnail_key("é" * 512, "thumbnails/", 512).startswith("thumbnails/_sizes/512/_long/")
+
+
+def test_several_sizes_come_from_one_decode_each_fitting_its_box(monkeypatch):
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *args, **kwargs: opened.append(1) or real_open(*args, **kwargs))
+
+    _, thumbnails = make_thumbnails(images.jpeg(1200, 800), sizes=(256, 64, 1024), max_pixels=10**8)
+
+    assert len(opened) == 1
+    assert [(thumbnail.width, thumbnail.height) for thumbnail in thumbnails] == [(256, 171), (64, 43), (1024, 683)]
+    assert [Image.open(io.BytesIO(thumbnail.data)).size for thumbnail in thumbnails] == [
+        (256, 171),
+        (64, 43),
+        (1024, 683),
+    ]

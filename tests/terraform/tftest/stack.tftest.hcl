@@ -99,6 +99,10 @@ run "default_stack" {
     error_message = "the functions' environment does not point at the stack's bucket, queue and table"
   }
   assert {
+    condition     = !contains(keys(aws_lambda_function.image_processor.environment[0].variables), "EXTRA_THUMBNAIL_SIZES")
+    error_message = "with one thumbnail size the function's environment must be what it was before extra sizes existed"
+  }
+  assert {
     condition = alltrue([
       for widget in jsondecode(aws_cloudwatch_dashboard.pipeline.dashboard_body).widgets :
       widget.type == "alarm" ? true : widget.properties.region == "eu-west-1"
@@ -178,13 +182,14 @@ run "options" {
   command = plan
 
   variables {
-    upload_prefix    = "incoming/"
-    alarm_email      = "ops@example.com"
-    environment      = "prod"
-    project_name     = "photos"
-    force_destroy    = true
-    include_gps      = true
-    thumbnail_prefix = "thumbs/"
+    upload_prefix         = "incoming/"
+    alarm_email           = "ops@example.com"
+    environment           = "prod"
+    project_name          = "photos"
+    force_destroy         = true
+    include_gps           = true
+    thumbnail_prefix      = "thumbs/"
+    extra_thumbnail_sizes = [128, 1024]
     # Accepted (the plan fails otherwise): the most tags AWS allows beside the stack's three, with letters
     # beyond ASCII and every symbol AWS allows.
     tags = merge({ for i in range(45) : "Tag${i}" => "x" }, { "Équipe" = "Photo Archiv", "cost-center" = "a_b.c:d/e=f+g-h@i" })
@@ -205,7 +210,8 @@ run "options" {
   assert {
     condition = (
       aws_lambda_function.image_processor.environment[0].variables.INCLUDE_GPS == "true" &&
-      aws_lambda_function.image_processor.environment[0].variables.THUMBNAIL_PREFIX == "thumbs/"
+      aws_lambda_function.image_processor.environment[0].variables.THUMBNAIL_PREFIX == "thumbs/" &&
+      aws_lambda_function.image_processor.environment[0].variables.EXTRA_THUMBNAIL_SIZES == "128,1024"
     )
     error_message = "image_processor settings must reach its environment"
   }
