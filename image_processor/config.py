@@ -42,13 +42,11 @@ class Settings:
 
     @property
     def rendered_with(self) -> str:
-        """Every setting a record and its thumbnails depend on: scripts/reprocess.py re-renders the
-        objects whose record was made with other settings."""
+        """Every setting a record and its thumbnails depend on, compact because every record stores it
+        (`sizes;prefix;max_image_bytes;max_image_pixels;gps`, e.g. `256;thumbnails/;52428800;100000000;0`):
+        scripts/reprocess.py re-renders the objects whose record was made with other settings."""
         sizes = ",".join(str(size) for size in self.thumbnail_sizes)
-        return (
-            f"webp sizes={sizes} prefix={self.thumbnail_prefix} max_image_bytes={self.max_image_bytes}"
-            f" max_image_pixels={self.max_image_pixels} include_gps={str(self.include_gps).lower()}"
-        )
+        return f"{sizes};{self.thumbnail_prefix};{self.max_image_bytes};{self.max_image_pixels};{int(self.include_gps)}"
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

@@ -150,7 +150,8 @@ def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings) -> _Synced:
         "thumbnail_bytes": primary["bytes"],
         "thumbnail_width": primary["width"],
         "thumbnail_height": primary["height"],
-        "thumbnails": renditions,
+        # Every size, when there are several; with one, the fields above say it all and the item stays small.
+        "thumbnails": renditions if len(renditions) > 1 else None,
         "rendered_with": settings.rendered_with,
     }
     bytes_out = sum(rendition["bytes"] for rendition in renditions)

@@ -8,7 +8,10 @@ scripts/replay_processor_failures.py invoke, as Lambda answers it:
 - RequestResponse (the default): run now, answered 200 with the handler's result, or with the
   runtime's error document and `X-Amz-Function-Error: Unhandled`;
 - DryRun: 204.
-Every other request, Invoke of any other function included, goes on to moto.
+GetFunctionConfiguration and UpdateFunctionConfiguration (its Environment) are answered too, so
+that settings change as on AWS (`aws lambda update-function-configuration --environment ...`) and
+scripts/reprocess.py reads them as on AWS. Every other request, for any other function too, goes on
+to moto.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from werkzeug.wrappers import Request, Response
 from local_pipeline.runtime import Invocation
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-_INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<function>[^/]+)/invocations")
+_FUNCTION_PATH = re.compile(r"/2015-03-31/functions/(?P<function>[^/]+)/(?P<action>invocations|configuration)")
+_ACTIONS = {("POST", "invocations"), ("GET", "configuration"), ("PUT", "configuration")}
+
+
+class ConfigurationRefusedError(Exception):
+    """An environment the function could not start with; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,8 @@ class ServedFunction:
     name: str
     invoke: Callable[[Any], Invocation]  # runs the handler now
     submit: Callable[[Any], str]  # queues an asynchronous invocation; returns its request id
+    configuration: Callable[[], dict[str, Any]]  # GetFunctionConfiguration's answer
+    configure: Callable[[dict[str, str]], None]  # replaces the environment; raises ConfigurationRefusedError
 
 
 class LambdaApi:
@@ -50,16 +60,24 @@ class LambdaApi:
         self._functions.pop(name, None)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        function = self._addressed(environ)
+        match = _FUNCTION_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        method = environ.get("REQUEST_METHOD")
+        function = (
+            self._addressed(environ, match["function"]) if match and (method, match["action"]) in _ACTIONS else None
+        )
         if function is None:
             return self._app(environ, start_response)
-        return _invoke(function, Request(environ))(environ, start_response)
+        request = Request(environ)
+        if method == "POST":
+            response = _invoke(function, request)
+        elif method == "PUT":
+            response = _configure(function, request)
+        else:
+            response = _json(function.configuration())
+        return response(environ, start_response)
 
-    def _addressed(self, environ: dict[str, Any]) -> ServedFunction | None:
-        match = _INVOKE_PATH.fullmatch(environ.get("PATH_INFO", ""))
-        if environ.get("REQUEST_METHOD") != "POST" or match is None:
-            return None
-        name, qualifier = function_name(unquote(match["function"]))
+    def _addressed(self, environ: dict[str, Any], identifier: str) -> ServedFunction | None:
+        name, qualifier = function_name(unquote(identifier))
         qualifier = qualifier or parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
         # The runner plays $LATEST only; moto answers any other version or alias as not found.
         return self._functions.get(name) if qualifier in (None, "$LATEST") else None
@@ -92,6 +110,27 @@ def _invoke(function: ServedFunction, request: Request) -> Response:
         headers["X-Amz-Function-Error"] = "Unhandled"
     body = invocation.error if invocation.failed else invocation.response
     return Response(json.dumps(body), status=200, headers=headers, content_type="application/json")
+
+
+def _configure(function: ServedFunction, request: Request) -> Response:
+    try:
+        body = json.loads(request.get_data() or b"{}")
+    except ValueError as error:
+        return _error(400, "InvalidRequestContentException", f"Could not parse request body into json: {error}")
+    if set(body) - {"Environment"}:
+        return _error(
+            400, "InvalidParameterValueException", f"the local stack changes only Environment, not {sorted(body)}"
+        )
+    if "Environment" in body:
+        try:
+            function.configure(dict(body["Environment"].get("Variables") or {}))
+        except ConfigurationRefusedError as error:
+            return _error(400, "InvalidParameterValueException", str(error))
+    return _json(function.configuration())
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), status=200, content_type="application/json")
 
 
 def _error(status: int, error_type: str, message: str) -> Response:

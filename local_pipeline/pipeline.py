@@ -3,6 +3,7 @@ the pipeline has drained (no event or message left anywhere but in a dead-letter
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -13,18 +14,19 @@ from typing import Any
 
 import boto3
 
+from image_processor.config import ConfigError, load_settings
 from local_pipeline.alarms import CHECK_INTERVAL_S, AlarmEvaluator
 from local_pipeline.async_invoke import AsyncInvoker
 from local_pipeline.console import Console
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.faults import FaultConfig, Faults
-from local_pipeline.lambda_api import LambdaApi, ServedFunction
+from local_pipeline.lambda_api import ConfigurationRefusedError, LambdaApi, ServedFunction
 from local_pipeline.loop import BackgroundLoop
 from local_pipeline.metrics import QUEUE_SAMPLE_INTERVAL_S, MetricsRecorder
 from local_pipeline.resources import Resources, create_resources
 from local_pipeline.runtime import LambdaFunction, load_handler
 from local_pipeline.s3_notifications import NotificationPump, describe
-from local_pipeline.stack import REGION, Stack
+from local_pipeline.stack import REGION, FunctionSettings, Stack
 
 # image_processor invocations at once. Pillow releases the GIL while it decodes and resizes, so a
 # few threads keep two cores busy, and a slow image holds up only its own thread.
@@ -159,7 +161,36 @@ def start_pipeline(
         redeliver=injected.redeliver if injected else None,
     )
     if lambda_api is not None:
-        lambda_api.serve(ServedFunction(stack.image_processor.name, image_processor.invoke, invoker.submit))
+        environment = stack.image_processor.environment | {"METADATA_QUEUE_URL": metadata_queue_url}
+
+        def configure(variables: dict[str, str]) -> None:
+            """The new environment, for every invocation from now on: the handler is imported again,
+            as a new execution environment would start. One its init would reject is refused."""
+            try:
+                load_settings(variables)
+            except ConfigError as error:
+                raise ConfigurationRefusedError(f"image_processor could not start with it: {error}") from None
+            for name in environment:
+                os.environ.pop(name, None)
+            os.environ.update(variables)
+            environment.clear()
+            environment.update(variables)
+            module = importlib.reload(sys.modules[stack.image_processor.handler.rpartition(".")[0]])
+            handler = getattr(module, stack.image_processor.handler.rpartition(".")[2])
+            if injected:
+                injected.install(_handler_clients(stack)[:2])
+                handler = injected.crashing(handler)
+            image_processor.handler = handler
+
+        lambda_api.serve(
+            ServedFunction(
+                stack.image_processor.name,
+                image_processor.invoke,
+                invoker.submit,
+                configuration=lambda: _function_configuration(stack.image_processor, environment),
+                configure=configure,
+            )
+        )
     deliver: Callable[[dict[str, Any]], Any] = invoker.submit
     if injected:
         deliver = injected.delivering(deliver)
@@ -178,6 +209,19 @@ def start_pipeline(
     for loop in pipeline.loops:
         loop.start()
     return pipeline
+
+
+def _function_configuration(function: FunctionSettings, environment: dict[str, str]) -> dict[str, Any]:
+    return {
+        "FunctionName": function.name,
+        "FunctionArn": function.arn,
+        "Handler": function.handler,
+        "MemorySize": function.memory_mb,
+        "Timeout": function.timeout_s,
+        "Environment": {"Variables": dict(environment)},
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+    }
 
 
 def _handler_clients(stack: Stack) -> list[Any]:

@@ -144,7 +144,7 @@ class LambdaFunction:
         self, settings: FunctionSettings, handler: Handler, logs: Any, metrics: MetricsRecorder | None = None
     ) -> None:
         self.settings = settings
-        self._handler = handler
+        self.handler = handler  # replaced when the environment changes (pipeline.py)
         self._logs = logs
         self._metrics = metrics
         self._environment = threading.local()
@@ -194,7 +194,7 @@ class LambdaFunction:
     def _run(self, event: Any, context: LambdaContext, log: InvocationLog) -> tuple[Any, dict[str, Any] | None]:
         _current.log = log
         try:
-            result = self._handler(event, context)
+            result = self.handler(event, context)
         except EnvironmentCrash:
             message = f"RequestId: {context.aws_request_id} Error: Runtime exited with error: signal: killed"
             log.add(f"{message}\nRuntime.ExitError")

@@ -25,14 +25,13 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
-from stack_outputs import ConfigurationError, StackOutputs, clients
+from stack_outputs import ConfigurationError, Pacer, StackOutputs, clients, positive
 
 ACCEPTED = 202
 # Long enough to read the whole queue in one run; what this run does not delete is released at its end.
@@ -84,7 +83,7 @@ class _Run:
     def __init__(self, sqs: Any, settings: Settings, invoke: Invoke, out: TextIO) -> None:
         self.sqs, self.settings, self.invoke, self.out = sqs, settings, invoke, out
         self.summary = Summary()
-        self.pace = _Pacer(settings.rate)
+        self.pace = Pacer(settings.rate)
         self.seen: set[str] = set()
         self.replayed_payloads: set[str] = set()
         self.kept: list[str] = []
@@ -199,33 +198,6 @@ def _describe(record: dict[str, Any]) -> str:
     return f"{', '.join(events)} ({why})"
 
 
-class _Pacer:
-    """At most `rate` calls a second: each wait() returns no sooner than 1/rate after the previous one."""
-
-    def __init__(self, rate: float) -> None:
-        self._interval = 1 / rate
-        self._next = time.monotonic()
-
-    def wait(self) -> None:
-        delay = self._next - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        self._next = max(self._next, time.monotonic()) + self._interval
-
-
-def _positive(kind: type) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-        return value
-
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Re-invoke image_processor with the S3 events in its processor-failures queue; "
@@ -234,11 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="list the records; invoke and delete nothing")
     parser.add_argument(
         "--rate",
-        type=_positive(float),
+        type=positive(float),
         default=DEFAULT_RATE,
         help=f"most invocations a second (default {DEFAULT_RATE:g})",
     )
-    parser.add_argument("--max", type=_positive(int), dest="limit", help="replay at most this many records")
+    parser.add_argument("--max", type=positive(int), dest="limit", help="replay at most this many records")
     parser.add_argument("--queue-url", help="processor-failures queue (default: terraform output)")
     parser.add_argument("--function-name", help="image_processor's function name (default: terraform output)")
     parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")

@@ -1,14 +1,20 @@
-"""What the operator scripts need to know about a deployed stack: an option, else an environment
-variable, else the stack's `terraform output` (read once, and only when a value is missing)."""
+"""What the operator scripts share: where a deployed stack is (an option, else an environment variable,
+else the stack's `terraform output`, read once and only when a value is missing), its AWS clients, and
+the pacing of the calls they make."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 
 class ConfigurationError(Exception):
@@ -41,8 +47,50 @@ class StackOutputs:
         return self._outputs
 
 
-def clients(services: tuple[str, ...], queue_url: str, region: str | None, endpoint_url: str | None) -> dict[str, Any]:
-    """boto3 clients in `region`, else the queue URL's region, else boto3's own."""
+def clients(
+    services: tuple[str, ...],
+    queue_url: str,
+    region: str | None,
+    endpoint_url: str | None,
+    configs: dict[str, Config] | None = None,
+) -> dict[str, Any]:
+    """boto3 clients in `region`, else the queue URL's region, else boto3's own; `configs` per service."""
     match = re.match(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/", queue_url)
     session = boto3.session.Session(region_name=region or (match[1] if match else None))
-    return {service: session.client(service, endpoint_url=endpoint_url) for service in services}
+    configs = configs or {}
+    return {
+        service: session.client(service, endpoint_url=endpoint_url, config=configs.get(service)) for service in services
+    }
+
+
+class Pacer:
+    """At most `rate` calls a second, from any number of threads: each wait() returns no sooner than
+    1/rate after the previous one."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1 / rate
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            at = max(self._next, now)
+            self._next = at + self._interval
+        if at > now:
+            time.sleep(at - now)
+
+
+def positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` above 0."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    return parse

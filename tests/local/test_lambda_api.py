@@ -1,4 +1,5 @@
-"""The local stack answers Lambda's Invoke API for image_processor, as S3 and the replay tool call it."""
+"""The local stack answers Lambda's Invoke API for image_processor, as S3 and the replay tool call it,
+and its Get/UpdateFunctionConfiguration, as an operator changes settings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from PIL import Image
 
 from local_pipeline.pipeline import Pipeline
 from local_pipeline.server import LocalEndpoint
@@ -64,7 +66,13 @@ def test_a_request_response_invocation_returns_the_handlers_result(pipeline, fun
 
     assert (response["StatusCode"], response["ExecutedVersion"]) == (200, "$LATEST")
     assert "FunctionError" not in response
-    assert json.loads(response["Payload"].read()) == {"PROCESSED": 1, "REJECTED": 0, "DELETED": 0, "IGNORED": 0}
+    assert json.loads(response["Payload"].read()) == {
+        "PROCESSED": 1,
+        "REJECTED": 0,
+        "DELETED": 0,
+        "IGNORED": 0,
+        "results": [{"key": "invoke/sync.jpg", "status": "PROCESSED", "reason": None}],
+    }
     assert thumbnail_exists(pipeline, "invoke/sync.jpg")
 
 
@@ -111,3 +119,32 @@ def test_a_stopped_pipeline_no_longer_answers_invoke(pipeline):
         pipeline.client("lambda").invoke(FunctionName=pipeline.stack.image_processor.name, InvocationType="Event")
 
     assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_changed_environment_applies_to_the_next_invocation_and_a_bad_one_is_refused(pipeline):
+    lambda_client = pipeline.client("lambda")
+    name = pipeline.stack.image_processor.name
+    variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    assert variables["THUMBNAIL_SIZE"] == "256" and variables["METADATA_QUEUE_URL"].startswith("http")
+
+    # WHEN an operator changes the size as on AWS (the whole environment is replaced)
+    lambda_client.update_function_configuration(
+        FunctionName=name, Environment={"Variables": variables | {"THUMBNAIL_SIZE": "128"}}
+    )
+    event = uploaded(pipeline, "invoke/resized.jpg")
+    lambda_client.invoke(FunctionName=name, Payload=json.dumps(event))
+
+    # THEN the next invocation uses it
+    thumbnail = pipeline.client("s3").get_object(
+        Bucket=pipeline.stack.thumbnails_bucket, Key="thumbnails/invoke/resized.jpg.webp"
+    )
+    assert Image.open(thumbnail["Body"]).size == (128, 96)
+    current = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    assert current["THUMBNAIL_SIZE"] == "128"
+
+    # AND an environment the function could not start with is refused, naming the variable
+    with pytest.raises(ClientError, match="THUMBNAIL_SIZE must be between 16 and 4096"):
+        lambda_client.update_function_configuration(
+            FunctionName=name, Environment={"Variables": variables | {"THUMBNAIL_SIZE": "2"}}
+        )
+    assert lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"] == current

@@ -1,0 +1,379 @@
+"""Re-renders the objects already in the uploads bucket with image_processor's current settings.
+
+After THUMBNAIL_SIZE or EXTRA_THUMBNAIL_SIZES changes, after a fix, or on a bucket that held photos
+before the stack existed: this walks the bucket (or --prefix) and invokes image_processor for each
+object whose record is missing, is of another object, was made with other settings (the record's
+`rendered_with`), or whose thumbnails are missing, with --force for every object. Each invocation is
+synchronous and carries a synthetic S3 event for the object, so the object goes through the upload's
+own code path and message: the thumbnail settles on whatever the key holds by then (an upload made
+meanwhile wins), and db_writer orders the record by the object's own sequencer or event time, where
+a later rendering of the same event replaces the record and never a newer event's.
+
+    .venv/bin/python scripts/reprocess.py --dry-run                 # what would be re-rendered, and why
+    .venv/bin/python scripts/reprocess.py                           # 4 at a time, at most 10 a second
+    .venv/bin/python scripts/reprocess.py --prefix 2025/ --force --concurrency 16 --rate 50
+
+It is resumable: interrupted (Ctrl-C, a crash), a second run skips what the first finished, since
+those objects' records now match. Throttling is retried with backoff (botocore's adaptive mode). The
+names come from `terraform output -json` (in terraform/, or --terraform-dir) unless given as options
+or environment variables; AWS_ENDPOINT_URL or --endpoint-url points it at a local stack.
+
+Exit status: 0 every object skipped or re-rendered (rejections included); 1 an invocation failed;
+2 bad arguments or configuration; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from stack_outputs import ConfigurationError, Pacer, StackOutputs, clients, positive
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for image_processor.config
+from image_processor.config import ConfigError, load_settings
+
+DEFAULT_CONCURRENCY = 4  # well inside a new account's 10 concurrent executions
+DEFAULT_RATE = 10.0
+DEFAULT_LOG_EVERY = 100
+EVENT_NAME = "ObjectCreated:Reprocess"
+# Longer than the function's 15-minute maximum timeout: a synchronous invoke waits for the handler.
+_LAMBDA_CONFIG = Config(read_timeout=910, retries={"mode": "adaptive", "max_attempts": 10})
+_deserializer = TypeDeserializer()
+_RECORD_FIELDS = (
+    "image_key",
+    "status",
+    "etag",
+    "version_id",
+    "sequencer",
+    "event_time",
+    "rendered_with",
+    "thumbnail_key",
+    "thumbnails",
+)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One object as ListObjectsV2 shows it."""
+
+    key: str
+    etag: str
+    size: int
+    last_modified: str  # S3's spelling: UTC, milliseconds, "Z"
+
+
+@dataclass
+class Summary:
+    seen: int = 0
+    rerendered: int = 0
+    skipped: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    failed: dict[str, str] = field(default_factory=dict)  # key -> why
+    would_rerender: int = 0
+
+    def line(self) -> str:
+        rejected = sum(self.rejected.values())
+        return (
+            f"{self.seen} seen, {self.rerendered} re-rendered, {self.skipped} skipped, "
+            f"{rejected} rejected, {len(self.failed)} failed"
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    uploads_bucket: str
+    thumbnails_bucket: str
+    table: str
+    function: str
+
+
+def why_rerender(stored: Stored, record: dict[str, Any] | None, rendered_with: str, s3: Any, target: Target) -> str:
+    """Why `stored` needs rendering again, or "" when its record and thumbnails match the settings."""
+    if record is None:
+        return "no record"
+    if record.get("etag") != stored.etag:
+        return "its record is of another object"
+    if record.get("rendered_with") != rendered_with:
+        return f"rendered with {record.get('rendered_with') or 'older settings'}"
+    # Every size's key when there are several, else the one thumbnail's; a REJECTED record has none.
+    thumbnail_keys = [rendition["key"] for rendition in record.get("thumbnails") or []]
+    for key in thumbnail_keys or ([record["thumbnail_key"]] if record.get("thumbnail_key") else []):
+        try:
+            s3.head_object(Bucket=target.thumbnails_bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            return f"thumbnail {key} is missing"
+    return ""
+
+
+def synthetic_event(stored: Stored, record: dict[str, Any] | None, bucket: str) -> dict[str, Any]:
+    """The S3 event the object's upload sent, as far as it is known: the record's sequencer and event
+    time when the record is of this object (so the new rendering replaces it), else the object's own
+    LastModified (so it never replaces a newer upload's record)."""
+    same_object = record is not None and record.get("etag") == stored.etag
+    s3_object: dict[str, Any] = {"key": quote_plus(stored.key, safe="/"), "size": stored.size, "eTag": stored.etag}
+    if same_object and record.get("sequencer"):
+        s3_object["sequencer"] = record["sequencer"]
+    if same_object and record.get("version_id"):
+        s3_object["versionId"] = record["version_id"]
+    event_time = record["event_time"] if same_object and record.get("event_time") else stored.last_modified
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventName": EVENT_NAME,
+                "eventTime": event_time,
+                "s3": {"bucket": {"name": bucket}, "object": s3_object},
+            }
+        ]
+    }
+
+
+def listed(s3: Any, bucket: str, prefix: str) -> Iterator[list[Stored]]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield [
+            Stored(
+                key=entry["Key"],
+                etag=entry["ETag"].strip('"'),
+                size=entry["Size"],
+                last_modified=entry["LastModified"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            )
+            for entry in page.get("Contents", [])
+        ]
+
+
+def records(dynamodb: Any, table: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The table's items for `keys`, by key (BatchGetItem, 100 at a time, unprocessed keys asked again)."""
+    found: dict[str, dict[str, Any]] = {}
+    names = {f"#{name}": name for name in _RECORD_FIELDS}
+    for start in range(0, len(keys), 100):
+        request = {
+            table: {
+                "Keys": [{"image_key": {"S": key}} for key in keys[start : start + 100]],
+                "ProjectionExpression": ", ".join(names),
+                "ExpressionAttributeNames": names,
+            }
+        }
+        for attempt in range(10):
+            response = dynamodb.batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                found[item["image_key"]["S"]] = _plain(item)
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(2**attempt * 0.05, 2))
+        else:
+            raise ConfigurationError(f"DynamoDB left keys unread after 10 attempts: {table} is throttled")
+    return found
+
+
+def invoke(lambda_client: Any, function: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The handler's result for the one object, or {"error": ...} when the invocation failed."""
+    try:
+        response = lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    except (ClientError, BotoCoreError) as error:
+        return {"error": str(error)}
+    payload = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        return {"error": f"{payload.get('errorType', 'Error')}: {payload.get('errorMessage', '')}"[:500]}
+    [result] = payload["results"]
+    return result
+
+
+class Run:
+    def __init__(self, aws: dict[str, Any], target: Target, rendered_with: str, args: argparse.Namespace) -> None:
+        self.aws, self.target, self.rendered_with, self.args = aws, target, rendered_with, args
+        self.summary = Summary()
+        self.pacer = Pacer(args.rate)
+        self.lock = threading.Lock()
+        self.progress = tqdm(unit="obj", dynamic_ncols=True, disable=not sys.stderr.isatty())
+        self.started = time.monotonic()
+
+    def go(self) -> None:
+        s3, uploads = self.aws["s3"], self.target.uploads_bucket
+        # Counted first, for the ETA: one ListObjectsV2 call per 1,000 objects.
+        self.progress.reset(total=sum(len(page) for page in listed(s3, uploads, self.args.prefix)))
+        in_flight = threading.BoundedSemaphore(self.args.concurrency * 2)  # the listing stays just ahead
+        with ThreadPoolExecutor(self.args.concurrency, thread_name_prefix="reprocess") as pool:
+            try:
+                for page in listed(s3, uploads, self.args.prefix):
+                    found = records(self.aws["dynamodb"], self.target.table, [stored.key for stored in page])
+                    for stored in page:
+                        in_flight.acquire()
+                        pool.submit(self.one, stored, found.get(stored.key)).add_done_callback(
+                            lambda _: in_flight.release()
+                        )
+            except KeyboardInterrupt:
+                pool.shutdown(wait=True, cancel_futures=True)  # invocations under way finish; no new ones
+                raise
+            finally:
+                self.progress.close()
+
+    def one(self, stored: Stored, record: dict[str, Any] | None) -> None:
+        where = f"s3://{self.target.uploads_bucket}/{stored.key}"
+        try:
+            why = (
+                "--force"
+                if self.args.force
+                else why_rerender(stored, record, self.rendered_with, self.aws["s3"], self.target)
+            )
+            if why and self.args.dry_run:
+                self.say(f"would re-render {where}: {why}")
+            if why and not self.args.dry_run:
+                self.pacer.wait()
+                result = invoke(
+                    self.aws["lambda"],
+                    self.target.function,
+                    synthetic_event(stored, record, self.target.uploads_bucket),
+                )
+            else:
+                result = {"status": "WOULD" if why else "SKIPPED"}
+        except (ClientError, BotoCoreError, ConfigurationError) as error:
+            result = {"error": str(error)}
+        with self.lock:
+            self._count(stored.key, result)
+        if "error" in result:
+            self.say(f"FAILED {where}: {result['error']}")
+
+    def _count(self, key: str, result: dict[str, Any]) -> None:
+        summary = self.summary
+        summary.seen += 1
+        if "error" in result:
+            summary.failed[key] = result["error"]
+        elif result["status"] == "REJECTED":
+            summary.rejected[result["reason"]] += 1
+        else:
+            field_name = {"SKIPPED": "skipped", "WOULD": "would_rerender"}.get(result["status"], "rerendered")
+            setattr(summary, field_name, getattr(summary, field_name) + 1)
+        self.progress.update()
+        self.progress.set_postfix_str(summary.line().split(", ", 1)[1], refresh=False)
+        if self.progress.disable and summary.seen % self.args.log_every == 0:
+            self.say(f"progress: {summary.seen}/{self.progress.total}: {summary.line()}{self._rate()}")
+
+    def _rate(self) -> str:
+        elapsed = time.monotonic() - self.started
+        rate = self.summary.seen / elapsed if elapsed > 0 else 0.0
+        left = (self.progress.total - self.summary.seen) / rate if rate else 0.0
+        return f", {rate:.1f}/s, ETA {tqdm.format_interval(left)}"
+
+    def say(self, line: str) -> None:
+        if self.progress.disable:
+            print(line, flush=True)
+        else:
+            self.progress.write(line)
+
+
+def report(summary: Summary, dry_run: bool, interrupted: bool) -> None:
+    if dry_run:
+        print(f"dry run: {summary.would_rerender} of {summary.seen} would be re-rendered, {summary.skipped} skipped")
+        return
+    print(("interrupted: " if interrupted else "done: ") + summary.line())
+    for reason, count in summary.rejected.most_common():
+        print(f"  rejected {reason}: {count}")
+    for key, why in list(summary.failed.items())[:20]:
+        print(f"  failed {key}: {why}")
+    if len(summary.failed) > 20:
+        print(f"  ... and {len(summary.failed) - 20} more failed")
+    if interrupted or summary.failed:
+        print("run it again to finish: what is done is skipped")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Re-render the uploads bucket's objects with image_processor's current settings."
+    )
+    parser.add_argument("--dry-run", action="store_true", help="list what would be re-rendered and why; change nothing")
+    parser.add_argument("--force", action="store_true", help="re-render every object, even one whose record matches")
+    parser.add_argument("--prefix", default="", help="only keys starting with this")
+    parser.add_argument(
+        "--concurrency",
+        type=positive(int),
+        default=DEFAULT_CONCURRENCY,
+        help=f"invocations at once (default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--rate",
+        type=positive(float),
+        default=DEFAULT_RATE,
+        help=f"most invocations a second (default {DEFAULT_RATE:g})",
+    )
+    parser.add_argument(
+        "--log-every",
+        type=positive(int),
+        default=DEFAULT_LOG_EVERY,
+        help=f"without a terminal, a progress line per this many objects (default {DEFAULT_LOG_EVERY})",
+    )
+    parser.add_argument("--uploads-bucket", help="default: terraform output upload_bucket_name")
+    parser.add_argument("--thumbnails-bucket", help="default: terraform output thumbnail_bucket_name")
+    parser.add_argument("--table", help="default: terraform output dynamodb_table_name")
+    parser.add_argument("--function-name", help="default: terraform output image_processor_function_name")
+    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
+    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", help="AWS region (default: boto3's)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    outputs = StackOutputs(args.terraform_dir, dict(os.environ))
+    try:
+        target = Target(
+            outputs.value(args.uploads_bucket, "UPLOAD_BUCKET_NAME", "upload_bucket_name", "--uploads-bucket"),
+            outputs.value(
+                args.thumbnails_bucket, "THUMBNAIL_BUCKET_NAME", "thumbnail_bucket_name", "--thumbnails-bucket"
+            ),
+            outputs.value(args.table, "DYNAMODB_TABLE_NAME", "dynamodb_table_name", "--table"),
+            outputs.value(
+                args.function_name, "IMAGE_PROCESSOR_FUNCTION_NAME", "image_processor_function_name", "--function-name"
+            ),
+        )
+        aws = clients(("s3", "dynamodb", "lambda"), "", args.region, args.endpoint_url, {"lambda": _LAMBDA_CONFIG})
+        configuration = aws["lambda"].get_function_configuration(FunctionName=target.function)
+        rendered_with = load_settings(configuration["Environment"]["Variables"]).rendered_with
+    except (ConfigurationError, ClientError, BotoCoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ConfigError as error:
+        print(f"error: {target.function}'s environment: {error}", file=sys.stderr)
+        return 2
+    verb = "listing what would be re-rendered" if args.dry_run else "re-rendering"
+    print(f"{verb} in s3://{target.uploads_bucket}/{args.prefix} with {rendered_with}", flush=True)
+    run = Run(aws, target, rendered_with, args)
+    interrupted = False
+    try:
+        run.go()
+    except KeyboardInterrupt:
+        interrupted = True
+    except (ClientError, BotoCoreError, ConfigurationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        report(run.summary, args.dry_run, interrupted=True)
+        return 2
+    report(run.summary, args.dry_run, interrupted)
+    if interrupted:
+        return 130
+    return 1 if run.summary.failed else 0
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
