@@ -19,8 +19,8 @@ The invariant:
 3. no record is stale: it holds the key's latest operation (DELETED for a delete marker, PROCESSED
    or REJECTED for an upload, the expected one when the caller knows it), unless that operation is
    waiting in a dead-letter queue;
-4. thumbnails: every PROCESSED record's thumbnail exists and is the one it describes (same size in
-   bytes), and no other thumbnail exists, so none for a deleted or rejected upload.
+4. thumbnails: every thumbnail a PROCESSED record describes (one per size) exists and is the one it
+   describes (same size in bytes), and no other thumbnail exists, so none for a deleted or rejected upload.
 Keys whose latest operation waits in a dead-letter queue are counted and skip checks 3-4: a replay
 will settle them.
 
@@ -215,18 +215,21 @@ def _check_thumbnails(
     thumbnails: dict[str, int],
     prefix: str,
 ) -> None:
-    source_of = {thumbnail_key(key, prefix): key for key in history}
+    # The extra sizes come from the records: the function's settings may have changed since (reprocess).
+    extra_sizes = {int(r["size"]) for record in records.values() for r in (record.get("thumbnails") or [])[1:]}
+    source_of = {thumbnail_key(key, prefix, size): key for key in history for size in (None, *extra_sizes)}
     for key, record in records.items():
         if key in waiting or record.get("status") != "PROCESSED":
             continue
-        size = thumbnails.get(record.get("thumbnail_key", ""))
-        if size is None:
-            result.problems.append(f"{key!r}: PROCESSED, but its thumbnail {record.get('thumbnail_key')!r} is missing")
-        elif size != record.get("thumbnail_bytes"):
-            result.problems.append(
-                f"{key!r}: the thumbnail is {size} bytes, the record's is {record.get('thumbnail_bytes')}: "
-                "it was made from another version"
-            )
+        for rendition in _renditions(record):
+            size = thumbnails.get(rendition["key"])
+            if size is None:
+                result.problems.append(f"{key!r}: PROCESSED, but its thumbnail {rendition['key']!r} is missing")
+            elif size != rendition["bytes"]:
+                result.problems.append(
+                    f"{key!r}: the thumbnail {rendition['key']!r} is {size} bytes, the record's is "
+                    f"{rendition['bytes']}: it was made from another version"
+                )
     for thumbnail in thumbnails:
         key = source_of.get(thumbnail)
         if key in waiting:
@@ -238,6 +241,13 @@ def _check_thumbnails(
             result.problems.append(f"thumbnail {thumbnail!r} of {key!r}, which has no record")
         elif status != "PROCESSED":
             result.problems.append(f"thumbnail {thumbnail!r} of {key!r}, which is {status}")
+
+
+def _renditions(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every thumbnail a PROCESSED record describes: one per size when there are several, else its one."""
+    return record.get("thumbnails") or [
+        {"key": record.get("thumbnail_key", ""), "bytes": record.get("thumbnail_bytes")}
+    ]
 
 
 # --- reading the stack --------------------------------------------------------------------------------

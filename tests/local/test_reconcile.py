@@ -36,10 +36,13 @@ class World:
     def delete(self, key: str) -> str:
         return self.s3.delete_object(Bucket=self.stack.uploads_bucket, Key=key)["VersionId"]
 
-    def record(self, key: str, status: str, version_id: str, thumbnail: bytes | None = THUMBNAIL) -> None:
+    def record(
+        self, key: str, status: str, version_id: str, thumbnail: bytes | None = THUMBNAIL, thumbnails: Any = None
+    ) -> None:
         item: dict[str, Any] = {"image_key": key, "status": status, "version_id": version_id}
         if status == "PROCESSED":
             item |= {"thumbnail_key": f"thumbnails/{key}.webp", "thumbnail_bytes": Decimal(len(thumbnail or b""))}
+            item |= {"thumbnails": thumbnails} if thumbnails else {}
         serialize = TypeSerializer().serialize
         self.aws("dynamodb").put_item(TableName=self.stack.table, Item={k: serialize(v) for k, v in item.items()})
 
@@ -179,7 +182,35 @@ def test_a_thumbnail_made_from_another_version_is_found(world):
     world.thumbnail("a.jpg", b"another version's thumbnail")
 
     assert world.reconcile().problems == [
-        "'a.jpg': the thumbnail is 27 bytes, the record's is 300: it was made from another version"
+        "'a.jpg': the thumbnail 'thumbnails/a.jpg.webp' is 27 bytes, the record's is 300: "
+        "it was made from another version"
+    ]
+
+
+def processed_in_two_sizes(world: World, key: str) -> None:
+    """A record as EXTRA_THUMBNAIL_SIZES=512 leaves it: every size listed, each size's thumbnail written."""
+    version = world.upload(key)
+    renditions = [
+        {"size": Decimal(256), "key": f"thumbnails/{key}.webp", "bytes": Decimal(len(THUMBNAIL))},
+        {"size": Decimal(512), "key": f"thumbnails/_sizes/512/{key}.webp", "bytes": Decimal(len(THUMBNAIL))},
+    ]
+    world.record(key, "PROCESSED", version, thumbnails=renditions)
+    for rendition in renditions:
+        world.s3.put_object(Bucket=world.stack.thumbnails_bucket, Key=rendition["key"], Body=THUMBNAIL)
+
+
+def test_every_size_of_a_record_with_extra_sizes_is_checked(world):
+    processed_in_two_sizes(world, "a.jpg")
+    processed_in_two_sizes(world, "b.jpg")
+    assert world.reconcile().ok
+
+    world.s3.delete_object(Bucket=world.stack.thumbnails_bucket, Key="thumbnails/_sizes/512/a.jpg.webp")
+    world.record("b.jpg", "DELETED", world.delete("b.jpg"))
+
+    assert world.reconcile().problems == [
+        "'a.jpg': PROCESSED, but its thumbnail 'thumbnails/_sizes/512/a.jpg.webp' is missing",
+        "thumbnail 'thumbnails/_sizes/512/b.jpg.webp' of 'b.jpg', which is DELETED",
+        "thumbnail 'thumbnails/b.jpg.webp' of 'b.jpg', which is DELETED",
     ]
 
 
