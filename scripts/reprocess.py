@@ -2,7 +2,7 @@
 
 After THUMBNAIL_SIZE or EXTRA_THUMBNAIL_SIZES changes, after a fix, or on a bucket that held photos
 before the stack existed: this walks the bucket (or --prefix) and invokes image_processor for each
-object whose record is missing, is of another object, was made with other settings (the record's
+object whose record (read consistently) is missing, is of another object, was made with other settings (the record's
 `rendered_with`), or whose thumbnails are missing, with --force for every object. Each invocation is
 synchronous and carries a synthetic S3 event for the object, so the object goes through the upload's
 own code path and message: the thumbnail settles on whatever the key holds by then (an upload made
@@ -51,20 +51,11 @@ DEFAULT_CONCURRENCY = 4  # well inside a new account's 10 concurrent executions
 DEFAULT_RATE = 10.0
 DEFAULT_LOG_EVERY = 100
 EVENT_NAME = "ObjectCreated:Reprocess"
-# Longer than the function's 15-minute maximum timeout: a synchronous invoke waits for the handler.
-_LAMBDA_CONFIG = Config(read_timeout=910, retries={"mode": "adaptive", "max_attempts": 10})
+# Throttling is retried by botocore, with backoff and a client-side rate that adapts to it. Lambda's read
+# timeout is longer than the function's 15-minute maximum: a synchronous invoke waits for the handler.
+_RETRIES = {"mode": "adaptive", "max_attempts": 10}
+_CONFIGS = {"lambda": Config(read_timeout=910, retries=_RETRIES), "dynamodb": Config(retries=_RETRIES)}
 _deserializer = TypeDeserializer()
-_RECORD_FIELDS = (
-    "image_key",
-    "status",
-    "etag",
-    "version_id",
-    "sequencer",
-    "event_time",
-    "rendered_with",
-    "thumbnail_key",
-    "thumbnails",
-)
 
 
 @dataclass(frozen=True)
@@ -159,29 +150,10 @@ def listed(s3: Any, bucket: str, prefix: str) -> Iterator[list[Stored]]:
         ]
 
 
-def records(dynamodb: Any, table: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-    """The table's items for `keys`, by key (BatchGetItem, 100 at a time, unprocessed keys asked again)."""
-    found: dict[str, dict[str, Any]] = {}
-    names = {f"#{name}": name for name in _RECORD_FIELDS}
-    for start in range(0, len(keys), 100):
-        request = {
-            table: {
-                "Keys": [{"image_key": {"S": key}} for key in keys[start : start + 100]],
-                "ProjectionExpression": ", ".join(names),
-                "ExpressionAttributeNames": names,
-            }
-        }
-        for attempt in range(10):
-            response = dynamodb.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table, []):
-                found[item["image_key"]["S"]] = _plain(item)
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(2**attempt * 0.05, 2))
-        else:
-            raise ConfigurationError(f"DynamoDB left keys unread after 10 attempts: {table} is throttled")
-    return found
+def read_record(dynamodb: Any, table: str, key: str) -> dict[str, Any] | None:
+    """The key's record, read consistently: a resumed run must see what the interrupted one wrote."""
+    item = dynamodb.get_item(TableName=table, Key={"image_key": {"S": key}}, ConsistentRead=True).get("Item")
+    return {name: _deserializer.deserialize(value) for name, value in item.items()} if item else None
 
 
 def invoke(lambda_client: Any, function: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -214,21 +186,19 @@ class Run:
         with ThreadPoolExecutor(self.args.concurrency, thread_name_prefix="reprocess") as pool:
             try:
                 for page in listed(s3, uploads, self.args.prefix):
-                    found = records(self.aws["dynamodb"], self.target.table, [stored.key for stored in page])
                     for stored in page:
                         in_flight.acquire()
-                        pool.submit(self.one, stored, found.get(stored.key)).add_done_callback(
-                            lambda _: in_flight.release()
-                        )
+                        pool.submit(self.one, stored).add_done_callback(lambda _: in_flight.release())
             except KeyboardInterrupt:
                 pool.shutdown(wait=True, cancel_futures=True)  # invocations under way finish; no new ones
                 raise
             finally:
                 self.progress.close()
 
-    def one(self, stored: Stored, record: dict[str, Any] | None) -> None:
+    def one(self, stored: Stored) -> None:
         where = f"s3://{self.target.uploads_bucket}/{stored.key}"
         try:
+            record = read_record(self.aws["dynamodb"], self.target.table, stored.key)
             why = (
                 "--force"
                 if self.args.force
@@ -245,7 +215,7 @@ class Run:
                 )
             else:
                 result = {"status": "WOULD" if why else "SKIPPED"}
-        except (ClientError, BotoCoreError, ConfigurationError) as error:
+        except (ClientError, BotoCoreError) as error:
             result = {"error": str(error)}
         with self.lock:
             self._count(stored.key, result)
@@ -344,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.function_name, "IMAGE_PROCESSOR_FUNCTION_NAME", "image_processor_function_name", "--function-name"
             ),
         )
-        aws = clients(("s3", "dynamodb", "lambda"), "", args.region, args.endpoint_url, {"lambda": _LAMBDA_CONFIG})
+        aws = clients(("s3", "dynamodb", "lambda"), "", args.region, args.endpoint_url, _CONFIGS)
         configuration = aws["lambda"].get_function_configuration(FunctionName=target.function)
         rendered_with = load_settings(configuration["Environment"]["Variables"]).rendered_with
     except (ConfigurationError, ClientError, BotoCoreError) as error:
@@ -361,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         run.go()
     except KeyboardInterrupt:
         interrupted = True
-    except (ClientError, BotoCoreError, ConfigurationError) as error:
+    except (ClientError, BotoCoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         report(run.summary, args.dry_run, interrupted=True)
         return 2
@@ -369,10 +339,6 @@ def main(argv: list[str] | None = None) -> int:
     if interrupted:
         return 130
     return 1 if run.summary.failed else 0
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
 if __name__ == "__main__":
