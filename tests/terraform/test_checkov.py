@@ -1,10 +1,15 @@
-"""checkov (pinned in scripts/checkov.sh, in its own virtualenv) finds nothing to fix in terraform/."""
+"""checkov (pinned in scripts/checkov.sh, in its own virtualenv) finds nothing to fix in terraform/.
+
+The scan is marked slow: its first run installs checkov (about a minute), and each run takes 10 s or more.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
+
+import pytest
 
 from tests.terraform.stack import REPO_ROOT, TERRAFORM_DIR
 
@@ -21,6 +26,7 @@ def inline_skips() -> list[tuple[str, str, str]]:
     ]
 
 
+@pytest.mark.slow
 def test_checkov_passes_with_zero_failed_checks():
     result = subprocess.run([CHECKOV, "--output", "json"], capture_output=True, text=True, timeout=1200, check=False)
     assert result.stdout.strip(), f"checkov printed no report:\n{result.stderr[-3000:]}"

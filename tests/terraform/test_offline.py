@@ -1,7 +1,8 @@
 """terraform fmt, terraform validate and `terraform test` (plans with a mocked AWS provider), offline.
 
 All of them run on a temporary copy of terraform/ next to placeholder build output, so nothing is left
-in the repository. They skip where terraform or ../shared is missing, except in CI (CI=true).
+in the repository. They skip where terraform or ../shared is missing, except in CI (CI=true). The
+`terraform test` runs plan the whole stack several times, over a minute on 2 cores: they are marked slow.
 """
 
 from __future__ import annotations
@@ -163,6 +164,7 @@ def test_terraform_validate_offline(workspace: Workspace):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow
 def test_terraform_test_plans_and_applies_with_mocked_aws(workspace: Workspace):
     result = workspace.run("test", "-no-color", "-filter=tests/stack.tftest.hcl")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
@@ -190,6 +192,7 @@ def failing_plans(workspace: Workspace) -> dict[str, list[dict]]:
     return errors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", FAILING_PLANS)
 def test_plan_fails_before_creating_anything_with_a_clear_message(failing_plans, case: str):
     _, expected = FAILING_PLANS[case]
