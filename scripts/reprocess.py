@@ -38,10 +38,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from stack_outputs import ConfigurationError, Pacer, StackOutputs, clients, positive
+from stack_outputs import ConfigurationError, Pacer, StackOutputs, clients, head_object, positive, read_record
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for image_processor.config
@@ -55,7 +54,6 @@ EVENT_NAME = "ObjectCreated:Reprocess"
 # timeout is longer than the function's 15-minute maximum: a synchronous invoke waits for the handler.
 _RETRIES = {"mode": "adaptive", "max_attempts": 10}
 _CONFIGS = {"lambda": Config(read_timeout=910, retries=_RETRIES), "dynamodb": Config(retries=_RETRIES)}
-_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -104,11 +102,7 @@ def why_rerender(stored: Stored, record: dict[str, Any] | None, rendered_with: s
     # Every size's key when there are several, else the one thumbnail's; a REJECTED record has none.
     thumbnail_keys = [rendition["key"] for rendition in record.get("thumbnails") or []]
     for key in thumbnail_keys or ([record["thumbnail_key"]] if record.get("thumbnail_key") else []):
-        try:
-            s3.head_object(Bucket=target.thumbnails_bucket, Key=key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-                raise
+        if head_object(s3, target.thumbnails_bucket, key) is None:
             return f"thumbnail {key} is missing"
     return ""
 
@@ -148,12 +142,6 @@ def listed(s3: Any, bucket: str, prefix: str) -> Iterator[list[Stored]]:
             )
             for entry in page.get("Contents", [])
         ]
-
-
-def read_record(dynamodb: Any, table: str, key: str) -> dict[str, Any] | None:
-    """The key's record, read consistently: a resumed run must see what the interrupted one wrote."""
-    item = dynamodb.get_item(TableName=table, Key={"image_key": {"S": key}}, ConsistentRead=True).get("Item")
-    return {name: _deserializer.deserialize(value) for name, value in item.items()} if item else None
 
 
 def invoke(lambda_client: Any, function: str, event: dict[str, Any]) -> dict[str, Any]:

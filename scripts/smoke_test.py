@@ -31,10 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
-from stack_outputs import ConfigurationError, StackOutputs, clients
+from stack_outputs import ConfigurationError, StackOutputs, clients, head_object, read_record
 
 DEFAULT_TIMEOUT_S = 120
 POLL_S = 1.0
@@ -103,7 +102,7 @@ class SmokeTest:
         self.step("deleted the upload")
         self.wait_for_record(key, "DELETED")
         self.wait_for(
-            lambda: not self.object_exists(self.target.thumbnail_bucket, record["thumbnail_key"]),
+            lambda: not head_object(self.s3, self.target.thumbnail_bucket, record["thumbnail_key"]),
             "the thumbnail's removal",
         )
         self.step("thumbnail removed")
@@ -121,16 +120,9 @@ class SmokeTest:
                 raise SmokeTestFailedError(f"no {what} after {self.timeout_s:g} s")
             time.sleep(POLL_S)
 
-    def record(self, key: str) -> dict[str, Any] | None:
-        item = self.dynamodb.get_item(
-            TableName=self.target.table_name, Key={"image_key": {"S": key}}, ConsistentRead=True
-        ).get("Item")
-        deserializer = TypeDeserializer()
-        return {name: deserializer.deserialize(value) for name, value in item.items()} if item else None
-
     def wait_for_record(self, key: str, status: str) -> dict[str, Any]:
         def settled() -> dict[str, Any] | None:
-            record = self.record(key)
+            record = read_record(self.dynamodb, self.target.table_name, key)
             if record and record["status"] == "REJECTED":
                 raise SmokeTestFailedError(
                     f"the upload was REJECTED: {record.get('reason')}: {record.get('reason_detail')}"
@@ -149,21 +141,13 @@ class SmokeTest:
 
     def check_thumbnail(self, record: dict[str, Any]) -> None:
         key = record.get("thumbnail_key")
-        head = self.wait_for(lambda: key and self.object_exists(self.target.thumbnail_bucket, key), "thumbnail")
+        head = self.wait_for(lambda: key and head_object(self.s3, self.target.thumbnail_bucket, key), "thumbnail")
         if head["ContentType"] != "image/webp" or head["ContentLength"] == 0:
             where = f"s3://{self.target.thumbnail_bucket}/{key}"
             raise SmokeTestFailedError(
                 f"thumbnail {where} is not a WebP image: {head['ContentType']}, {head['ContentLength']} bytes"
             )
         self.step(f"thumbnail s3://{self.target.thumbnail_bucket}/{key} ({head['ContentLength']:,} bytes)")
-
-    def object_exists(self, bucket: str, key: str) -> dict[str, Any] | None:
-        try:
-            return self.s3.head_object(Bucket=bucket, Key=key)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
 
     def queue_depths(self) -> str:
         return ", ".join(f"{name}: {count}" for name, count in self.dead_letter_depths().items())

@@ -1,6 +1,6 @@
 """What the operator scripts share: where a deployed stack is (an option, else an environment variable,
-else the stack's `terraform output`, read once and only when a value is missing), its AWS clients, and
-the pacing of the calls they make."""
+else the stack's `terraform output`, read once and only when a value is missing), its AWS clients, the
+pacing of the calls they make, and the two reads they check the pipeline's work with."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
+from botocore.exceptions import ClientError
+
+_deserializer = TypeDeserializer()
 
 
 class ConfigurationError(Exception):
@@ -61,6 +65,22 @@ def clients(
     return {
         service: session.client(service, endpoint_url=endpoint_url, config=configs.get(service)) for service in services
     }
+
+
+def read_record(dynamodb: Any, table: str, key: str) -> dict[str, Any] | None:
+    """The key's record as plain values, read consistently: what db_writer last wrote, or None."""
+    item = dynamodb.get_item(TableName=table, Key={"image_key": {"S": key}}, ConsistentRead=True).get("Item")
+    return {name: _deserializer.deserialize(value) for name, value in item.items()} if item else None
+
+
+def head_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The object's HEAD response, or None when there is no such object."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
 
 
 class Pacer:
