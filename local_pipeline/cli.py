@@ -19,7 +19,7 @@ from local_pipeline.console import Console
 from local_pipeline.demo import run_demo
 from local_pipeline.event_source import LOCAL_RETRY_VISIBILITY_S
 from local_pipeline.faults import FaultConfig
-from local_pipeline.load import KEY_GAP_S, plan_load, run_load
+from local_pipeline.load import plan_load, run_load
 from local_pipeline.pipeline import Pipeline, start_pipeline
 from local_pipeline.resources import Resources
 from local_pipeline.runtime import HandlerImportError, output_routing
@@ -65,19 +65,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "handlers' AWS calls, handler crashes, duplicate and delayed S3 events, duplicate SQS messages "
         "(default 0: none)",
     )
-    parser.add_argument(
-        "--key-gap",
-        type=_seconds,
-        metavar="SECONDS",
-        help=f"with --load: seconds between two operations on the same key (default {KEY_GAP_S:g}); "
-        "0 issues them back to back, so that one key's events can be processed at the same time",
-    )
     parser.add_argument("--seed", type=int, help="seed for the faults and --load's mix, to repeat a run's choices")
     parser.add_argument("--json", type=Path, metavar="FILE", help="with --load: also write its report to FILE as JSON")
     args = parser.parse_args(argv)
-    for option, value in (("--json", args.json), ("--key-gap", args.key_gap)):
-        if value is not None and not args.load:
-            parser.error(f"{option} needs --load")
+    if args.json is not None and not args.load:
+        parser.error("--json needs --load")
     return args
 
 
@@ -98,7 +90,6 @@ def _bounded(kind: type, low: float, high: float, what: str) -> Callable[[str], 
 
 _port = _bounded(int, 1, 65535, "a whole number from 1 to 65535")
 _uploads = _bounded(int, 1, 1_000_000, "a whole number from 1 to 1000000")
-_seconds = _bounded(float, 0, 3600, "a number of seconds from 0 to 3600")
 _rate = _bounded(float, 0, 1, "a number from 0 to 1, such as 0.05")
 
 
@@ -165,8 +156,7 @@ def _run(runner: Runner, args: argparse.Namespace) -> int:
         ok = run_demo(client("s3"), client("dynamodb"), stack.uploads_bucket, stack.table, runner.console)
         return 0 if ok else 1
     if plan:
-        key_gap_s = KEY_GAP_S if args.key_gap is None else args.key_gap
-        report = run_load(runner.pipeline, plan, runner.console, moto_pid=runner.server.pid, key_gap_s=key_gap_s)
+        report = run_load(runner.pipeline, plan, runner.console, moto_pid=runner.server.pid)
         if args.json:
             args.json.write_text(json.dumps(report.as_json(), indent=2) + "\n")
         return 0 if report.ok else 1

@@ -3,10 +3,10 @@
 The mix: photo-like images from 0.3 to 12 megapixels in every accepted format, plus the hostile
 catalogue's light cases (tests/hostile/catalogue.py: truncated files, bombs, polyglots, odd keys...).
 Most keys are uploaded once; some are deleted, deleted and uploaded again, or overwritten with a
-file of another outcome, each operation KEY_GAP_S after the one before on its key (with other
-uploads in between). With faults on, events arrive duplicated and delayed, and a few keys are
-poisoned (faults.py) so that both dead-letter queues receive some: the reconciliation must find
-exactly those there.
+file of another outcome, each operation issued as soon as its turn in the plan comes, so that one
+key's events are often processed at the same time, the hardest case for its thumbnail. With faults
+on, events arrive duplicated and delayed, and a few keys are poisoned (faults.py) so that both
+dead-letter queues receive some: the reconciliation must find exactly those there.
 
 Memory is this process's: the runner and both functions (moto's server runs in a process of its
 own, since it keeps everything stored; its growth is reported apart). A warm-up pass first uploads
@@ -24,7 +24,6 @@ import resource
 import statistics
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -38,9 +37,6 @@ from tests import images
 from tests.hostile.catalogue import PREFIX, light_cases
 
 IN_FLIGHT = 32
-# Seconds between two operations on the same key. 0 issues them back to back, so that one key's
-# events are often processed at the same time, the hardest case for its thumbnail (--key-gap).
-KEY_GAP_S = 0.0
 SAMPLES = 40
 MAX_MEMORY_GROWTH = 0.20
 DRAIN_TIMEOUT_S = 600
@@ -269,11 +265,10 @@ def run_load(
     plan: LoadPlan,
     console: Console,
     moto_pid: int | None = None,
-    key_gap_s: float = KEY_GAP_S,
 ) -> LoadReport:
     """Runs the plan; `moto_pid` is moto's server process, when it runs apart, to report its memory too."""
     console.say(f"load: generating {len(plan.warmup)} distinct files, then uploading each once to warm up")
-    _drive(pipeline, plan.warmup, lambda uploads: None, key_gap_s)
+    _drive(pipeline, plan.warmup, lambda uploads: None)
     pipeline.wait_until_drained(DRAIN_TIMEOUT_S)
     console.say(f"load: {plan.uploads:,} uploads, at most {IN_FLIGHT} ahead of image_processor")
     every = max(1, plan.uploads // SAMPLES)
@@ -287,7 +282,7 @@ def run_load(
 
     moto_before = resident_mb(moto_pid) if moto_pid else None
     started = time.monotonic()
-    uploads, deletes, uploaded_bytes = _drive(pipeline, plan.steps, progress, key_gap_s)
+    uploads, deletes, uploaded_bytes = _drive(pipeline, plan.steps, progress)
     uploaded = time.monotonic()
     console.say("load: all uploaded, waiting for the pipeline to drain")
     pipeline.wait_until_drained(DRAIN_TIMEOUT_S)
@@ -316,57 +311,26 @@ def run_load(
     return report
 
 
-def _drive(
-    pipeline: Pipeline, steps: list[Step], progress: Callable[[int], None], key_gap_s: float
-) -> tuple[int, int, int]:
-    """Uploads and deletes, at most IN_FLIGHT operations ahead of image_processor, and an operation
-    on a key at least `key_gap_s` after the one before it (others go on meanwhile); returns the
-    counts of uploads, deletes and bytes uploaded."""
+def _drive(pipeline: Pipeline, steps: list[Step], progress: Callable[[int], None]) -> tuple[int, int, int]:
+    """Uploads and deletes in plan order, at most IN_FLIGHT operations ahead of image_processor; returns
+    the counts of uploads, deletes and bytes uploaded."""
     s3 = pipeline.client("s3")
     bucket = pipeline.stack.uploads_bucket
     finished_before = pipeline.invoker.finished
-    counts = {"uploads": 0, "deletes": 0, "bytes": 0}
-    last_on_key: dict[str, float] = {}
-    waiting: deque[Step] = deque()  # in plan order, so a key's operations keep theirs
-
-    def ready(step: Step, now: float) -> bool:
-        return now >= last_on_key.get(step.key, -key_gap_s) + key_gap_s
-
-    def issue(step: Step) -> None:
-        while (
-            sum(counts[kind] for kind in ("uploads", "deletes")) - (pipeline.invoker.finished - finished_before)
-            >= IN_FLIGHT
-        ):
+    uploads = deletes = uploaded_bytes = 0
+    for step in steps:
+        while uploads + deletes - (pipeline.invoker.finished - finished_before) >= IN_FLIGHT:
             time.sleep(0.02)
         if step.file is None:
             s3.delete_object(Bucket=bucket, Key=step.key)
-            counts["deletes"] += 1
+            deletes += 1
         else:
             body = _body(step.file)
             s3.put_object(Bucket=bucket, Key=step.key, Body=body)
-            counts["uploads"] += 1
-            counts["bytes"] += len(body)
-            progress(counts["uploads"])
-        last_on_key[step.key] = time.monotonic()
-
-    def issue_ready() -> None:
-        held: set[str] = set()
-        for step in list(waiting):
-            if step.key not in held and ready(step, time.monotonic()):
-                waiting.remove(step)
-                issue(step)
-            held.add(step.key)
-
-    for step in steps:
-        issue_ready()
-        if any(w.key == step.key for w in waiting) or not ready(step, time.monotonic()):
-            waiting.append(step)
-        else:
-            issue(step)
-    while waiting:
-        issue_ready()
-        time.sleep(0.05)
-    return counts["uploads"], counts["deletes"], counts["bytes"]
+            uploads += 1
+            uploaded_bytes += len(body)
+            progress(uploads)
+    return uploads, deletes, uploaded_bytes
 
 
 def resident_mb(pid: int | None = None) -> float:

@@ -159,8 +159,6 @@ def test_a_bad_port_is_refused(port: str):
         (["--load", "0"], "argument --load: must be a whole number from 1 to 1000000, got '0'"),
         (["--load", "10", "--demo"], "argument --demo: not allowed with argument --load"),
         (["--json", "report.json"], "--json needs --load"),
-        (["--key-gap", "0"], "--key-gap needs --load"),
-        (["--load", "5", "--key-gap", "-1"], "argument --key-gap: must be a number of seconds from 0 to 3600"),
     ],
 )
 def test_bad_fault_and_load_options_are_refused(args, error):
