@@ -27,10 +27,8 @@ from local_pipeline.stack import FunctionSettings
 
 Handler = Callable[[Any, Any], Any]
 
-# CloudWatch Logs PutLogEvents limits: bytes per event and per call (each event counts 26 bytes extra).
+# CloudWatch Logs' limit on one event (it counts 26 bytes beyond the message); AWS truncates a longer line.
 MAX_EVENT_BYTES = 256 * 1024 - 26
-MAX_BATCH_BYTES = 1024 * 1024
-MAX_BATCH_EVENTS = 10_000
 
 _current = threading.local()
 
@@ -231,23 +229,12 @@ class LambdaFunction:
         return stream
 
     def _ship(self, stream: str, events: list[tuple[int, str]]) -> None:
-        for batch in _batches(events):
-            self._logs.put_log_events(logGroupName=self.settings.log_group, logStreamName=stream, logEvents=batch)
-
-
-def _batches(events: list[tuple[int, str]]) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    batch_bytes = 0
-    for timestamp, message in events:
-        encoded = message.encode()[:MAX_EVENT_BYTES]
-        size = len(encoded) + 26
-        if batch and (batch_bytes + size > MAX_BATCH_BYTES or len(batch) == MAX_BATCH_EVENTS):
-            yield batch
-            batch, batch_bytes = [], 0
-        batch.append({"timestamp": timestamp, "message": encoded.decode(errors="ignore")})
-        batch_bytes += size
-    if batch:
-        yield batch
+        # One call per invocation: moto takes any batch, where AWS would cap one at 1 MB or 10,000 events.
+        log_events = [
+            {"timestamp": timestamp, "message": message.encode()[:MAX_EVENT_BYTES].decode(errors="ignore")}
+            for timestamp, message in events
+        ]
+        self._logs.put_log_events(logGroupName=self.settings.log_group, logStreamName=stream, logEvents=log_events)
 
 
 def _error_document(exc: Exception, request_id: str) -> dict[str, Any]:
