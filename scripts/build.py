@@ -5,7 +5,6 @@ runs on any Python >= 3.11 without the project's virtualenv.
 """
 
 import argparse
-import email.parser
 import hashlib
 import json
 import os
@@ -16,6 +15,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib.metadata import Distribution, distributions
 from pathlib import Path
 
 from build_zip import merge, tree_files, write_zip
@@ -269,48 +269,34 @@ def install(options: Options, path: str, function: str, requirements: Path, site
     raise BuildError(f"{function}: installing {requirements.relative_to(ROOT)} failed (pip's output above)")
 
 
-@dataclass(frozen=True)
-class Installed:
-    """One distribution pip installed into the build folder."""
-
-    dist_info: Path
-    version: str
-    requires: frozenset[str]  # canonical names from Requires-Dist
-    requested: bool  # named in requirements.txt: pip writes REQUESTED for those only
-
-
-def read_installed(dist_info: Path) -> tuple[str, Installed]:
-    headers = email.parser.HeaderParser().parsestr((dist_info / "METADATA").read_text(encoding="utf-8"))
-    requires = (REQUIREMENT_NAME.match(line) for line in headers.get_all("Requires-Dist", []))
-    return canonical_name(headers["Name"]), Installed(
-        dist_info=dist_info,
-        version=headers["Version"],
-        requires=frozenset(canonical_name(name[0]) for name in requires if name),
-        requested=(dist_info / "REQUESTED").is_file(),
-    )
-
-
 def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def record_paths(dist_info: Path) -> set[str]:
-    record = dist_info / "RECORD"
-    if not record.is_file():
-        raise BuildError(f"{dist_info.name} has no RECORD, so its files cannot be told apart")
-    rows = (line.split(",", 1)[0] for line in record.read_text(encoding="utf-8").splitlines())
-    # Rows are '/'-separated paths relative to the install folder, as in the archive.
-    return {row for row in rows if row}
+def requirement_names(distribution: Distribution) -> set[str]:
+    """Canonical names of what the distribution's Requires-Dist lines ask for."""
+    names = (REQUIREMENT_NAME.match(line) for line in distribution.requires or [])
+    return {canonical_name(name[0]) for name in names if name}
 
 
-def needed_without_sdk(installed: dict[str, Installed]) -> set[str]:
+def record_paths(distribution: Distribution) -> set[str]:
+    if distribution.files is None:
+        raise BuildError(f"{distribution.metadata['Name']} has no RECORD, so its files cannot be told apart")
+    # '/'-separated paths relative to the install folder, as in the archive, and the .dist-info folder
+    # whole, whether or not RECORD lists each file in it.
+    folders = {path.parts[0] for path in distribution.files if path.parts[0].endswith(".dist-info")}
+    return {path.as_posix() for path in distribution.files} | folders
+
+
+def needed_without_sdk(installed: dict[str, Distribution]) -> set[str]:
     """The distributions requirements.txt reaches without passing through the runtime's SDK.
 
     Environment markers and extras are ignored, so a dependency under a marker counts as needed: the
     error can only be to keep a package, never to drop one that our requirements import.
     """
     needed: set[str] = set()
-    todo = [name for name, distribution in installed.items() if distribution.requested]
+    # pip writes REQUESTED only for the distributions requirements.txt names.
+    todo = [name for name, distribution in installed.items() if distribution.read_text("REQUESTED") is not None]
     if installed and not todo:
         raise BuildError(
             "pip wrote no REQUESTED file, so the packages requirements.txt names cannot be told from those the "
@@ -321,13 +307,16 @@ def needed_without_sdk(installed: dict[str, Installed]) -> set[str]:
         if name in needed or name in RUNTIME_PROVIDED or name not in installed:
             continue
         needed.add(name)
-        todo += installed[name].requires
+        todo += requirement_names(installed[name])
     return needed
 
 
 def dependency_files(site: Path) -> tuple[dict[str, Path], dict[str, str]]:
     """Archive entries and {distribution: version} of what pip installed, minus the runtime's own SDK."""
-    installed = dict(read_installed(dist_info) for dist_info in sorted(site.glob("*.dist-info")))
+    found = {
+        canonical_name(distribution.metadata["Name"]): distribution for distribution in distributions(path=[str(site)])
+    }
+    installed = dict(sorted(found.items()))
     needed = needed_without_sdk(installed)
     versions: dict[str, str] = {}
     dropped: set[str] = set()
@@ -338,7 +327,7 @@ def dependency_files(site: Path) -> tuple[dict[str, Path], dict[str, str]]:
         sdk = name in RUNTIME_PROVIDED
         why = "the Lambda runtime provides it" if sdk else "only the AWS SDK needs it, and the runtime has its own"
         print(f"    leaving out {name} {distribution.version}: {why}")
-        dropped |= record_paths(distribution.dist_info) | {distribution.dist_info.name}
+        dropped |= record_paths(distribution)
     files = {
         name: path
         for name, path in tree_files(site).items()
