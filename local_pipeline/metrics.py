@@ -1,13 +1,15 @@
-"""Records in moto's CloudWatch the metrics AWS would record, so that the dashboard's widgets have data.
+"""Records in moto's CloudWatch the metrics AWS would record, and sets the queue alarms' states.
 
 moto stores what put_metric_data sends and records nothing itself. Here, as on AWS: the handlers' Embedded
 Metric Format lines become their metrics (CloudWatch Logs does that), each invocation becomes Lambda's
-metrics, the queues' attributes SQS's, and db_writer's PutItem calls DynamoDB's.
+metrics, the queues' attributes SQS's, and db_writer's PutItem calls DynamoDB's. moto evaluates no alarm
+either: the alarms on a queue's depth follow the same reading of the queues.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import threading
 import time
 from collections.abc import Iterable
@@ -16,13 +18,24 @@ from typing import Any
 
 from moto.sqs.models import sqs_backends
 
+from local_pipeline.console import Console
 from local_pipeline.stack import ACCOUNT_ID, REGION, FunctionSettings, Stack
 
-# How often the queues are sampled; CloudWatch's SQS metrics come once a minute.
-QUEUE_SAMPLE_INTERVAL_S = 5.0
+# How often the queues are read: an alarm follows its queue within about this long, where CloudWatch
+# takes minutes. Every QUEUE_METRICS_EVERY-th reading is recorded; CloudWatch's SQS metrics come once a minute.
+QUEUE_CHECK_INTERVAL_S = 1.0
+QUEUE_METRICS_EVERY = 5
+# CloudWatch's SQS metrics by the queue attribute that holds the same figure.
 QUEUE_METRIC_OF_ATTRIBUTE = {
     "ApproximateNumberOfMessages": "ApproximateNumberOfMessagesVisible",
     "ApproximateNumberOfMessagesNotVisible": "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed": "ApproximateNumberOfMessagesDelayed",
+}
+COMPARISONS = {
+    "GreaterThanThreshold": operator.gt,
+    "GreaterThanOrEqualToThreshold": operator.ge,
+    "LessThanThreshold": operator.lt,
+    "LessThanOrEqualToThreshold": operator.le,
 }
 # DynamoDB bills a standard write by the item's size, one unit per KB begun; the item's JSON stands in for it.
 WRITE_UNIT_BYTES = 1024
@@ -30,11 +43,9 @@ THROTTLING_ERRORS = {"ThrottlingException", "ProvisionedThroughputExceededExcept
 
 
 class MetricsRecorder:
-    def __init__(self, cloudwatch: Any, sqs: Any, stack: Stack, queue_urls: dict[str, str]) -> None:
-        self._cloudwatch = cloudwatch
-        self._sqs = sqs
+    def __init__(self, cloudwatch: Any, stack: Stack) -> None:
+        self.cloudwatch = cloudwatch
         self._stack = stack
-        self._queue_urls = queue_urls
         self._running: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -58,17 +69,13 @@ class MetricsRecorder:
             if line.startswith('{"_aws"'):
                 self._put_embedded(json.loads(line))
 
-    def sample_queues(self) -> None:
-        """One step of a background loop: the queues' depths, and the age of the metadata queue's oldest message."""
-        for queue in self._stack.queues:
-            attributes = self._sqs.get_queue_attributes(
-                QueueUrl=self._queue_urls[queue.name], AttributeNames=list(QUEUE_METRIC_OF_ATTRIBUTE)
-            )["Attributes"]
-            metrics = [(QUEUE_METRIC_OF_ATTRIBUTE[name], float(value), "Count") for name, value in attributes.items()]
-            age_s = _oldest_message_age_s(queue.name)
-            if age_s is not None:
-                metrics.append(("ApproximateAgeOfOldestMessage", age_s, "Seconds"))
-            self._put("AWS/SQS", ("QueueName", queue.name), metrics)
+    def record_queue(self, queue_name: str, depths: dict[str, float]) -> None:
+        """A queue's depths, by metric name, and the age of its oldest message where it can be known."""
+        metrics = [(name, value, "Count") for name, value in depths.items()]
+        age_s = _oldest_message_age_s(queue_name)
+        if age_s is not None:
+            metrics.append(("ApproximateAgeOfOldestMessage", age_s, "Seconds"))
+        self._put("AWS/SQS", ("QueueName", queue_name), metrics)
 
     def watch_table_writes(self, dynamodb: Any) -> None:
         """Counts db_writer's PutItem calls as DynamoDB's table metrics, whether they succeed or not."""
@@ -96,7 +103,7 @@ class MetricsRecorder:
                     | {"Unit": m.get("Unit", "None"), "Timestamp": _time(document["_aws"]["Timestamp"] / 1000)}
                     for m in directive["Metrics"]
                 ]
-                self._cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
+                self.cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
 
     def _put(self, namespace: str, dimension: tuple[str, str], metrics: list[tuple[str, float, str]]) -> None:
         dimensions = [{"Name": dimension[0], "Value": dimension[1]}]
@@ -105,7 +112,62 @@ class MetricsRecorder:
             {"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit, "Timestamp": now}
             for name, value, unit in metrics
         ]
-        self._cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
+        self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
+
+
+class QueueWatcher:
+    """One step of a background loop: reads each queue's depths once, sets the state of every alarm on
+    one of them where it changed (the others stay as moto created them), and records them as metrics."""
+
+    def __init__(
+        self, stack: Stack, sqs: Any, queue_urls: dict[str, str], metrics: MetricsRecorder, console: Console
+    ) -> None:
+        self._stack, self._sqs, self._queue_urls, self._metrics, self._console = (
+            stack,
+            sqs,
+            queue_urls,
+            metrics,
+            console,
+        )
+        self._alarms = tuple(
+            a for a in stack.alarms if a.namespace == "AWS/SQS" and a.metric_name in QUEUE_METRIC_OF_ATTRIBUTE.values()
+        )
+        self._steps = 0
+
+    def step(self) -> None:
+        depths = {queue.name: self._depths(queue.name) for queue in self._stack.queues}
+        if self._alarms:
+            self._set_alarm_states(depths)
+        if self._steps % QUEUE_METRICS_EVERY == 0:
+            for queue_name, queue_depths in depths.items():
+                self._metrics.record_queue(queue_name, queue_depths)
+        self._steps += 1
+
+    def _depths(self, queue_name: str) -> dict[str, float]:
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self._queue_urls[queue_name], AttributeNames=list(QUEUE_METRIC_OF_ATTRIBUTE)
+        )["Attributes"]
+        return {QUEUE_METRIC_OF_ATTRIBUTE[name]: float(value) for name, value in attributes.items()}
+
+    def _set_alarm_states(self, depths: dict[str, dict[str, float]]) -> None:
+        cloudwatch = self._metrics.cloudwatch
+        response = cloudwatch.describe_alarms(AlarmNames=[a.name for a in self._alarms])
+        current = {a["AlarmName"]: a["StateValue"] for a in response["MetricAlarms"]}
+        for alarm in self._alarms:
+            value = depths[alarm.dimension[1]][alarm.metric_name]
+            breaching = COMPARISONS[alarm.comparison_operator](value, alarm.threshold)
+            state = "ALARM" if breaching else "OK"
+            if current.get(alarm.name) == state:
+                continue
+            reason = (
+                f"Threshold Crossed: {alarm.metric_name} of {alarm.dimension[1]} is {value:g} "
+                f"({'' if breaching else 'not '}{alarm.comparison_operator} {alarm.threshold:g})"
+            )
+            cloudwatch.set_alarm_state(AlarmName=alarm.name, StateValue=state, StateReason=reason)
+            if breaching:
+                self._console.say(f"ALARM {alarm.name}: {reason}")
+            elif current.get(alarm.name) == "ALARM":
+                self._console.say(f"OK    {alarm.name}: back to normal")
 
 
 def _remember_item_size(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

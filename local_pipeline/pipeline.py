@@ -15,14 +15,13 @@ from typing import Any
 import boto3
 
 from image_processor.config import ConfigError, load_settings
-from local_pipeline.alarms import CHECK_INTERVAL_S, AlarmEvaluator
 from local_pipeline.async_invoke import AsyncInvoker
 from local_pipeline.console import Console
 from local_pipeline.event_source import SqsEventSource
 from local_pipeline.faults import FaultConfig, Faults
 from local_pipeline.lambda_api import ConfigurationRefusedError, LambdaApi, ServedFunction
 from local_pipeline.loop import BackgroundLoop
-from local_pipeline.metrics import QUEUE_SAMPLE_INTERVAL_S, MetricsRecorder
+from local_pipeline.metrics import QUEUE_CHECK_INTERVAL_S, MetricsRecorder, QueueWatcher
 from local_pipeline.resources import Resources, create_resources
 from local_pipeline.runtime import LambdaFunction, load_handler
 from local_pipeline.s3_notifications import NotificationPump, describe
@@ -139,7 +138,7 @@ def start_pipeline(
         db_writer_handler = injected.crashing(db_writer_handler)
     logs = client("logs")
     sqs = client("sqs")
-    metrics = MetricsRecorder(client("cloudwatch"), sqs, stack, resources.queue_urls)
+    metrics = MetricsRecorder(client("cloudwatch"), stack)
     metrics.watch_table_writes(_handler_clients(stack)[-1])
     image_processor = LambdaFunction(stack.image_processor, image_processor_handler, logs, metrics)
     db_writer = LambdaFunction(stack.db_writer, db_writer_handler, logs, metrics)
@@ -195,16 +194,15 @@ def start_pipeline(
     if injected:
         deliver = injected.delivering(deliver)
     pump = NotificationPump(sqs, resources.events_queue_url, deliver)
-    evaluator = AlarmEvaluator(stack.alarms, client("cloudwatch"), sqs, console)
     notifications = BackgroundLoop("s3-notifications", pump.step, console)
+    queues = QueueWatcher(stack, sqs, resources.queue_urls, metrics, console)
     pipeline = Pipeline(
         stack, endpoint, resources, invoker, event_source, injected, notifications, lambda_api=lambda_api
     )
     pipeline.loops = [
         notifications,
         BackgroundLoop("sqs-event-source", event_source.step, console),
-        BackgroundLoop("alarms", evaluator.step, console, pause_s=CHECK_INTERVAL_S),
-        BackgroundLoop("metrics", metrics.sample_queues, console, pause_s=QUEUE_SAMPLE_INTERVAL_S),
+        BackgroundLoop("queues", queues.step, console, pause_s=QUEUE_CHECK_INTERVAL_S),
     ]
     for loop in pipeline.loops:
         loop.start()

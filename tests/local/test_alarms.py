@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local_pipeline.alarms import AlarmEvaluator
+from local_pipeline.metrics import MetricsRecorder, QueueWatcher
 from local_pipeline.resources import create_resources
 from local_pipeline.stack import default_stack
 
@@ -12,11 +12,11 @@ def alarm_states(cloudwatch) -> dict[str, str]:
 
 
 def test_a_dlq_alarm_fires_with_the_first_message_and_clears_when_it_is_gone(aws, console):
-    # GIVEN the stack's resources and an evaluator over its alarms
+    # GIVEN the stack's resources and the runner's watch over its queues
     stack = default_stack()
     resources = create_resources(stack, aws)
     cloudwatch, sqs = aws("cloudwatch"), aws("sqs")
-    evaluator = AlarmEvaluator(stack.alarms, cloudwatch, sqs, console)
+    evaluator = QueueWatcher(stack, sqs, resources.queue_urls, MetricsRecorder(cloudwatch, stack), console)
     dlq_alarm = f"{stack.metadata_dlq.name}-not-empty"
     failures_alarm = f"{stack.processor_failures_queue.name}-not-empty"
     dlq_url = resources.queue_urls[stack.metadata_dlq.name]
@@ -30,6 +30,10 @@ def test_a_dlq_alarm_fires_with_the_first_message_and_clears_when_it_is_gone(aws
     for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
         if alarm["AlarmName"] not in (dlq_alarm, failures_alarm):
             assert not alarm["StateReason"].startswith("Threshold Crossed"), alarm["AlarmName"]
+
+    # AND the same reading of the queues is recorded as SQS's metrics, for the dashboard
+    recorded = cloudwatch.list_metrics(Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible")["Metrics"]
+    assert {d["Value"] for m in recorded for d in m["Dimensions"]} == {q.name for q in stack.queues}
 
     # WHEN a message reaches the metadata DLQ
     sqs.send_message(QueueUrl=dlq_url, MessageBody="poison")
