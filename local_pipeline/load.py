@@ -22,7 +22,6 @@ from __future__ import annotations
 import random
 import resource
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 from local_pipeline.console import Console
 from local_pipeline.pipeline import Pipeline
 from local_pipeline.reconcile import Reconciliation, reconcile
+from local_pipeline.runtime import peak_rss_mb
 from tests import images
 from tests.hostile.catalogue import PREFIX, light_cases
 
@@ -300,7 +300,7 @@ def run_load(
         seconds=finished - started,
         drain_seconds=finished - uploaded,
         samples=samples,
-        peak_mb=peak_mb(),
+        peak_mb=peak_rss_mb(),
         moto_mb=(moto_before, resident_mb(moto_pid)) if moto_pid and moto_before else None,
         faults=dict(pipeline.faults.injected) if pipeline.faults else {},
         reconciliation=reconciliation,
@@ -338,13 +338,8 @@ def resident_mb(pid: int | None = None) -> float:
     try:
         pages = int(Path(f"/proc/{pid or 'self'}/statm").read_text().split()[1])
     except OSError:
-        return peak_mb()
+        return peak_rss_mb()
     return pages * resource.getpagesize() / 2**20
-
-
-def peak_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 @cache

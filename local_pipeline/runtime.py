@@ -182,7 +182,7 @@ class LambdaFunction:
         log.add(
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
             f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\t"
-            f"Memory Size: {self.settings.memory_mb} MB\tMax Memory Used: {_peak_rss_mb()} MB"
+            f"Memory Size: {self.settings.memory_mb} MB\tMax Memory Used: {int(peak_rss_mb())} MB"
         )
         self._ship(stream, log.events)
         if self._metrics:
@@ -248,10 +248,10 @@ def _error_document(exc: Exception, request_id: str) -> dict[str, Any]:
     }
 
 
-def _peak_rss_mb() -> int:
-    # The whole runner process's peak (both functions share it); ru_maxrss is KiB on Linux, bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak / (1024 * 1024 if sys.platform == "darwin" else 1024))
+def peak_rss_mb() -> float:
+    """The whole runner process's peak resident memory (both functions share it)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def _now_ms() -> int:
