@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.environment import BENCH_VENV, ROOT, BenchEnvironmentError, prepare_bench_venv
+from bench.environment import BENCH_VENV, ROOT, BenchEnvironmentError, prepare_bench_venv, progress
 
 if TYPE_CHECKING:
     from bench.report import Results
@@ -61,9 +61,9 @@ def collect(quick: bool) -> Results:
     typical, largest = (images[0], images[0]) if quick else (images[1], images[3])
     started = time.monotonic()
     results = report.Results(quick, runs, cold_starts, typical.name, largest.name)
-    results.thumbnails = thumbnails.run(images, runs=runs, progress=progress)
+    results.thumbnails = thumbnails.run(images, runs=runs)
     heic_pairs = thumbnails.QUICK_HEIC_PAIRS if quick else thumbnails.HEIC_PAIRS
-    results.heic = thumbnails.heic_against_jpeg(heic_pairs, runs=runs, progress=progress)
+    results.heic = thumbnails.heic_against_jpeg(heic_pairs, runs=runs)
     progress("memory sizing: the largest accepted inputs in a Lambda-like process")
     results.sizing = sizing.run(sizing.QUICK_WORST_CASES if quick else sizing.WORST_CASES)
     progress(f"cold start: {cold_starts} fresh interpreters per variant, and the zips' sizes")
@@ -75,10 +75,6 @@ def collect(quick: bool) -> Results:
     results.pipeline = pipeline.run(typical, count=uploads)
     results.seconds = time.monotonic() - started
     return results
-
-
-def progress(message: str) -> None:
-    print(f"==> {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

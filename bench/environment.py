@@ -43,6 +43,11 @@ FAKE_LAMBDA_ENVIRONMENT = {
 }
 
 
+def progress(message: str) -> None:
+    """One line of the run's progress, on stderr (stdout carries a quick run's report)."""
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
 class BenchEnvironmentError(Exception):
     """The benchmark virtualenv could not be created; the message has the failing command's output."""
 
@@ -59,7 +64,7 @@ def prepare_bench_venv() -> Path:
     dev_python = Path(os.environ.get("PIPELINE_VENV") or ROOT / ".venv") / "bin" / "python"
     bench_python = BENCH_VENV / "bin" / "python"
     if not bench_python.exists():
-        print(f"==> creating {BENCH_VENV.name} (dev packages + {REQUIREMENTS.name})", file=sys.stderr)
+        progress(f"creating {BENCH_VENV.name} (dev packages + {REQUIREMENTS.name})")
         _run([str(dev_python), "-m", "venv", str(BENCH_VENV)])
     dev_site = _run([str(dev_python), "-c", _PURELIB]).strip()
     bench_site = Path(_run([str(bench_python), "-c", _PURELIB]).strip())
@@ -67,7 +72,7 @@ def prepare_bench_venv() -> Path:
     stamp_path = BENCH_VENV / ".requirements-stamp"
     stamp = hashlib.sha256(REQUIREMENTS.read_bytes() + dev_site.encode()).hexdigest()
     if not stamp_path.exists() or stamp_path.read_text() != stamp:
-        print(f"==> installing {REQUIREMENTS.name} into {BENCH_VENV.name}", file=sys.stderr)
+        progress(f"installing {REQUIREMENTS.name} into {BENCH_VENV.name}")
         pip = [str(bench_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         _run([*pip, "-r", str(REQUIREMENTS)])
         stamp_path.write_text(stamp)

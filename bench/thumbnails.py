@@ -13,13 +13,12 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageChops, ImageStat
 
 from bench import methods
-from bench.environment import json_result
+from bench.environment import json_result, progress
 from bench.inputs import ImageSpec, ensure_file, load, warmup_spec
 from image_processor import imaging
 
@@ -49,8 +48,6 @@ HEIC_PAIRS = [
 QUICK_HEIC_PAIRS = [
     (ImageSpec("HEIC 1 MP", "HEIC", 1152, 864), ImageSpec("JPEG 1 MP (same photo)", "JPEG", 1152, 864)),
 ]
-
-ProgressFn = Callable[[str], None]
 
 
 @dataclass
@@ -90,7 +87,7 @@ class ImageResult:
         return top.peak_extra_mb / bottom.peak_extra_mb
 
 
-def run(images: list[ImageSpec], *, runs: int, progress: ProgressFn) -> list[ImageResult]:
+def run(images: list[ImageSpec], *, runs: int) -> list[ImageResult]:
     results = []
     for spec in images:
         data = load(spec)
@@ -107,9 +104,7 @@ def run(images: list[ImageSpec], *, runs: int, progress: ProgressFn) -> list[Ima
     return results
 
 
-def heic_against_jpeg(
-    pairs: list[tuple[ImageSpec, ImageSpec]], *, runs: int, progress: ProgressFn
-) -> list[tuple[ImageResult, ImageResult]]:
+def heic_against_jpeg(pairs: list[tuple[ImageSpec, ImageSpec]], *, runs: int) -> list[tuple[ImageResult, ImageResult]]:
     """(a) on each HEIC and on the same photo as JPEG, timed in alternation, each file's peak in its own process."""
     results = []
     for heic, jpeg in pairs:
@@ -158,21 +153,17 @@ def quality(data: bytes) -> dict[str, float]:
     reference = full.resize(
         (max(1, round(full.width * scale)), max(1, round(full.height * scale))), Image.Resampling.LANCZOS
     )
-    candidates = {
-        "a": _draft_thumbnail(data, imaging.REDUCING_GAP),
-        methods.PREVIOUS: _draft_thumbnail(data, methods.PREVIOUS_REDUCING_GAP),
-        "c": _loaded_thumbnail(full),
-    }
+    candidates = {"a": _draft_thumbnail(data), "c": _loaded_thumbnail(full)}
     if methods.pyvips is not None:
         vips = methods.pyvips.Image.thumbnail_buffer(data, methods.THUMBNAIL_SIZE)
         candidates["d"] = Image.frombytes("RGB", (vips.width, vips.height), vips.write_to_memory())
     return {key: psnr(reference, candidate) for key, candidate in candidates.items()}
 
 
-def _draft_thumbnail(data: bytes, reducing_gap: float) -> Image.Image:
+def _draft_thumbnail(data: bytes) -> Image.Image:
     """What (a) does to an RGB JPEG: a DCT-scaled draft, then a reducing-gap resample."""
     with Image.open(io.BytesIO(data)) as image:
-        image.thumbnail((methods.THUMBNAIL_SIZE, methods.THUMBNAIL_SIZE), reducing_gap=reducing_gap)
+        image.thumbnail((methods.THUMBNAIL_SIZE, methods.THUMBNAIL_SIZE), reducing_gap=imaging.REDUCING_GAP)
         return image.convert("RGB")
 
 
