@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
-from stack_outputs import ConfigurationError, Pacer, StackOutputs, add_stack_options, clients, positive
+from stack_outputs import ConfigurationError, Pacer, StackOutputs, clients, positive
 
 ACCEPTED = 202
 # Long enough to read the whole queue in one run; what this run does not delete is released at its end.
@@ -213,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max", type=positive(int), dest="limit", help="replay at most this many records")
     parser.add_argument("--queue-url", help="processor-failures queue (default: terraform output)")
     parser.add_argument("--function-name", help="image_processor's function name (default: terraform output)")
-    add_stack_options(parser, region_default="the queue URL's, else boto3's")
+    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
+    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", help="AWS region (default: the queue URL's, else boto3's)")
     return parser
 
 

@@ -40,16 +40,7 @@ from urllib.parse import quote_plus
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from stack_outputs import (
-    ConfigurationError,
-    Pacer,
-    StackOutputs,
-    add_stack_options,
-    clients,
-    head_object,
-    positive,
-    read_record,
-)
+from stack_outputs import ConfigurationError, Pacer, StackOutputs, clients, head_object, positive, read_record
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for image_processor.config
@@ -291,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--thumbnails-bucket", help="default: terraform output thumbnail_bucket_name")
     parser.add_argument("--table", help="default: terraform output dynamodb_table_name")
     parser.add_argument("--function-name", help="default: terraform output image_processor_function_name")
-    add_stack_options(parser, region_default="boto3's")
+    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
+    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", help="AWS region (default: boto3's)")
     return parser
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
-from stack_outputs import ConfigurationError, StackOutputs, add_stack_options, clients, head_object, read_record
+from stack_outputs import ConfigurationError, StackOutputs, clients, head_object, read_record
 
 DEFAULT_TIMEOUT_S = 120
 POLL_S = 1.0
@@ -186,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + option.replace("_", "-")
         parser.add_argument(flag, help=f"default: ${variable}, else terraform output {output}")
     parser.add_argument("--upload-prefix", default="", help="the stack's upload_prefix variable (default: none)")
-    add_stack_options(parser, region_default="the queue URLs', else boto3's")
+    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
+    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
+    parser.add_argument("--region", help="AWS region (default: the queue URLs', else boto3's)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for each step")
     parser.add_argument("--keep", action="store_true", help="leave the upload, its record and thumbnail in place")
     return parser

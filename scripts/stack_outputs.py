@@ -51,13 +51,6 @@ class StackOutputs:
         return self._outputs
 
 
-def add_stack_options(parser: argparse.ArgumentParser, region_default: str) -> None:
-    """The options with which every operator script finds the stack and reaches AWS."""
-    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
-    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
-    parser.add_argument("--region", help=f"AWS region (default: {region_default})")
-
-
 def clients(
     services: tuple[str, ...],
     queue_url: str,
