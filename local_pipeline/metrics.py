@@ -122,13 +122,11 @@ class QueueWatcher:
     def __init__(
         self, stack: Stack, sqs: Any, queue_urls: dict[str, str], metrics: MetricsRecorder, console: Console
     ) -> None:
-        self._stack, self._sqs, self._queue_urls, self._metrics, self._console = (
-            stack,
-            sqs,
-            queue_urls,
-            metrics,
-            console,
-        )
+        self._stack = stack
+        self._sqs = sqs
+        self._queue_urls = queue_urls
+        self._metrics = metrics
+        self._console = console
         self._alarms = tuple(
             a for a in stack.alarms if a.namespace == "AWS/SQS" and a.metric_name in QUEUE_METRIC_OF_ATTRIBUTE.values()
         )

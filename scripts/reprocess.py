@@ -2,12 +2,13 @@
 
 After THUMBNAIL_SIZE or EXTRA_THUMBNAIL_SIZES changes, after a fix, or on a bucket that held photos
 before the stack existed: this walks the bucket (or --prefix) and invokes image_processor for each
-object whose record (read consistently) is missing, is of another object, was made with other settings (the record's
-`rendered_with`), or whose thumbnails are missing, with --force for every object. Each invocation is
-synchronous and carries a synthetic S3 event for the object, so the object goes through the upload's
-own code path and message: the thumbnail settles on whatever the key holds by then (an upload made
-meanwhile wins), and db_writer orders the record by the object's own sequencer or event time, where
-a later rendering of the same event replaces the record and never a newer event's.
+object whose record (read consistently) is missing, is of another object, was made with other
+settings (the record's `rendered_with`), or whose thumbnails are missing, with --force for every
+object. Each invocation is synchronous and carries a synthetic S3 event for the object, so the object
+goes through the upload's own code path and message: the thumbnail settles on whatever the key holds
+by then (an upload made meanwhile wins), and db_writer orders the record by the object's own
+sequencer or event time, where a later rendering of the same event replaces the record and never a
+newer event's.
 
     .venv/bin/python scripts/reprocess.py --dry-run                 # what would be re-rendered, and why
     .venv/bin/python scripts/reprocess.py                           # 4 at a time, at most 10 a second

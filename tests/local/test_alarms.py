@@ -16,13 +16,13 @@ def test_a_dlq_alarm_fires_with_the_first_message_and_clears_when_it_is_gone(aws
     stack = default_stack()
     resources = create_resources(stack, aws)
     cloudwatch, sqs = aws("cloudwatch"), aws("sqs")
-    evaluator = QueueWatcher(stack, sqs, resources.queue_urls, MetricsRecorder(cloudwatch, stack), console)
+    watcher = QueueWatcher(stack, sqs, resources.queue_urls, MetricsRecorder(cloudwatch, stack), console)
     dlq_alarm = f"{stack.metadata_dlq.name}-not-empty"
     failures_alarm = f"{stack.processor_failures_queue.name}-not-empty"
     dlq_url = resources.queue_urls[stack.metadata_dlq.name]
 
     # WHEN the queues are empty
-    evaluator.step()
+    watcher.step()
     # THEN both DLQ alarms are OK and the runner leaves the alarms on other metrics as moto made them
     states = alarm_states(cloudwatch)
     assert states[dlq_alarm] == "OK"
@@ -37,7 +37,7 @@ def test_a_dlq_alarm_fires_with_the_first_message_and_clears_when_it_is_gone(aws
 
     # WHEN a message reaches the metadata DLQ
     sqs.send_message(QueueUrl=dlq_url, MessageBody="poison")
-    evaluator.step()
+    watcher.step()
     # THEN its alarm fires, says why, and the console says so
     [alarm] = cloudwatch.describe_alarms(AlarmNames=[dlq_alarm])["MetricAlarms"]
     assert alarm["StateValue"] == "ALARM"
@@ -47,7 +47,7 @@ def test_a_dlq_alarm_fires_with_the_first_message_and_clears_when_it_is_gone(aws
 
     # WHEN the message is gone
     sqs.purge_queue(QueueUrl=dlq_url)
-    evaluator.step()
+    watcher.step()
     # THEN the alarm is OK again
     assert alarm_states(cloudwatch)[dlq_alarm] == "OK"
     assert any(f"OK    {dlq_alarm}" in line for line in console.lines)
