@@ -20,6 +20,8 @@ from typing import Any
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
+from image_processor import isobmff
+
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")
 _DOUBLE_BUFFERED_FORMATS = ("WEBP", "AVIF", "HEIF")
@@ -196,29 +198,8 @@ def _heif_orientation(image: Image.Image, data: bytes, exif: dict[str, Any]) -> 
 
 def _heif_transform_properties(data: bytes) -> bool:
     """Whether the file's item properties (meta > iprp > ipco) include a rotation or a mirroring."""
-    meta = _box(data, 0, len(data), b"meta")
-    iprp = meta and _box(data, meta[0] + 4, meta[1], b"iprp")  # meta is a full box: skip version and flags
-    ipco = iprp and _box(data, iprp[0], iprp[1], b"ipco")
-    return bool(ipco) and any(kind in (b"irot", b"imir") for kind, _, _ in _boxes(data, *ipco))
-
-
-def _box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    """(content start, end) of the first box of `kind` between `start` and `end`."""
-    return next(((begin, stop) for found, begin, stop in _boxes(data, start, end) if found == kind), None)
-
-
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """ISO BMFF boxes between `start` and `end` as (type, content start, end); stops at a malformed one."""
-    while start + 8 <= end:
-        size, kind, header = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8], 8
-        if size == 1 and start + 16 <= end:
-            size, header = int.from_bytes(data[start + 8 : start + 16], "big"), 16
-        elif size == 0:
-            size = end - start
-        if size < header or start + size > end:
-            return
-        yield kind, start + header, start + size
-        start += size
+    ipco = isobmff.item_properties(data)
+    return bool(ipco) and any(kind in (b"irot", b"imir") for kind, _, _ in isobmff.boxes(data, *ipco))
 
 
 @contextmanager
