@@ -35,6 +35,10 @@ class Settings:
     # Raise it only together with the function's memory.
     max_image_pixels: int = 100_000_000
     include_gps: bool = False
+    # The most one image's decode and thumbnails may take, in its worker process (worker.py), before it
+    # is killed and the upload rejected as decoder_limit. The slowest accepted input, a 48 MP HEIC, takes
+    # about 12 s at the default memory (0.58 vCPU); 30 s leaves room and stays inside the 60 s timeout.
+    max_decode_seconds: float = 30.0
 
     @property
     def thumbnail_sizes(self) -> tuple[int, ...]:
@@ -60,6 +64,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         max_image_bytes=_integer(environ, "MAX_IMAGE_BYTES", Settings.max_image_bytes, low=1, high=5 * 1024**3),
         max_image_pixels=_integer(environ, "MAX_IMAGE_PIXELS", Settings.max_image_pixels, low=1, high=1_000_000_000),
         include_gps=_boolean(environ, "INCLUDE_GPS", Settings.include_gps),
+        max_decode_seconds=_seconds(environ, "MAX_DECODE_SECONDS", Settings.max_decode_seconds, low=0.1, high=900),
     )
 
 
@@ -98,6 +103,19 @@ def _integer(environ: Mapping[str, str], name: str, default: int, *, low: int, h
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high} seconds, got {raw}")
     return value
 
 

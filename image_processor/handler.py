@@ -14,14 +14,16 @@ import boto3
 from botocore.config import Config
 
 from image_processor.config import load_settings
-from image_processor.imaging import limit_decoder_pixels
-from image_processor.processing import Outcome, is_own_thumbnail, process_created, process_removed
+from image_processor.processing import Decode, Outcome, is_own_thumbnail, process_created, process_removed
 from image_processor.s3_events import S3Event, parse_s3_event
 from image_processor.storage import send_message
+from image_processor.worker import DecoderPool, Limits
 from pipeline_common.observability import Logger, emit_metrics
 
 SETTINGS = load_settings(os.environ)
-limit_decoder_pixels(SETTINGS.max_image_pixels)
+# Started before the clients below, so the worker's own start-up overlaps theirs.
+decoders = DecoderPool()
+decoders.prestart()
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
 s3 = boto3.client("s3", config=_AWS_CONFIG)
 sqs = boto3.client("sqs", config=_AWS_CONFIG)
@@ -34,6 +36,7 @@ def lambda_handler(event: S3Event, context: Any) -> dict[str, Any]:
     logger.bind_invocation(context)
     counts = {"PROCESSED": 0, "REJECTED": 0, "DELETED": 0, "IGNORED": 0}
     results = []
+    decode = _decode_within(context)
     for object_event in parse_s3_event(event):
         if object_event.kind is None:
             logger.warning("ignored event", event_name=object_event.event_name, key=object_event.key)
@@ -44,12 +47,27 @@ def lambda_handler(event: S3Event, context: Any) -> dict[str, Any]:
             counts["IGNORED"] += 1
             continue
         process = process_created if object_event.kind == "created" else process_removed
-        outcome = process(object_event, s3=s3, settings=SETTINGS)
+        outcome = process(object_event, s3=s3, settings=SETTINGS, decode=decode)
         send_message(sqs, SETTINGS.metadata_queue_url, outcome.message)
         _report(outcome, context)
         counts[outcome.status] += 1
         results.append({"key": object_event.key, "status": outcome.status, "reason": outcome.message["reason"]})
     return counts | {"results": results}
+
+
+def _decode_within(context: Any) -> Decode:
+    """imaging.make_thumbnails in a worker, within the function's memory and the invocation's time."""
+
+    def decode(data: bytes, **options: Any) -> Any:
+        limits = Limits.for_invocation(
+            memory_mb=int(context.memory_limit_in_mb),
+            remaining_seconds=context.get_remaining_time_in_millis() / 1000,
+            max_decode_seconds=SETTINGS.max_decode_seconds,
+            upload_bytes=len(data),
+        )
+        return decoders.thumbnails(data, limits, **options)
+
+    return decode
 
 
 def _report(outcome: Outcome, context: Any) -> None:

@@ -114,6 +114,7 @@ def make_thumbnails(
     """
     if not data:
         raise ImageRejectedError("empty_object", "the object is 0 bytes long")
+    limit_decoder_pixels(max_pixels)
     _check_riff_complete(data)
     with _rejecting_decode_errors(), _open(data) as image:
         _check_pixels(image, max_pixels)
@@ -148,7 +149,8 @@ def make_thumbnail(
 
 
 def limit_decoder_pixels(max_pixels: int) -> None:
-    """Aligns Pillow's own bomb check (it also guards every animation frame) with our limit."""
+    """Aligns Pillow's own bomb check (it also guards every animation frame) with our limit; a
+    process-wide setting, set by every make_thumbnails call for itself (the worker runs one at a time)."""
     Image.MAX_IMAGE_PIXELS = max_pixels
 
 

@@ -16,11 +16,12 @@ the thumbnail key is a pure function of the source key, so a retry after a parti
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from image_processor.config import Settings
-from image_processor.imaging import ImageRejectedError, make_thumbnails, thumbnail_key
+from image_processor.imaging import ImageInfo, ImageRejectedError, Thumbnail, thumbnail_key
 from image_processor.s3_events import ObjectEvent
 from image_processor.storage import (
     ObjectTooLargeError,
@@ -38,6 +39,8 @@ SCHEMA_VERSION = 1
 # left to Lambda's retries: each round is one upload or delete of the same key landing meanwhile.
 SETTLE_ROUNDS = 5
 Status = Literal["PROCESSED", "REJECTED", "DELETED"]
+# imaging.make_thumbnails' signature; the handler passes one that runs it in a resource-limited worker.
+Decode = Callable[..., tuple[ImageInfo, tuple[Thumbnail, ...]]]
 
 
 class KeyKeptChangingError(Exception):
@@ -70,19 +73,19 @@ def is_own_thumbnail(event: ObjectEvent, settings: Settings) -> bool:
     return event.bucket == settings.thumbnail_bucket and event.key.startswith(settings.thumbnail_prefix)
 
 
-def process_created(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outcome:
+def process_created(event: ObjectEvent, *, s3: Any, settings: Settings, decode: Decode) -> Outcome:
     started = time.perf_counter()
     if event.size is not None and event.size > settings.max_image_bytes:
         detail = f"{event.size:,} bytes is over MAX_IMAGE_BYTES={settings.max_image_bytes:,}"
         rejection = _rejection("too_many_bytes", detail, settings)
         synced = _removed_thumbnail(SourceVersion.spelt(event.version_id, event.etag), rejection, event, s3, settings)
     else:
-        synced = _sync_thumbnail(event, s3, settings)
-    _settle_thumbnail(event, synced.source, s3, settings)
+        synced = _sync_thumbnail(event, s3, settings, decode)
+    _settle_thumbnail(event, synced.source, s3, settings, decode)
     return _outcome(event, synced, started)
 
 
-def process_removed(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outcome:
+def process_removed(event: ObjectEvent, *, s3: Any, settings: Settings, decode: Decode) -> Outcome:
     started = time.perf_counter()
     # The key may still hold an object: a noncurrent version or a delete marker was removed (an
     # undelete), or the key was uploaded again before this event arrived. Then the record describes
@@ -90,21 +93,18 @@ def process_removed(event: ObjectEvent, *, s3: Any, settings: Settings) -> Outco
     if current_version(s3, event.bucket, event.key) is None:
         synced = _removed_thumbnail(None, {}, event, s3, settings)
     else:
-        synced = _sync_thumbnail(event, s3, settings)
-    _settle_thumbnail(event, synced.source, s3, settings)
+        synced = _sync_thumbnail(event, s3, settings, decode)
+    _settle_thumbnail(event, synced.source, s3, settings, decode)
     if synced.source is None:
         return _outcome(event, replace(synced, fields={"status": "DELETED"}), started)
-    source = synced.source
-    return _outcome(
-        event, synced, started, version_id=source.version_id, etag=source.etag, size=synced.bytes_in or None
-    )
+    return _outcome(event, synced, started)
 
 
-def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings) -> _Synced:
+def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings, decode: Decode) -> _Synced:
     """Makes the thumbnail from the object the key holds now, or removes it when that is no image."""
     try:
         source = read_object(s3, event.bucket, event.key, settings.max_image_bytes)
-        info, thumbnails = make_thumbnails(
+        info, thumbnails = decode(
             source.data,
             sizes=settings.thumbnail_sizes,
             max_pixels=settings.max_image_pixels,
@@ -173,7 +173,9 @@ def _removed_thumbnail(
     return _Synced(source, fields, bytes_in=bytes_in)
 
 
-def _settle_thumbnail(event: ObjectEvent, made_from: SourceVersion | None, s3: Any, settings: Settings) -> None:
+def _settle_thumbnail(
+    event: ObjectEvent, made_from: SourceVersion | None, s3: Any, settings: Settings, decode: Decode
+) -> None:
     for _ in range(SETTLE_ROUNDS):
         current = current_version(s3, event.bucket, event.key)
         if current == made_from:
@@ -181,7 +183,7 @@ def _settle_thumbnail(event: ObjectEvent, made_from: SourceVersion | None, s3: A
         if current is None:
             made_from = _removed_thumbnail(None, {}, event, s3, settings).source
         else:
-            made_from = _sync_thumbnail(event, s3, settings).source
+            made_from = _sync_thumbnail(event, s3, settings, decode).source
     raise KeyKeptChangingError(
         f"s3://{event.bucket}/{event.key} changed again on each of {SETTLE_ROUNDS} rounds of making its thumbnail"
     )
@@ -196,9 +198,15 @@ def _rejection(reason: str, detail: str, settings: Settings) -> dict[str, Any]:
     return {"status": "REJECTED", "reason": reason, "reason_detail": detail, "rendered_with": settings.rendered_with}
 
 
-def _outcome(event: ObjectEvent, synced: _Synced, started: float, **source: str | int | None) -> Outcome:
-    """The message for `event`; `source` replaces the event's own version_id, etag and size where given."""
-    message = _message(event, synced.fields["status"], started) | source | synced.fields
+def _outcome(event: ObjectEvent, synced: _Synced, started: float) -> Outcome:
+    """The message for `event`, describing the object actually read where there was one: the event's
+    version, ETag and size are only what S3 said when it sent the event, and a retried or late event
+    may find another object under the key."""
+    message = _message(event, synced.fields["status"], started)
+    if synced.source is not None:
+        source = synced.source
+        message |= {"version_id": source.version_id, "etag": source.etag, "size": synced.bytes_in or event.size}
+    message |= synced.fields
     return Outcome(message, bytes_in=synced.bytes_in, bytes_out=synced.bytes_out)
 
 
