@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -180,6 +181,8 @@ class _Worker:
             raise DecoderLimitError(
                 f"decoding needed more than its {limits.memory_bytes // MIB:,} MB memory budget ({reply['memory']})"
             )
+        if "failed" in reply:
+            raise DecoderLimitError(f"the decoder failed unexpectedly: {reply['failed']}")
         raise ImageRejectedError(reply["rejected"]["reason"], reply["rejected"]["detail"])
 
     def _death(self) -> str:
@@ -255,6 +258,9 @@ def _serve(entry: Entry, requests: IO[bytes], replies: IO[bytes]) -> None:
                     reply, blobs = {"memory": error.detail[:200]}, []
                 else:
                     reply, blobs = {"rejected": {"reason": error.reason, "detail": error.detail}}, []
+            except Exception as error:  # noqa: BLE001 - the same file fails the same way on every retry
+                traceback.print_exc()
+                reply, blobs = {"failed": f"{type(error).__name__}: {error}"[:300]}, []
             else:
                 meta = [{"width": t.width, "height": t.height, "content_type": t.content_type} for t in thumbnails]
                 reply, blobs = {"info": asdict(info), "thumbnails": meta}, [t.data for t in thumbnails]

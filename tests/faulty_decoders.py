@@ -27,3 +27,8 @@ def allocate_without_bound(data: bytes, **options: Any) -> Any:
     held = []
     while True:
         held.append(bytearray(64 * 1024 * 1024))
+
+
+def raise_unexpectedly(data: bytes, **options: Any) -> Any:
+    """A bug on one file's path: an exception that is not a rejection."""
+    raise KeyError("no such field in this file's header")

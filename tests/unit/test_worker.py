@@ -157,3 +157,15 @@ def test_no_time_left_is_a_rejection_without_starting_the_decode(pool):
         pool.thumbnails(images.jpeg(64, 48), Limits(memory_bytes=800 * MIB, seconds=0), **OPTIONS)
 
     assert rejected.value.detail == "the invocation had no time left to decode the image"
+
+
+def test_unexpected_exception_in_the_decoder_is_a_rejection_that_names_it():
+    pool = faulty_pool("raise_unexpectedly")
+    try:
+        with pytest.raises(DecoderLimitError) as rejected:
+            pool.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
+        assert len(pool._idle) == 1  # a Python exception leaves the worker usable
+    finally:
+        pool.close()
+
+    assert rejected.value.detail == 'the decoder failed unexpectedly: KeyError: "no such field in this file\'s header"'
