@@ -178,6 +178,7 @@ def _invoke(module: Any, event: dict[str, Any], *clients: Any) -> tuple[Any, Cou
     context = SimpleNamespace(
         function_name=f"{PREFIX}-{function}",
         aws_request_id=str(uuid.uuid4()),
+        memory_limit_in_mb="1024",
         get_remaining_time_in_millis=lambda: 60_000,
     )
     try:

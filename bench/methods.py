@@ -16,8 +16,10 @@ from PIL import Image, ImageOps
 
 from image_processor import imaging
 from image_processor.config import Settings
+from image_processor.worker import DecoderPool, Limits
 
 THUMBNAIL_SIZE = Settings.thumbnail_size
+DEFAULT_MEMORY_MB = 1024  # terraform/variables.tf's image_processor_memory_size
 WEBP_QUALITY = imaging.THUMBNAIL_QUALITY
 LIBVIPS_THREADS = 1
 
@@ -36,11 +38,31 @@ else:
     LIBVIPS_UNAVAILABLE = None
 
 Method = Callable[[bytes], Any]
+_DECODERS = DecoderPool()
 
 
 def ours(data: bytes) -> Any:
-    """(a) one decode: header and EXIF from the lazy open, a DCT-scaled draft for JPEG."""
-    return imaging.make_thumbnail(data, size=THUMBNAIL_SIZE, max_pixels=Settings.max_image_pixels)
+    """(a) one decode: header and EXIF from the lazy open, a DCT-scaled draft for JPEG; in a worker
+    process within the default function's limits, as the handler runs it (worker_cpu_seconds has its CPU)."""
+    limits = Limits.for_invocation(
+        memory_mb=DEFAULT_MEMORY_MB,
+        remaining_seconds=60,
+        max_decode_seconds=Settings.max_decode_seconds,
+        upload_bytes=len(data),
+    )
+    return _DECODERS.thumbnails(data, limits, sizes=(THUMBNAIL_SIZE,), max_pixels=Settings.max_image_pixels)
+
+
+def worker_cpu_seconds() -> float:
+    """CPU time (every thread) that (a)'s worker processes have spent on images so far."""
+    return _DECODERS.decode_cpu_seconds
+
+
+def worker_peak_kb() -> int:
+    """The largest peak RSS (VmHWM) among (a)'s worker processes."""
+    from bench.probe import peak_kb
+
+    return max((peak_kb(pid) for pid in _DECODERS.worker_pids()), default=0)
 
 
 def naive(data: bytes) -> bytes:

@@ -95,6 +95,8 @@ class DecoderPool:
 
     def __init__(self, entry: str = DEFAULT_ENTRY) -> None:
         self.entry = entry
+        # CPU time its workers spent on images, every thread counted: what bench/ adds to its own.
+        self.decode_cpu_seconds = 0.0
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
 
@@ -107,7 +109,16 @@ class DecoderPool:
         """Runs the entry on `data` in a worker within `limits`; raises ImageRejectedError (or its
         DecoderLimitError) as the entry would, in the caller's process."""
         with self._worker() as worker:
-            return worker.run(data, limits, options)
+            try:
+                return worker.run(data, limits, options)
+            finally:
+                with self._lock:
+                    self.decode_cpu_seconds += worker.last_cpu_seconds
+
+    def worker_pids(self) -> list[int]:
+        """The idle workers' process ids, for measuring what they cost (bench/)."""
+        with self._lock:
+            return [worker.process.pid for worker in self._idle]
 
     def close(self) -> None:
         with self._lock:
@@ -145,6 +156,7 @@ class _Worker:
             },
         )
         self._stderr_tail = b""
+        self.last_cpu_seconds = 0.0
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -157,6 +169,7 @@ class _Worker:
                 pipe.close()
 
     def run(self, data: bytes, limits: Limits, options: dict[str, Any]) -> tuple[ImageInfo, tuple[Thumbnail, ...]]:
+        self.last_cpu_seconds = 0.0  # unknown for a worker that dies: its kernel accounting goes with it
         if limits.seconds <= 0:
             raise DecoderLimitError("the invocation had no time left to decode the image")
         deadline = time.monotonic() + limits.seconds
@@ -165,6 +178,7 @@ class _Worker:
             _write_frame(self.process.stdin, data)
             self.process.stdin.flush()
             reply = json.loads(self._read_frame(deadline))
+            self.last_cpu_seconds = reply["cpu_seconds"]
             if "info" in reply:
                 blobs = [self._read_frame(deadline) for _ in reply["thumbnails"]]
                 thumbnails = tuple(
@@ -248,6 +262,7 @@ def _serve(entry: Entry, requests: IO[bytes], replies: IO[bytes]) -> None:
     """The worker's loop: one image per request, until the parent closes the pipe."""
     while (next_request := _read_request(requests)) is not None:
         request, data = next_request
+        cpu_started = time.process_time()
         with _memory_capped(request["memory_bytes"]):
             try:
                 info, thumbnails = entry(data, **request["options"])
@@ -265,6 +280,7 @@ def _serve(entry: Entry, requests: IO[bytes], replies: IO[bytes]) -> None:
                 meta = [{"width": t.width, "height": t.height, "content_type": t.content_type} for t in thumbnails]
                 reply, blobs = {"info": asdict(info), "thumbnails": meta}, [t.data for t in thumbnails]
             del data
+        reply["cpu_seconds"] = time.process_time() - cpu_started
         _write_frame(replies, json.dumps(reply, ensure_ascii=False))
         for blob in blobs:
             _write_frame(replies, blob)
