@@ -36,7 +36,7 @@ VARIANTS = {
     # worker answers (an empty upload's rejection), then stops it, so that the worker's start-up CPU is
     # counted too (RUSAGE_CHILDREN, in the timer).
     "image_processor.handler": (
-        "import image_processor.handler as handler; from image_processor.imaging import ImageRejectedError; "
+        "import image_processor.handler as handler; from image_processor.images import ImageRejectedError; "
         "from image_processor.worker import Limits\n"
         "try: handler.decoders.thumbnails(b'', Limits(2**30, 60), sizes=(256,), max_pixels=1)\n"
         "except ImageRejectedError: handler.decoders.close()"

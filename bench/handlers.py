@@ -27,7 +27,7 @@ import boto3
 
 from bench.environment import ROOT, free_port, lambda_like_environment, server
 from bench.inputs import ImageSpec, load
-from image_processor.imaging import thumbnail_key
+from image_processor.images import thumbnail_key
 
 PREFIX = "image-pipeline-dev"
 # The key of the item whose size the cost model uses: 20 characters, which the report states.

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from fuzz import seeds
 from image_processor.config import Settings
-from image_processor.imaging import ImageRejectedError
+from image_processor.images import ImageRejectedError
 from image_processor.worker import DecoderPool, Limits
 
 ROOT = Path(__file__).resolve().parent.parent

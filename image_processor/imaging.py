@@ -9,25 +9,22 @@ several times slower on large photos and needs several times the memory.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
 from image_processor import isobmff
+from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail
 
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")
 _DOUBLE_BUFFERED_FORMATS = ("WEBP", "AVIF", "HEIF")
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
-THUMBNAIL_CONTENT_TYPE = "image/webp"
-THUMBNAIL_EXTENSION = ".webp"
 THUMBNAIL_QUALITY = 80
 # thumbnail() decodes a JPEG draft at least reducing_gap times the target box, then resamples.
 # 1.4 lets a 4000x3000 photo decode at 1/8 scale (500x375, still ~2x the thumbnail) instead of 1/4:
@@ -35,9 +32,6 @@ THUMBNAIL_QUALITY = 80
 # LANCZOS resize, where differences are invisible (bench/RESULTS.md). Pillow's docs call 3.0
 # indistinguishable from fair resampling; the thumbnail's own resample closes most of that gap.
 REDUCING_GAP = 1.4
-S3_MAX_KEY_BYTES = 1024
-_HASHED_FOLDER = "_long/"
-_SIZES_FOLDER = "_sizes/"
 
 # Orientation tag values (EXIF 2.3, tag 0x0112) and the transpose that makes the image upright:
 # the same table ImageOps.exif_transpose uses, applied here to the small thumbnail.
@@ -67,40 +61,6 @@ _EXIF_TEXT_LIMIT = 128
 # HEIF/HEIC through pi-heif (libheif with its HEVC decoder): the primary image only, so the thumbnails,
 # depth maps and auxiliary images a phone stores beside it are neither decoded nor kept.
 pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
-
-
-class ImageRejectedError(Exception):
-    """The upload can never become a thumbnail: retrying will not help.
-
-    `reason` is a stable machine-readable code (it lands in the record); `detail` says what
-    exactly was wrong with this file.
-    """
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    format: str
-    mime_type: str
-    width: int
-    height: int
-    display_width: int
-    display_height: int
-    mode: str
-    frame_count: int
-    exif: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Thumbnail:
-    data: bytes
-    width: int
-    height: int
-    content_type: str = THUMBNAIL_CONTENT_TYPE
 
 
 def make_thumbnails(
@@ -152,22 +112,6 @@ def limit_decoder_pixels(max_pixels: int) -> None:
     """Aligns Pillow's own bomb check (it also guards every animation frame) with our limit; a
     process-wide setting, set by every make_thumbnails call for itself (the worker runs one at a time)."""
     Image.MAX_IMAGE_PIXELS = max_pixels
-
-
-def thumbnail_key(source_key: str, prefix: str, extra_size: int | None = None) -> str:
-    """A thumbnail's key: a pure function of the source key, so re-processing overwrites it.
-
-    The source extension stays in the name (`a.png` and `a.jpg` never collide). An extra size lives
-    under `_sizes/<size>/`. Keys that would pass S3's 1,024-byte limit fall back to a hash of the
-    source key, and so do keys inside those two folders themselves, so that no upload's name can take
-    another upload's thumbnail.
-    """
-    folder = f"{prefix}{_SIZES_FOLDER}{extra_size}/" if extra_size is not None else prefix
-    key = f"{folder}{source_key}{THUMBNAIL_EXTENSION}"
-    if len(key.encode("utf-8")) <= S3_MAX_KEY_BYTES and not source_key.startswith((_HASHED_FOLDER, _SIZES_FOLDER)):
-        return key
-    digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()
-    return f"{folder}{_HASHED_FOLDER}{digest}{THUMBNAIL_EXTENSION}"
 
 
 def read_exif(image: Image.Image, *, include_gps: bool) -> tuple[int, dict[str, Any]]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from image_processor.config import Settings
-from image_processor.imaging import ImageInfo, ImageRejectedError, Thumbnail, thumbnail_key
+from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail, thumbnail_key
 from image_processor.s3_events import ObjectEvent
 from image_processor.storage import (
     ObjectTooLargeError,

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from image_processor.imaging import Thumbnail
+from image_processor.images import Thumbnail
 
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from image_processor.imaging import ImageInfo, ImageRejectedError, Thumbnail
+from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail
 
 MIB = 1024 * 1024
 # What image_processor's own process holds besides the upload, on Lambda's Python runtime: the

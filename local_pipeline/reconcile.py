@@ -41,7 +41,7 @@ from urllib.parse import unquote_plus
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from image_processor.imaging import thumbnail_key
+from image_processor.images import thumbnail_key
 from local_pipeline.stack import FAKE_CREDENTIALS, REGION, Stack, default_stack
 
 RECORDED = "table record"

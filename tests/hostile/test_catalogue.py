@@ -20,7 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
 from PIL import Image
 
-from image_processor.imaging import thumbnail_key
+from image_processor.images import thumbnail_key
 from tests.conftest import LambdaContext, Stack, fresh_import, load_event, s3_event
 from tests.hostile.catalogue import CASES, Case, light_cases, readme_tables
 

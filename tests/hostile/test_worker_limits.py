@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from image_processor.config import Settings
-from image_processor.imaging import ImageRejectedError
+from image_processor.images import ImageRejectedError
 from image_processor.worker import DecoderPool, Limits
 from tests.hostile.catalogue import CASES, Case
 
