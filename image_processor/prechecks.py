@@ -21,10 +21,10 @@ from image_processor import imaging
 # 65,533 bytes, so 1,000 of them pass any upload the size limit lets in: only a file of tiny, empty
 # segments reaches this (Pillow reads each APPn and COM segment in Python: 3 M of them took 2 s and 270 MB).
 MAX_JPEG_SEGMENTS = 1_000
-# Encoders write 1 to 3 scans for a baseline JPEG and about 10 for a progressive one (libjpeg's default
-# script; mozjpeg's optimised scripts fewer than 20). Each scan makes libjpeg visit every block of the image
-# again: 13 ms a scan at 100 MP, so 100 scans keep a decode under 1.5 s. libjpeg-turbo leaves this limit to
-# the application (TJPARAM_SCANLIMIT); its own fuzz targets use 500, for images of at most 1 MP.
+# A baseline JPEG has 1 scan (or one a component), a progressive one 10 with libjpeg's default script. Each
+# scan makes libjpeg visit every block of the image again: 7-13 ms a scan at 100 MP, so 100 scans keep a
+# decode under 1.5 s. libjpeg-turbo leaves this limit to the application (TJPARAM_SCANLIMIT); its own fuzz
+# targets use 500, for images of at most 1 MP.
 MAX_JPEG_SCANS = 100
 # What a full-size decode may cost per pixel of MAX_IMAGE_PIXELS: an RGB frame (config.py explains the limit).
 DECODE_BYTES_PER_PIXEL = 4
@@ -39,10 +39,11 @@ _PNG_IMAGE_DATA_CHUNKS = frozenset({b"IDAT", b"fdAT", b"fcTL"})
 # so a 50 MiB GIF has about 200,000 of them.
 MAX_GIF_FRAMES = 100_000
 MAX_GIF_BLOCKS = 1_000_000
-# TIFF: Pillow makes a Python tile of every strip or tile of an uncompressed image. libtiff's writers aim at
-# 8 KB strips, so a 100 MP RGB image has 10,000-40,000 of them and 256x256 tiles make 1,526.
+# TIFF: Pillow makes a Python tile of every strip or tile of an uncompressed image. libtiff's default aims at
+# 8 KB strips, one row each once a row is longer: 10,000 for a 100 MP image, 40,000 with four channels in
+# separate planes; 256x256 tiles make 1,526.
 MAX_TIFF_STRIPS = 100_000
-# A page's fields (tags), each read by Pillow in Python: a camera's first page has about 100.
+# A page's fields (tags), each read by Pillow in Python: real pages have tens.
 MAX_TIFF_FIELDS = 1_000
 # BMP RLE: Pillow decodes it in Python, a loop step per run and per line end and, when it pads a line or
 # draws 4-bit RLE, per pixel. What a step costs, measured on a shared 2-core x86_64 machine (0.3-0.8 us a
@@ -50,10 +51,8 @@ MAX_TIFF_FIELDS = 1_000
 # per run of up to 255 pixels.
 _BMP_RLE_STEP_NS, _BMP_RLE_PIXEL_NS = 500, 150
 MAX_BMP_RLE_DECODE_NS = 1_000_000_000
+_BMP_RLE_SLICE = 4096
 
-# BMP RLE: a stretch of runs (a count then a colour) up to the next escape (a 0 count); a stretch of line ends.
-_BMP_RLE_RUNS = re.compile(rb"(?:[^\x00][\x00-\xff])*")
-_BMP_RLE_LINE_ENDS = re.compile(rb"(?:\x00\x00)*")
 
 _JPEG_FRAMES = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _JPEG_PROGRESSIVE_FRAMES = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
@@ -285,7 +284,7 @@ def _tiff_first_page(data: bytes) -> dict[int, tuple[int, int]]:
     if entries > MAX_TIFF_FIELDS:
         raise imaging.ImageRejectedError(
             "too_many_segments",
-            f"the TIFF's first page has {entries:,} fields, over {MAX_TIFF_FIELDS:,}; real pages have under 200",
+            f"the TIFF's first page has {entries:,} fields, over {MAX_TIFF_FIELDS:,}; real pages have tens",
         )
     fields = {}
     for index in range(min(entries, (len(data) - entries_at) // entry_size)):
@@ -303,8 +302,8 @@ def _tiff_first_page(data: bytes) -> dict[int, tuple[int, int]]:
 
 def _check_bmp_rle(data: bytes) -> None:
     """Follows 8- and 4-bit RLE data as Pillow's decoder does, adding up what its steps cost, until
-    MAX_BMP_RLE_DECODE_NS. Stretches of runs and of line ends are taken a regex match at a time, so the
-    walk stays in C for the shapes an attack repeats; only the other escapes cost a Python step."""
+    MAX_BMP_RLE_DECODE_NS. A stretch of runs (up to the next zero count) or of line ends (zero bytes) is
+    taken at once, so the walk stays in C for the shapes an attack repeats; other escapes cost a Python step."""
     if len(data) < 54 or struct.unpack_from("<I", data, 14)[0] < 40:
         return
     (pixels_at,) = struct.unpack_from("<I", data, 10)
@@ -319,13 +318,16 @@ def _check_bmp_rle(data: bytes) -> None:
     while produced < total and at < end and cost <= MAX_BMP_RLE_DECODE_NS:
         count, value = data[at], data[at + 1]
         if count:  # runs of one colour, up to the next escape; Pillow clips them at the line's end
-            stop = _bmp_stretch_end(_BMP_RLE_RUNS, data, at, cost, _BMP_RLE_STEP_NS)
-            run = min(sum(data[at:stop:2]), max(0, width - x), total - produced)
+            counts = data[at : at + 2 * _bmp_steps_left(cost) : 2]
+            escape = counts.find(0)
+            counts = counts if escape < 0 else counts[:escape]
+            run = min(sum(counts), max(0, width - x), total - produced)
             produced, x = produced + run, x + run
-            cost += (stop - at) // 2 * _BMP_RLE_STEP_NS + (run * _BMP_RLE_PIXEL_NS if rle4 else 0)
-            at = stop
+            cost += len(counts) * _BMP_RLE_STEP_NS + (run * _BMP_RLE_PIXEL_NS if rle4 else 0)
+            at += 2 * len(counts)
         elif value == 0:  # line ends: the first pads the line one pixel at a time, the rest do nothing
-            stop = _bmp_stretch_end(_BMP_RLE_LINE_ENDS, data, at, cost, _BMP_RLE_STEP_NS)
+            stretch = data[at : at + 2 * _bmp_steps_left(cost)]
+            stop = at + (len(stretch) - len(stretch.lstrip(b"\x00"))) // 2 * 2
             padding = -produced % width
             produced, x = produced + padding, 0
             cost += (stop - at) // 2 * _BMP_RLE_STEP_NS + padding * _BMP_RLE_PIXEL_NS
@@ -352,7 +354,7 @@ def _check_bmp_rle(data: bytes) -> None:
         )
 
 
-def _bmp_stretch_end(stretch: re.Pattern[bytes], data: bytes, at: int, cost: int, step_ns: int) -> int:
-    """Where a stretch of same-kind escapes ends, looking no further than the decode budget reaches."""
-    steps_left = (MAX_BMP_RLE_DECODE_NS - cost) // step_ns + 1
-    return stretch.match(data, at, min(len(data), at + 2 * steps_left)).end()
+def _bmp_steps_left(cost: int) -> int:
+    """How many run or line-end steps to take at once: as many as the budget allows plus the one that would
+    pass it, in slices of at most _BMP_RLE_SLICE so a long file is not copied whole for a short stretch."""
+    return min((MAX_BMP_RLE_DECODE_NS - cost) // _BMP_RLE_STEP_NS + 1, _BMP_RLE_SLICE)
