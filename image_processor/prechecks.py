@@ -19,7 +19,7 @@ from image_processor import imaging
 
 # JPEG: every marker segment (APPn, COM, tables, frame and scan headers) counts. A segment holds at most
 # 65,533 bytes, so 1,000 of them pass any upload the size limit lets in: only a file of tiny, empty
-# segments reaches this (Pillow reads each APPn and COM segment in Python: 3 M of them took 2 s and 270 MB).
+# segments reaches this (Pillow reads each APPn and COM segment in Python: 3 M of them took 2-7 s and 270 MB).
 MAX_JPEG_SEGMENTS = 1_000
 # A baseline JPEG has 1 scan (or one a component), a progressive one 10 with libjpeg's default script. Each
 # scan makes libjpeg visit every block of the image again: 7-13 ms a scan at 100 MP, so 100 scans keep a
@@ -53,7 +53,6 @@ _BMP_RLE_STEP_NS, _BMP_RLE_PIXEL_NS = 500, 150
 MAX_BMP_RLE_DECODE_NS = 1_000_000_000
 _BMP_RLE_SLICE = 4096
 
-
 _JPEG_FRAMES = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _JPEG_PROGRESSIVE_FRAMES = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 _JPEG_START_OF_SCAN, _JPEG_END_OF_IMAGE = 0xDA, 0xD9
@@ -66,7 +65,10 @@ _JPEG_MARKER_AFTER_SCAN = re.compile(rb"\xff\xff*([^\x00\xd0-\xd7\xff])")
 
 
 def check(data: bytes, *, max_pixels: int) -> None:
-    """Raises ImageRejectedError when the file's structure is over a cap; silent for anything else."""
+    """Raises ImageRejectedError when the file's structure is over a cap; silent for anything else.
+
+    A GIF's frames are counted once, by gif_frame_count, when imaging asks for the frame count (also
+    before any decoding)."""
     if data.startswith(b"\xff\xd8"):
         _check_jpeg(data, max_pixels)
     elif data.startswith(b"\x89PNG\r\n\x1a\n"):
