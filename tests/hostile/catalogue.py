@@ -649,7 +649,7 @@ CONTENT_CASES: tuple[Case, ...] = (
 
 # Each file is rejected from its structure alone, by image_processor/prechecks.py, before any decoder runs.
 # The small ones prove a check triggers; the heavy ones are the red-team's full-size files (issue 22),
-# which took 5 to 36 s, or over 1 GB, before the checks.
+# which took 2 to 45 s, or up to 1.2 GB, before the checks (docs/reliability.md, "Cheap pre-checks").
 STRUCTURE_CASES: tuple[Case, ...] = (
     Case(
         "jpeg-empty-segments",
