@@ -18,7 +18,7 @@ from typing import Any
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
-from image_processor import isobmff
+from image_processor import isobmff, prechecks
 from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail
 
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
@@ -76,6 +76,7 @@ def make_thumbnails(
         raise ImageRejectedError("empty_object", "the object is 0 bytes long")
     limit_decoder_pixels(max_pixels)
     _check_riff_complete(data)
+    prechecks.check(data, max_pixels=max_pixels)
     with _rejecting_decode_errors(), _open(data) as image:
         _check_pixels(image, max_pixels)
         orientation, exif = read_exif(image, include_gps=include_gps)
@@ -276,6 +277,8 @@ def _frame_count(image: Image.Image, data: bytes) -> int:
     if image.format == "TIFF":
         # Pillow counts TIFF pages in quadratic time (13-23 s for 40,000 pages): walk the IFD chain instead.
         return _tiff_page_count(data)
+    if image.format == "GIF":
+        return prechecks.gif_frame_count(data)  # Pillow's n_frames walks every block in Python, unbounded
     return getattr(image, "n_frames", 1)
 
 

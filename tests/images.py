@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 import random
 import struct
 import zlib
@@ -114,6 +115,113 @@ def big_endian_grey_tiff(image: Image.Image) -> bytes:
     out += b"".join(struct.pack(">I", len(strip)) for strip in strips)
     out += b"".join(strips)
     return bytes(out)
+
+
+def jpeg_with_empty_segments(count: int) -> bytes:
+    """A real 64x48 JPEG with `count` empty comment (COM) segments between its start and its tables."""
+    plain = jpeg(64, 48)
+    return plain[:2] + b"\xff\xfe\x00\x02" * count + plain[2:]
+
+
+class _BitWriter:
+    """Huffman-coded JPEG scan data: bits packed most significant first, 0xFF stuffed, padded with ones."""
+
+    def __init__(self) -> None:
+        self.value, self.bits = 0, 0
+
+    def write(self, value: int, bits: int) -> None:
+        self.value, self.bits = (self.value << bits) | value, self.bits + bits
+
+    def zeros(self, bits: int) -> None:
+        self.write(0, bits)
+
+    def data(self) -> bytes:
+        padding = -self.bits % 8
+        packed = ((self.value << padding) | ((1 << padding) - 1)).to_bytes((self.bits + padding) // 8, "big")
+        return packed.replace(b"\xff", b"\xff\x00")
+
+
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def progressive_jpeg(
+    width: int, height: int, sampling: tuple[tuple[int, int], ...], *, ac_scans: int = 0, data: bool = True
+) -> bytes:
+    """A progressive JPEG of one flat colour, built by hand so even 100 MP costs a few hundred KB.
+
+    `sampling` holds each component's (horizontal, vertical) factors: ((2, 2), (1, 1), (1, 1)) is 4:2:0
+    YCbCr, four entries make CMYK. The DC scan codes every block's difference as 0 (one bit a block);
+    each of the `ac_scans` extra scans codes the first component's AC band as end-of-band runs of up to
+    32,767 blocks, so it costs under 100 bytes however big the image, and the decoder still visits every
+    block. `data=False` stops after the first scan's header: a file of under 1 KB.
+    """
+    h_max, v_max = max(h for h, _ in sampling), max(v for _, v in sampling)
+    frame = struct.pack(">BHHB", 8, height, width, len(sampling))
+    frame += b"".join(bytes((index + 1, h << 4 | v, 0)) for index, (h, v) in enumerate(sampling))
+    dc_table = bytes([0x00, 1] + [0] * 15 + [0])  # one code, "0", for "difference 0"
+    ac_table = bytes([0x10, 0, 0, 0, 15] + [0] * 12) + bytes(run << 4 for run in range(15))  # EOBn, 4 bits each
+    head = b"\xff\xd8" + _jpeg_segment(0xDB, bytes(1) + bytes([1] * 64)) + _jpeg_segment(0xC2, frame)
+    head += _jpeg_segment(0xC4, dc_table + ac_table)
+    components = b"".join(bytes((index + 1, 0x00)) for index in range(len(sampling)))
+    dc_scan = _jpeg_segment(0xDA, bytes([len(sampling)]) + components + bytes((0, 0, 0)))
+    if not data:
+        return head + dc_scan + bytes(600)
+    mcus = math.ceil(width / (8 * h_max)) * math.ceil(height / (8 * v_max))
+    bits = _BitWriter()
+    bits.zeros(mcus * sum(h * v for h, v in sampling))
+    body = head + dc_scan + bits.data()
+    h, v = sampling[0]
+    blocks = math.ceil(math.ceil(width * h / h_max) / 8) * math.ceil(math.ceil(height * v / v_max) / 8)
+    ac_scan = _jpeg_segment(0xDA, bytes((1, 1, 0x00, 1, 63, 0))) + _end_of_band_runs(blocks)
+    return body + ac_scan * ac_scans + b"\xff\xd9"
+
+
+def _end_of_band_runs(blocks: int) -> bytes:
+    """Scan data saying "the next `blocks` blocks have nothing in this band", in EOBn symbols (n <= 14)."""
+    bits = _BitWriter()
+    while blocks:
+        run = min(14, blocks.bit_length() - 1)
+        covered = min(blocks, (2 << run) - 1)
+        bits.write(run, 4)
+        bits.write(covered - (1 << run), run)
+        blocks -= covered
+    return bits.data()
+
+
+def tiff_strips(width: int, height: int, strips: int, *, tile: int = 0) -> bytes:
+    """A grey TIFF of width x height in 1-row strips, or in `tile` x `tile` tiles, whose lists of strips
+    (or tiles) hold `strips` entries, all pointing at the same bytes."""
+    tags = [(256, width), (257, height), (258, 8), (259, 1), (262, 1), (277, 1)]
+    tags += [(322, tile), (323, tile)] if tile else [(278, 1)]
+    offsets_tag, counts_tag, piece = (324, 325, tile * tile) if tile else (273, 279, width)
+    offsets_at = 8 + 2 + 12 * (len(tags) + 2) + 4
+    counts_at = offsets_at + 4 * strips
+    pixels_at = counts_at + 4 * strips
+    fields = [(tag, 4, 1, value) for tag, value in tags]
+    fields += [(offsets_tag, 4, strips, offsets_at), (counts_tag, 4, strips, counts_at)]
+    out = bytearray(b"II*\x00" + struct.pack("<IH", 8, len(fields)))
+    for field in sorted(fields):
+        out += struct.pack("<HHII", *field)
+    out += struct.pack("<I", 0)
+    out += struct.pack("<I", pixels_at) * strips + struct.pack("<I", piece) * strips + bytes(piece)
+    return bytes(out)
+
+
+def bmp_rle8(width: int, height: int, run: int, *, empty_lines: int = 0) -> bytes:
+    """An 8-bit RLE-compressed BMP coded as runs of `run` pixels (1: two bytes for every pixel), or, with
+    `empty_lines`, as that many line ends before any pixel (each a step for the decoder, none a pixel)."""
+    row = bytes((run, 1)) * (width // run) + (bytes((width % run, 1)) if width % run else b"") + b"\x00\x00"
+    return bmp_rle(width, height, b"\x00\x00" * empty_lines + row * height + b"\x00\x01")
+
+
+def bmp_rle(width: int, height: int, rle: bytes, *, bits: int = 8) -> bytes:
+    """A two-colour BMP whose pixels are the given RLE data: 8-bit RLE (compression 1) or 4-bit (2)."""
+    palette = b"\x00\x00\x00\x00\xff\xff\xff\x00"
+    offset = 14 + 40 + len(palette)
+    compression = 1 if bits == 8 else 2
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rle), 2835, 2835, 2, 0)
+    return b"BM" + struct.pack("<IHHI", offset + len(rle), 0, 0, offset) + info + palette + rle
 
 
 def heic(

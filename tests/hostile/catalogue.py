@@ -245,6 +245,10 @@ def _zero_size_jpeg() -> bytes:
     return bytes(data)
 
 
+def _png_with_text_chunks(count: int) -> bytes:
+    return _png_with_chunk_after_header(_png_chunk(b"tEXt", b"k\x00v") * count)
+
+
 _SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>\n'
 _SVG_ENTITIES = (  # "billion laughs": must never be parsed
     b'\xef\xbb\xbf  <?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">'
@@ -643,6 +647,172 @@ CONTENT_CASES: tuple[Case, ...] = (
     ),
 )
 
+# Each file is rejected from its structure alone, by image_processor/prechecks.py, before any decoder runs.
+# The small ones prove a check triggers; the heavy ones are the red-team's full-size files (issue 22),
+# which took 2 to 45 s, or up to 1.2 GB, before the checks (docs/reliability.md, "Cheap pre-checks").
+STRUCTURE_CASES: tuple[Case, ...] = (
+    Case(
+        "jpeg-empty-segments",
+        "a 400 KB JPEG with 100,000 empty comment segments before its image",
+        f"{PREFIX}segments.jpg",
+        lambda: images.jpeg_with_empty_segments(100_000),
+        "REJECTED",
+        "too_many_segments",
+        note="counting stops at 1,000 marker segments; a segment holds up to 64 KB, so no real file has that many",
+    ),
+    Case(
+        "jpeg-empty-segments-12mb",
+        "a 12 MB JPEG with 3,000,000 empty comment segments",
+        f"{PREFIX}segments-12mb.jpg",
+        lambda: images.jpeg_with_empty_segments(3_000_000),
+        "REJECTED",
+        "too_many_segments",
+        heavy=True,
+    ),
+    Case(
+        "jpeg-5000-scans",
+        "a 1 MB progressive JPEG of 10,000 x 10,000 with 5,000 scans",
+        f"{PREFIX}scans.jpg",
+        lambda: images.progressive_jpeg(LIMIT_SIDE, LIMIT_SIDE, ((1, 1),), ac_scans=5000),
+        "REJECTED",
+        "too_many_scans",
+        note="scans are counted without decoding; the limit is 100 (real progressive photos have about 10)",
+    ),
+    Case(
+        "jpeg-progressive-cmyk-at-limit",
+        "a 781 KB progressive CMYK JPEG of 10,000 x 10,000",
+        f"{PREFIX}progressive-cmyk.jpg",
+        lambda: images.progressive_jpeg(LIMIT_SIDE, LIMIT_SIDE, ((1, 1),) * 4),
+        "REJECTED",
+        "too_many_pixels",
+        note="a progressive JPEG keeps all its DCT coefficients while decoding, here 8 bytes a pixel: that must fit "
+        "where a full-size RGB decode of MAX_IMAGE_PIXELS would (4 bytes a pixel), so this kind is accepted up to "
+        "50 MP. A baseline CMYK JPEG decodes as a reduced draft and is accepted up to the limit",
+    ),
+    Case(
+        "jpeg-progressive-cmyk-header",
+        "a 763-byte progressive CMYK JPEG of 10,000 x 10,000, cut off after its header",
+        f"{PREFIX}progressive-cmyk-header.jpg",
+        lambda: images.progressive_jpeg(LIMIT_SIDE, LIMIT_SIDE, ((1, 1),) * 4, data=False),
+        "REJECTED",
+        "too_many_pixels",
+    ),
+    Case(
+        "jpeg-progressive-444-at-limit",
+        "a progressive JPEG of 10,000 x 10,000 with full-resolution colour (4:4:4)",
+        f"{PREFIX}progressive-444.jpg",
+        lambda: images.progressive_jpeg(LIMIT_SIDE, LIMIT_SIDE, ((1, 1),) * 3),
+        "REJECTED",
+        "too_many_pixels",
+        note="6 bytes a pixel of DCT coefficients: accepted up to 66 MP; with half-resolution colour (4:2:0, "
+        "what cameras write) 3 bytes a pixel, accepted up to the limit",
+    ),
+    Case(
+        "tiff-strips-past-size",
+        "an 800 KB TIFF of 1 x 2 pixels listing 100,000 strips",
+        f"{PREFIX}strips.tif",
+        lambda: images.tiff_strips(1, 2, 100_000),
+        "REJECTED",
+        "too_many_strips",
+        note="a TIFF's strips (or tiles) must be as many as its size needs",
+    ),
+    Case(
+        "tiff-strips-32mb",
+        "a 32 MB TIFF of 1 x 2 pixels listing 4,000,000 strips",
+        f"{PREFIX}strips-32mb.tif",
+        lambda: images.tiff_strips(1, 2, 4_000_000),
+        "REJECTED",
+        "too_many_strips",
+        heavy=True,
+    ),
+    Case(
+        "tiff-strips-over-cap",
+        "a TIFF of 1 x 200,000 pixels in 200,000 one-row strips",
+        f"{PREFIX}strips-cap.tif",
+        lambda: images.tiff_strips(1, 200_000, 200_000),
+        "REJECTED",
+        "too_many_strips",
+        note="at most 100,000 strips or tiles (a 100 MP RGB image in libtiff's 8 KB strips has 40,000)",
+    ),
+    Case(
+        "gif-100001-frames",
+        "a 4 MB animated GIF of 100,001 frames",
+        f"{PREFIX}frames-over.gif",
+        lambda: _gif_animation(100_001, (4, 4)),
+        "REJECTED",
+        "too_many_frames",
+        note="frames are counted up to 100,000 and no further: `reason_detail` says the file has more",
+    ),
+    Case(
+        "gif-1200000-frames",
+        "a 50 MB animated GIF of 1,200,000 frames",
+        f"{PREFIX}frames-50mb.gif",
+        lambda: _gif_animation(1_200_000, (4, 4)),
+        "REJECTED",
+        "too_many_frames",
+        heavy=True,
+    ),
+    Case(
+        "png-text-chunks",
+        "a 1.5 MB PNG with 100,000 text chunks (tEXt)",
+        f"{PREFIX}text-chunks.png",
+        lambda: _png_with_text_chunks(100_000),
+        "REJECTED",
+        "too_many_segments",
+        note="at most 1,000 chunks besides image data, 100,000 in all",
+    ),
+    Case(
+        "png-text-chunks-35mb",
+        "a 35 MB PNG with 2,350,000 text chunks",
+        f"{PREFIX}text-chunks-35mb.png",
+        lambda: _png_with_text_chunks(2_350_000),
+        "REJECTED",
+        "too_many_segments",
+        heavy=True,
+    ),
+    Case(
+        "bmp-rle-runs-of-one",
+        "a 6 MB 8-bit RLE BMP of 2,000 x 1,500 coded as runs of one pixel",
+        f"{PREFIX}runs.bmp",
+        lambda: images.bmp_rle8(2000, 1500, 1),
+        "REJECTED",
+        "too_many_runs",
+        note="Pillow decodes BMP RLE in Python, a loop step per run: its steps are added up from the file, and "
+        "a file that would take over 1 s is rejected",
+    ),
+    Case(
+        "bmp-rle-runs-of-one-50mb",
+        "a 50 MB 8-bit RLE BMP of 5,000 x 5,000 coded as runs of one pixel",
+        f"{PREFIX}runs-50mb.bmp",
+        lambda: images.bmp_rle8(5000, 5000, 1),
+        "REJECTED",
+        "too_many_runs",
+        heavy=True,
+    ),
+    Case(
+        "bmp-rle-empty-lines",
+        "a 6 MB 8-bit RLE BMP of 10 x 10 whose data starts with 3,000,000 empty line ends",
+        f"{PREFIX}empty-lines.bmp",
+        lambda: images.bmp_rle8(10, 10, 1, empty_lines=3_000_000),
+        "REJECTED",
+        "too_many_runs",
+    ),
+    Case(
+        "bmp-rle",
+        "an 8-bit RLE BMP of 2,000 x 1,500 in runs of 255 pixels",
+        f"{PREFIX}rle.bmp",
+        lambda: images.bmp_rle8(2000, 1500, 255),
+        "PROCESSED",
+    ),
+    Case(
+        "jpeg-progressive",
+        "a progressive JPEG photo",
+        f"{PREFIX}progressive.jpg",
+        lambda: images.jpeg(1600, 1200, progressive=True),
+        "PROCESSED",
+    ),
+)
+
 HEIC_CASES: tuple[Case, ...] = (
     Case(
         "heic",
@@ -818,6 +988,18 @@ AT_LIMIT_CASES: tuple[Case, ...] = (
         heavy=True,
     ),
     Case(
+        "limit-jpeg-progressive-420",
+        "a 293 KB progressive JPEG of 10,000 x 10,000 with half-resolution colour (4:2:0)",
+        f"{PREFIX}limit-progressive.jpg",
+        lambda: images.progressive_jpeg(LIMIT_SIDE, LIMIT_SIDE, ((2, 2), (1, 1), (1, 1))),
+        "PROCESSED",
+        max_mb=AT_LIMIT_MB,
+        max_seconds=AT_LIMIT_SECONDS,
+        heavy=True,
+        note="decoded as a reduced draft, but from all its DCT coefficients: 300 MB, inside the 4 bytes a pixel "
+        "of the limit",
+    ),
+    Case(
         "half-limit-png-rgba",
         "an RGBA PNG of 7,071 x 7,071",
         f"{PREFIX}half-limit-rgba.png",
@@ -936,7 +1118,7 @@ KEY_CASES: tuple[Case, ...] = (
     ),
 )
 
-CASES: tuple[Case, ...] = CONTENT_CASES + HEIC_CASES + AT_LIMIT_CASES + KEY_CASES
+CASES: tuple[Case, ...] = CONTENT_CASES + STRUCTURE_CASES + HEIC_CASES + AT_LIMIT_CASES + KEY_CASES
 
 
 def light_cases() -> tuple[Case, ...]:
@@ -948,6 +1130,7 @@ def readme_tables() -> str:
     """docs/reliability.md's "What happens when you upload X" tables, as `python -m tests.hostile.catalogue` prints."""
     groups = [
         ("Files", CONTENT_CASES),
+        ("Files built to make a decoder slow or big", STRUCTURE_CASES),
         ("HEIC photos, as iPhones save them", HEIC_CASES),
         ("Images at the pixel limit (`MAX_IMAGE_PIXELS` = 100,000,000)", AT_LIMIT_CASES),
         ("Keys (each a 640 x 480 JPEG, unless said otherwise)", KEY_CASES),
