@@ -15,7 +15,7 @@ import math
 import re
 import struct
 
-from image_processor import imaging
+from image_processor.images import ImageRejectedError
 
 # JPEG: every marker segment (APPn, COM, tables, frame and scan headers) counts. A segment holds at most
 # 65,533 bytes, so 1,000 of them pass any upload the size limit lets in: only a file of tiny, empty
@@ -93,7 +93,7 @@ def _check_jpeg(data: bytes, max_pixels: int) -> None:
             break
         segments += 1
         if segments > MAX_JPEG_SEGMENTS:
-            raise imaging.ImageRejectedError(
+            raise ImageRejectedError(
                 "too_many_segments",
                 f"the JPEG has more than {MAX_JPEG_SEGMENTS:,} marker segments (APPn, COM, tables) "
                 f"{'before its first scan' if not scans else f'in its {scans:,} scans'}; real photos have under 100",
@@ -108,7 +108,7 @@ def _check_jpeg(data: bytes, max_pixels: int) -> None:
         if marker == _JPEG_START_OF_SCAN:
             scans += 1
             if scans > MAX_JPEG_SCANS:
-                raise imaging.ImageRejectedError(
+                raise ImageRejectedError(
                     "too_many_scans",
                     f"the JPEG has more than {MAX_JPEG_SCANS:,} scans, each a pass of the decoder over the whole "
                     "image; real progressive photos have about 10",
@@ -149,7 +149,7 @@ def _check_jpeg_memory(marker: int, header: bytes, *, scans: int, max_pixels: in
     if needed > budget:
         per_pixel = needed / pixels
         kind = "progressive JPEG" if marker in _JPEG_PROGRESSIVE_FRAMES else "JPEG in several scans"
-        raise imaging.ImageRejectedError(
+        raise ImageRejectedError(
             "too_many_pixels",
             f"{width}x{height} = {pixels:,} pixels is over {math.floor(budget / per_pixel):,}, the limit for a "
             f"{kind} with {len(sampling)} components at these samplings: decoding it keeps all its DCT "
@@ -171,13 +171,13 @@ def _check_png(data: bytes) -> None:
         chunks += 1
         metadata += kind not in _PNG_IMAGE_DATA_CHUNKS
         if metadata > MAX_PNG_METADATA_CHUNKS:
-            raise imaging.ImageRejectedError(
+            raise ImageRejectedError(
                 "too_many_segments",
                 f"the PNG has more than {MAX_PNG_METADATA_CHUNKS:,} chunks besides its image data "
                 f"(text, profiles, metadata; this one {kind.decode('latin-1')!r}); real images have a few",
             )
         if chunks > MAX_PNG_CHUNKS:
-            raise imaging.ImageRejectedError(
+            raise ImageRejectedError(
                 "too_many_segments", f"the PNG has more than {MAX_PNG_CHUNKS:,} chunks; real images have under 10,000"
             )
         at += 12 + length
@@ -197,7 +197,7 @@ def gif_frame_count(data: bytes) -> int:
         if introducer == 0x2C:  # an image: descriptor, optional colour table, LZW code size, data blocks
             frames += 1
             if frames > MAX_GIF_FRAMES:
-                raise imaging.ImageRejectedError(
+                raise ImageRejectedError(
                     "too_many_frames",
                     f"the GIF has more than {MAX_GIF_FRAMES:,} frames (counting stopped there); the longest real "
                     "animations have a few thousand",
@@ -211,7 +211,7 @@ def gif_frame_count(data: bytes) -> int:
             at += data[at] + 1
             blocks += 1
             if blocks > MAX_GIF_BLOCKS:
-                raise imaging.ImageRejectedError(
+                raise ImageRejectedError(
                     "too_many_segments",
                     f"the GIF has more than {MAX_GIF_BLOCKS:,} data blocks (after {frames:,} frames); encoders "
                     "write 255-byte blocks, about 200,000 in 50 MiB",
@@ -256,12 +256,12 @@ def _check_tiff(data: bytes) -> None:
         return
     planes_text = f" in {planes} planes" if planes > 1 else ""
     if listed > needed:
-        raise imaging.ImageRejectedError(
+        raise ImageRejectedError(
             "too_many_strips",
             f"the TIFF lists {listed:,} {kind} but {width}x{height} in {layout}{planes_text} needs {needed:,}",
         )
     if listed > MAX_TIFF_STRIPS:
-        raise imaging.ImageRejectedError(
+        raise ImageRejectedError(
             "too_many_strips",
             f"the TIFF's first page is stored in {listed:,} {kind} ({width}x{height} in {layout}{planes_text}), "
             f"over {MAX_TIFF_STRIPS:,}; real images have a few thousand",
@@ -284,7 +284,7 @@ def _tiff_first_page(data: bytes) -> dict[int, tuple[int, int]]:
         return {}
     (entries,) = struct.unpack_from(order + number, data, ifd)
     if entries > MAX_TIFF_FIELDS:
-        raise imaging.ImageRejectedError(
+        raise ImageRejectedError(
             "too_many_segments",
             f"the TIFF's first page has {entries:,} fields, over {MAX_TIFF_FIELDS:,}; real pages have tens",
         )
@@ -348,7 +348,7 @@ def _check_bmp_rle(data: bytes) -> None:
             produced, x = produced + run, x + value
             cost += _BMP_RLE_STEP_NS + (run * _BMP_RLE_PIXEL_NS if rle4 else 0)
     if cost > MAX_BMP_RLE_DECODE_NS:
-        raise imaging.ImageRejectedError(
+        raise ImageRejectedError(
             "too_many_runs",
             f"the BMP's {bits}-bit RLE data ({width}x{abs(height)}) would take Pillow's pure-Python decoder over "
             f"{MAX_BMP_RLE_DECODE_NS / 1e9:g} s: it steps once per run and line end, and once per pixel when it pads a "
