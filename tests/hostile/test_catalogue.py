@@ -100,12 +100,14 @@ def _process_safely(case: Case, *clients: Any) -> Processed:
 
 
 def _process(case: Case, image_processor, db_writer, s3, sqs, queue_url: str) -> Processed:
-    # GIVEN the file is in the uploads bucket under its key, and nothing else is
+    # GIVEN the file is in the uploads bucket under its key, and the thumbnail of the key's earlier
+    # image is still there (a good photo overwritten by this file), and nothing else is
     for bucket in (UPLOADS, THUMBNAILS):
         for entry in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
             s3.delete_object(Bucket=bucket, Key=entry["Key"])
     data = case.data()
     s3.put_object(Bucket=UPLOADS, Key=case.key, Body=data)
+    s3.put_object(Bucket=THUMBNAILS, Key=thumbnail_key(case.key, "thumbnails/"), Body=b"the earlier image's thumbnail")
     # WHEN S3's event reaches image_processor and its message reaches db_writer
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
