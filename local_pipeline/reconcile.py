@@ -43,7 +43,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from image_processor.imaging import thumbnail_key
 from local_pipeline.stack import FAKE_CREDENTIALS, REGION, Stack, default_stack
-from pipeline_common.metadata_message import thumbnails_of
+from pipeline_common.metadata_message import STATUSES, thumbnails_of
 
 RECORDED = "table record"
 SUPERSEDED = "superseded by a later operation on its key"
@@ -92,7 +92,7 @@ class Reconciliation:
             f"    {'nowhere (lost)':<44} {self.places['lost']:>7,}",
             f"  recorded or waiting, with another copy in a dead-letter queue too: {self.places['redundant']:,}",
             f"  table: {sum(self.records.values()):,} records ("
-            + ", ".join(f"{status} {self.records[status]:,}" for status in ("PROCESSED", "REJECTED", "DELETED"))
+            + ", ".join(f"{status} {self.records[status]:,}" for status in STATUSES)
             + ")",
             f"  keys whose latest operation waits in a dead-letter queue: {len(self.waiting):,}",
             f"  thumbnails: {self.thumbnails:,}",
