@@ -85,7 +85,7 @@ class ContractError(ValueError):
 def read_message(document: Mapping[str, Any]) -> MetadataMessage:
     """`document` (a decoded message of any readable schema version) as a schema version 2 message."""
     version = document.get("schema_version")
-    if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
+    if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:  # not True, 1.0 or "1" either
         readable = ", ".join(str(readable) for readable in READABLE_SCHEMA_VERSIONS)
         raise ContractError("schema_version", f"is {version!r}, not a version db_writer reads ({readable})")
     return check_message(_from_schema_1(document) if version == 1 else document)
@@ -114,7 +114,7 @@ def thumbnails_of(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The thumbnails a message or table record describes, in either schema version's shape. A version 1
     record's flat fields give no `size`; its `rendered_with` does (its first size), when it has one."""
     if record.get("thumbnails"):
-        return [dict(thumbnail) for thumbnail in record["thumbnails"]]
+        return list(record["thumbnails"])
     if not record.get("thumbnail_key"):
         return []
     size = _first_size(record.get("rendered_with"))
