@@ -312,19 +312,27 @@ def _value_bytes(value: dict[str, Any]) -> int:
 
 
 def key_attributes(item: dict[str, Any], key: str) -> list[str]:
-    """The item's string attributes that hold the object key (the key itself or a name made from it)."""
-    return [name for name, value in item.items() if key in value.get("S", "")]
+    """The item's attributes that hold the object key (the key itself or a name made from it), at any depth."""
+    return [name for name, value in item.items() if _with_key(value, key, f"{key}x") != value]
 
 
 def item_bytes_with_key_length(item: dict[str, Any], key: str, length: int) -> int:
     """The item's size had its object key been `length` characters (ASCII): every copy of it grows."""
     stem, dot, extension = key.rpartition(".")
     longer = f"{stem}{'x' * (length - len(key))}{dot}{extension}"
-    resized = {
-        name: {"S": value["S"].replace(key, longer)} if name in key_attributes(item, key) else value
-        for name, value in item.items()
-    }
-    return dynamodb_item_bytes(resized)
+    return dynamodb_item_bytes({name: _with_key(value, key, longer) for name, value in item.items()})
+
+
+def _with_key(value: dict[str, Any], key: str, replacement: str) -> dict[str, Any]:
+    """A DynamoDB value with every copy of `key` in its strings, nested ones too, replaced."""
+    ((kind, content),) = value.items()
+    if kind == "S":
+        return {"S": content.replace(key, replacement)}
+    if kind == "M":
+        return {"M": {name: _with_key(inner, key, replacement) for name, inner in content.items()}}
+    if kind == "L":
+        return {"L": [_with_key(inner, key, replacement) for inner in content]}
+    return value
 
 
 def key_length_for_bytes_over(item: dict[str, Any], key: str, limit: int) -> int:

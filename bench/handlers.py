@@ -145,11 +145,15 @@ def _image_processor(module: Any, spec: ImageSpec, sqs: Any, queue_url: str) -> 
 
 
 def _db_writer(module: Any, template: dict[str, Any], prefix: str, batch_size: int) -> DbWriterFigures:
-    """MESSAGES messages like `template`, each for its own key (and that key's thumbnail key)."""
+    """MESSAGES messages like `template`, each for its own key (and that key's thumbnail keys)."""
     bodies = []
     for number in range(MESSAGES):
         key = f"bench/batch-{batch_size}/{number}.jpg"
-        fields = {"key": key, "thumbnail_key": thumbnail_key(key, prefix), "sequencer": f"{number + 1:018X}"}
+        thumbnails = [
+            thumbnail | {"key": thumbnail_key(key, prefix, None if index == 0 else thumbnail["size"])}
+            for index, thumbnail in enumerate(template["thumbnails"])
+        ]
+        fields = {"key": key, "thumbnails": thumbnails, "sequencer": f"{number + 1:018X}"}
         bodies.append(json.dumps(template | fields))
     calls: Counter[str] = Counter()
     log_bytes, cpu_ms, started = 0, 0.0, time.perf_counter()

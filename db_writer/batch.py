@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from db_writer.records import parse_message, to_item
+from db_writer.records import MalformedMessageError, parse_message, to_item
 from db_writer.table import WriteResult, put_if_newer
+from pipeline_common.metadata_message import MetadataMessage
 from pipeline_common.timestamps import s3_time
 
 
@@ -29,7 +30,7 @@ class FailedMessage:
     message_id: str
     error: str
     receive_count: int | None
-    key: str | None  # None when the body could not be parsed
+    key: str | None  # None when the body does not say it
 
 
 @dataclass
@@ -51,6 +52,8 @@ def write_batch(records: list[SqsRecord], *, dynamodb: Any, table_name: str) -> 
             message = parse_message(record["body"])
             key = message["key"]
             outcome = _write_message(message, record["messageId"], dynamodb, table_name)
+        except MalformedMessageError as error:
+            result.failures.append(_failure(record, error, error.key))
         except Exception as error:  # noqa: BLE001 - one bad message must never fail the others
             result.failures.append(_failure(record, error, key))
         else:
@@ -58,7 +61,7 @@ def write_batch(records: list[SqsRecord], *, dynamodb: Any, table_name: str) -> 
     return result
 
 
-def _write_message(message: dict[str, Any], message_id: str, dynamodb: Any, table_name: str) -> WriteResult:
+def _write_message(message: MetadataMessage, message_id: str, dynamodb: Any, table_name: str) -> WriteResult:
     item = to_item(message, message_id=message_id, written_at=s3_time())
     return put_if_newer(dynamodb, table_name, item)
 

@@ -90,6 +90,6 @@ def _report(outcome: Outcome, context: Any) -> None:
             "ProcessingTime": (message["processing_ms"], "Milliseconds"),
             "BytesIn": (outcome.bytes_in, "Bytes"),
             "BytesOut": (outcome.bytes_out, "Bytes"),
-            "ThumbnailsWritten": (len(message["thumbnails"] or [message["thumbnail_key"]]), "Count"),
+            "ThumbnailsWritten": (len(message["thumbnails"]), "Count"),
         }
     emit_metrics(getattr(context, "function_name", "image_processor"), metrics, {"key": message["key"]})

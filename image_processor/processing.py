@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from image_processor.config import Settings
 from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail, thumbnail_key
@@ -32,13 +32,12 @@ from image_processor.storage import (
     put_thumbnail,
     read_object,
 )
+from pipeline_common.metadata_message import SCHEMA_VERSION, MetadataMessage, Rendition, Status
 from pipeline_common.timestamps import s3_time
 
-SCHEMA_VERSION = 1
 # Rounds of "the key changed again while its thumbnail was made" before the event is failed and
 # left to Lambda's retries: each round is one upload or delete of the same key landing meanwhile.
 SETTLE_ROUNDS = 5
-Status = Literal["PROCESSED", "REJECTED", "DELETED"]
 # imaging.make_thumbnails' signature; the handler passes one that runs it in a resource-limited worker.
 Decode = Callable[..., tuple[ImageInfo, tuple[Thumbnail, ...]]]
 
@@ -49,7 +48,7 @@ class KeyKeptChangingError(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    message: dict[str, Any]
+    message: MetadataMessage
     bytes_in: int = 0
     bytes_out: int = 0
 
@@ -119,7 +118,7 @@ def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings, decode: Dec
     except ImageRejectedError as error:
         rejection = _rejection(error.reason, error.detail, settings)
         return _removed_thumbnail(source.version, rejection, event, s3, settings, bytes_in=len(source.data))
-    renditions = []
+    renditions: list[Rendition] = []
     for size, key, thumbnail in zip(
         settings.thumbnail_sizes, _thumbnail_keys(event, settings), thumbnails, strict=True
     ):
@@ -133,7 +132,6 @@ def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings, decode: Dec
                 "height": thumbnail.height,
             }
         )
-    primary = renditions[0]
     fields = {
         "status": "PROCESSED",
         "format": info.format,
@@ -146,12 +144,7 @@ def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings, decode: Dec
         "frame_count": info.frame_count,
         "exif": info.exif,
         "thumbnail_bucket": settings.thumbnail_bucket,
-        "thumbnail_key": primary["key"],
-        "thumbnail_bytes": primary["bytes"],
-        "thumbnail_width": primary["width"],
-        "thumbnail_height": primary["height"],
-        # Every size, when there are several; with one, the fields above say it all and the item stays small.
-        "thumbnails": renditions if len(renditions) > 1 else None,
+        "thumbnails": renditions,
         "rendered_with": settings.rendered_with,
     }
     bytes_out = sum(rendition["bytes"] for rendition in renditions)
@@ -210,7 +203,7 @@ def _outcome(event: ObjectEvent, synced: _Synced, started: float) -> Outcome:
     return Outcome(message, bytes_in=synced.bytes_in, bytes_out=synced.bytes_out)
 
 
-def _message(event: ObjectEvent, status: Status, started: float) -> dict[str, Any]:
+def _message(event: ObjectEvent, status: Status, started: float) -> MetadataMessage:
     return {
         "schema_version": SCHEMA_VERSION,
         "status": status,

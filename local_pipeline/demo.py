@@ -10,6 +10,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from PIL import Image
 
 from local_pipeline.console import Console
+from pipeline_common.metadata_message import thumbnails_of
 from tests import images
 
 # Generous for a slow laptop: the pipeline normally accounts for the set in well under 15 s.
@@ -102,7 +103,8 @@ def summary_table(uploads: list[DemoUpload], records: dict[str, dict[str, Any]])
         if record["status"] != upload.expected_status:
             status += f" expected {upload.expected_status}"
         dimensions = f"{record['width']}x{record['height']}" if record.get("width") is not None else ""
-        rows.append((upload.key, status, dimensions, record.get("thumbnail_key") or "", _ms(record)))
+        thumbnails = thumbnails_of(record)
+        rows.append((upload.key, status, dimensions, thumbnails[0]["key"] if thumbnails else "", _ms(record)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))

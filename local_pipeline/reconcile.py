@@ -43,6 +43,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from image_processor.images import thumbnail_key
 from local_pipeline.stack import FAKE_CREDENTIALS, REGION, Stack, default_stack
+from pipeline_common.metadata_message import STATUSES, thumbnails_of
 
 RECORDED = "table record"
 SUPERSEDED = "superseded by a later operation on its key"
@@ -91,7 +92,7 @@ class Reconciliation:
             f"    {'nowhere (lost)':<44} {self.places['lost']:>7,}",
             f"  recorded or waiting, with another copy in a dead-letter queue too: {self.places['redundant']:,}",
             f"  table: {sum(self.records.values()):,} records ("
-            + ", ".join(f"{status} {self.records[status]:,}" for status in ("PROCESSED", "REJECTED", "DELETED"))
+            + ", ".join(f"{status} {self.records[status]:,}" for status in STATUSES)
             + ")",
             f"  keys whose latest operation waits in a dead-letter queue: {len(self.waiting):,}",
             f"  thumbnails: {self.thumbnails:,}",
@@ -216,12 +217,12 @@ def _check_thumbnails(
     prefix: str,
 ) -> None:
     # The extra sizes come from the records: the function's settings may have changed since (reprocess).
-    extra_sizes = {int(r["size"]) for record in records.values() for r in (record.get("thumbnails") or [])[1:]}
+    extra_sizes = {int(t["size"]) for record in records.values() for t in thumbnails_of(record)[1:]}
     source_of = {thumbnail_key(key, prefix, size): key for key in history for size in (None, *extra_sizes)}
     for key, record in records.items():
         if key in waiting or record.get("status") != "PROCESSED":
             continue
-        for rendition in _renditions(record):
+        for rendition in thumbnails_of(record):
             size = thumbnails.get(rendition["key"])
             if size is None:
                 result.problems.append(f"{key!r}: PROCESSED, but its thumbnail {rendition['key']!r} is missing")
@@ -241,13 +242,6 @@ def _check_thumbnails(
             result.problems.append(f"thumbnail {thumbnail!r} of {key!r}, which has no record")
         elif status != "PROCESSED":
             result.problems.append(f"thumbnail {thumbnail!r} of {key!r}, which is {status}")
-
-
-def _renditions(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every thumbnail a PROCESSED record describes: one per size when there are several, else its one."""
-    return record.get("thumbnails") or [
-        {"key": record.get("thumbnail_key", ""), "bytes": record.get("thumbnail_bytes")}
-    ]
 
 
 # --- reading the stack --------------------------------------------------------------------------------

@@ -44,8 +44,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stack_outputs import ConfigurationError, Pacer, StackOutputs, clients, head_object, positive, read_record
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for image_processor.config
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for the project's packages
 from image_processor.config import ConfigError, load_settings
+from pipeline_common.metadata_message import thumbnails_of
 
 DEFAULT_CONCURRENCY = 4  # well inside a new account's 10 concurrent executions
 DEFAULT_RATE = 10.0
@@ -100,9 +101,8 @@ def why_rerender(stored: Stored, record: dict[str, Any] | None, rendered_with: s
         return "its record is of another object"
     if record.get("rendered_with") != rendered_with:
         return f"rendered with {record.get('rendered_with') or 'older settings'}"
-    # Every size's key when there are several, else the one thumbnail's; a REJECTED record has none.
-    thumbnail_keys = [rendition["key"] for rendition in record.get("thumbnails") or []]
-    for key in thumbnail_keys or ([record["thumbnail_key"]] if record.get("thumbnail_key") else []):
+    # A REJECTED record has none.
+    for key in [thumbnail["key"] for thumbnail in thumbnails_of(record)]:
         if head_object(s3, target.thumbnails_bucket, key) is None:
             return f"thumbnail {key} is missing"
     return ""

@@ -5,8 +5,8 @@
 
 Steps: check that the metadata DLQ and the processor-failures queue hold no message, upload a small
 PNG made for this run under `<upload prefix>smoke-test/`, wait for its record (PROCESSED, with the
-image's size) and its thumbnail (WebP, under the record's thumbnail_key), check both queues again,
-then delete the upload and wait for its DELETED record and the thumbnail's removal (--keep skips
+image's size) and its thumbnails (WebP, under each key the record's `thumbnails` list), check both queues
+again, then delete the upload and wait for its DELETED record and the thumbnails' removal (--keep skips
 this). Each failure stops the test with a message saying what to look at; the exit status is then
 1 (2 for bad configuration).
 
@@ -93,7 +93,11 @@ class SmokeTest:
             raise SmokeTestFailedError(
                 f"the record says {record.get('width')}x{record.get('height')}, not {IMAGE_SIZE}"
             )
-        self.check_thumbnail(record)
+        thumbnail_keys = [thumbnail["key"] for thumbnail in record.get("thumbnails") or []]
+        if not thumbnail_keys:
+            raise SmokeTestFailedError(f"the PROCESSED record lists no thumbnails (schema_version 2 does): {record}")
+        for thumbnail_key in thumbnail_keys:
+            self.check_thumbnail(thumbnail_key)
         self.check_dead_letter_queues_empty("after the upload")
         if keep:
             self.say(f"kept s3://{self.target.upload_bucket}/{key} and its record (--keep)")
@@ -102,10 +106,10 @@ class SmokeTest:
         self.step("deleted the upload")
         self.wait_for_record(key, "DELETED")
         self.wait_for(
-            lambda: not head_object(self.s3, self.target.thumbnail_bucket, record["thumbnail_key"]),
-            "the thumbnail's removal",
+            lambda: not any(head_object(self.s3, self.target.thumbnail_bucket, key) for key in thumbnail_keys),
+            "the thumbnails' removal",
         )
-        self.step("thumbnail removed")
+        self.step("thumbnails removed")
 
     def step(self, text: str) -> None:
         self.say(f"ok  {time.monotonic() - self.started:6.1f} s  {text}")
@@ -139,9 +143,8 @@ class SmokeTest:
         self.step(f"record {status}")
         return record
 
-    def check_thumbnail(self, record: dict[str, Any]) -> None:
-        key = record.get("thumbnail_key")
-        head = self.wait_for(lambda: key and head_object(self.s3, self.target.thumbnail_bucket, key), "thumbnail")
+    def check_thumbnail(self, key: str) -> None:
+        head = self.wait_for(lambda: head_object(self.s3, self.target.thumbnail_bucket, key), "thumbnail")
         if head["ContentType"] != "image/webp" or head["ContentLength"] == 0:
             where = f"s3://{self.target.thumbnail_bucket}/{key}"
             raise SmokeTestFailedError(

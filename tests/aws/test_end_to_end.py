@@ -81,8 +81,9 @@ def test_upload_becomes_thumbnail_and_record(stack, notifications, image_process
 
     record = stack.item(key)
     assert record["status"] == "PROCESSED"
-    assert (record["width"], record["height"], record["thumbnail_width"]) == (1600, 1200, 256)
-    assert stack.thumbnail_keys() == [record["thumbnail_key"]] == [f"thumbnails/{key}.webp"]
+    [thumbnail] = record["thumbnails"]
+    assert (record["width"], record["height"], thumbnail["width"]) == (1600, 1200, 256)
+    assert stack.thumbnail_keys() == [thumbnail["key"]] == [f"thumbnails/{key}.webp"]
     rejected = stack.item("broken.png")
     assert (rejected["status"], rejected["reason"]) == ("REJECTED", "truncated_image")
 
@@ -106,11 +107,20 @@ def test_poison_message_reaches_the_dlq_after_max_receive_count(stack, db_writer
         QueueUrl=stack.queue_url,
         MessageBody=json.dumps(
             {
-                "schema_version": 1,
+                "schema_version": 2,
                 "status": "DELETED",
+                "reason": None,
+                "reason_detail": None,
                 "bucket": "b",
                 "key": "fine.jpg",
+                "version_id": None,
+                "size": None,
+                "etag": None,
+                "sequencer": None,
                 "event_time": "2026-11-22T10:00:00Z",
+                "event_name": "ObjectRemoved:Delete",
+                "processing_ms": 3.1,
+                "processed_at": "2026-11-22T10:00:00.120Z",
             }
         ),
     )

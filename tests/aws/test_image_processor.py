@@ -11,6 +11,7 @@ from botocore.awsrequest import AWSResponse
 from PIL import Image
 
 from image_processor.config import ConfigError
+from pipeline_common.metadata_message import check_message
 from tests import images
 from tests.conftest import fresh_import, load_event, s3_event
 
@@ -39,8 +40,11 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
     assert stored["ContentType"] == "image/webp"
     assert Image.open(io.BytesIO(stored["Body"].read())).size == (256, 171)
     [message] = stack.queued_messages()
-    assert message | {"processing_ms": 0, "processed_at": "", "thumbnail_bytes": 0} == {
-        "schema_version": 1,
+    assert check_message(message) == message
+    [thumbnail] = message["thumbnails"]
+    assert thumbnail["bytes"] == stored["ContentLength"]
+    assert message | {"processing_ms": 0, "processed_at": "", "thumbnails": [thumbnail | {"bytes": 0}]} == {
+        "schema_version": 2,
         "status": "PROCESSED",
         "reason": None,
         "reason_detail": None,
@@ -63,16 +67,11 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
         "frame_count": 1,
         "exif": {},
         "thumbnail_bucket": stack.thumbnails_bucket,
-        "thumbnail_key": thumbnail_key,
-        "thumbnail_bytes": 0,
-        "thumbnail_width": 256,
-        "thumbnail_height": 171,
-        "thumbnails": None,
+        "thumbnails": [{"size": 256, "key": thumbnail_key, "bytes": 0, "width": 256, "height": 171}],
         "rendered_with": "256;thumbnails/;52428800;100000000;0",
         "processing_ms": 0,
         "processed_at": "",
     }
-    assert message["thumbnail_bytes"] == stored["ContentLength"]
     assert message["processing_ms"] > 0
 
 
@@ -114,6 +113,7 @@ def test_removed_event_deletes_thumbnail_and_sends_deleted(stack, image_processo
     assert stack.thumbnail_keys() == []
     [message] = stack.queued_messages()
     assert (message["status"], message["key"], message["event_name"]) == ("DELETED", TRICKY_KEY, "ObjectRemoved:Delete")
+    assert check_message(message) == message
 
 
 def test_extra_sizes_are_written_listed_in_the_message_and_deleted_with_the_upload(stack, monkeypatch, context):
@@ -131,7 +131,6 @@ def test_extra_sizes_are_written_listed_in_the_message_and_deleted_with_the_uplo
         (128, "thumbnails/a.jpg.webp", 128),
         (512, "thumbnails/_sizes/512/a.jpg.webp", 512),
     ]
-    assert (message["thumbnail_key"], message["thumbnail_width"]) == ("thumbnails/a.jpg.webp", 128)
     assert message["rendered_with"].startswith("128,512;thumbnails/;")
     for rendition in message["thumbnails"]:
         stored = stack.s3.get_object(Bucket=stack.thumbnails_bucket, Key=rendition["key"])
@@ -196,7 +195,8 @@ def test_not_an_image_is_rejected_with_reason_and_warning_log(stack, image_proce
 
     [message] = stack.queued_messages()
     assert (message["status"], message["reason"]) == ("REJECTED", "not_an_image")
-    assert "format" not in message and "thumbnail_key" not in message
+    assert check_message(message) == message
+    assert "format" not in message and "thumbnails" not in message
     [log] = [line for line in json_lines(capsys.readouterr().out) if "level" in line]
     assert log["level"] == "WARNING"
     assert (log["key"], log["outcome"], log["reason"]) == ("notes.jpg", "REJECTED", "not_an_image")

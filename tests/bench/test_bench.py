@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import cost
-from bench.cost import dynamodb_item_bytes, item_bytes_with_key_length, key_length_for_bytes_over
+from bench.cost import dynamodb_item_bytes, item_bytes_with_key_length, key_attributes, key_length_for_bytes_over
 from bench.handlers import DbWriterFigures, HandlerFigures, ImageProcessorFigures
 from tests.terraform.stack import load_stack
 
@@ -194,14 +194,16 @@ def test_dynamodb_item_bytes_follows_the_developer_guide_rules() -> None:
 
 
 def test_item_grows_with_every_copy_of_the_key_and_passes_1_kb_where_reported() -> None:
-    # GIVEN an item holding its 7-character key twice (the key and the thumbnail's key)
+    # GIVEN an item holding its 7-character key three times (the key and, in a list, two thumbnails' keys)
+    thumbnail = {"M": {"key": {"S": "thumbnails/a/b.jpg.webp"}, "width": {"N": "256"}}}
     item = {
         "image_key": {"S": "a/b.jpg"},
-        "thumbnail_key": {"S": "thumbnails/a/b.jpg.webp"},
+        "thumbnails": {"L": [thumbnail, {"M": {"key": {"S": "thumbnails/_sizes/512/a/b.jpg.webp"}}}]},
         "status": {"S": "PROCESSED"},
     }
-    # THEN each character more adds two bytes, and the reported length is the first over 1 KB.
-    assert item_bytes_with_key_length(item, "a/b.jpg", 8) - dynamodb_item_bytes(item) == 2
+    # THEN each character more adds three bytes, and the reported length is the first over 1 KB.
+    assert key_attributes(item, "a/b.jpg") == ["image_key", "thumbnails"]
+    assert item_bytes_with_key_length(item, "a/b.jpg", 8) - dynamodb_item_bytes(item) == 3
     crossing = key_length_for_bytes_over(item, "a/b.jpg", 1024)
     assert item_bytes_with_key_length(item, "a/b.jpg", crossing) > 1024
     assert item_bytes_with_key_length(item, "a/b.jpg", crossing - 1) <= 1024

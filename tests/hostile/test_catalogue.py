@@ -148,7 +148,7 @@ def test_upload_ends_in_the_table_with_its_outcome(processed: dict[str, Processe
 def assert_thumbnail(result: Processed, case: Case) -> None:
     item, body = result.item, result.thumbnail
     expected_key = thumbnail_key(case.key, "thumbnails/")
-    assert item["thumbnail_key"] == expected_key and result.thumbnail_keys == [expected_key]
+    assert [thumbnail["key"] for thumbnail in item["thumbnails"]] == [expected_key] == result.thumbnail_keys
     assert len(expected_key.encode()) <= 1024
     thumbnail = Image.open(io.BytesIO(body))
     assert thumbnail.format == "WEBP" and max(thumbnail.size) <= 256

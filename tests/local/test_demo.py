@@ -60,3 +60,16 @@ def test_the_demo_fails_on_an_unexpected_status(aws, console, uploads_and_table,
     assert not ok
     assert "PROCESSED expected REJECTED" in table(console)
     assert any("FAILED, unexpected status for: demo/not-an-image.jpg" in line for line in console.lines)
+
+
+def test_the_demo_table_shows_each_records_first_thumbnail_whichever_schema_wrote_it():
+    # GIVEN a record in schema_version 2's shape and one db_writer wrote before it, in flat fields
+    uploads = demo.demo_uploads()[:2]
+    records = {
+        uploads[0].key: {"status": "PROCESSED", "thumbnails": [{"size": 256, "key": "thumbnails/new.webp"}]},
+        uploads[1].key: {"status": "PROCESSED", "thumbnail_key": "thumbnails/old.webp"},
+    }
+
+    rows = demo.summary_table(uploads, records).splitlines()[2:]
+
+    assert [row.split()[-1] for row in rows] == ["thumbnails/new.webp", "thumbnails/old.webp"]

@@ -70,7 +70,7 @@ def test_uploads_get_a_record_each(local: LocalStack, uploaded: list[str]):
     for key in uploaded:
         item = wait_until(lambda key=key: local.item(key), RECORD_TIMEOUT_S, f"the record of {key}")
         assert item["status"] == {"S": "PROCESSED"}, item
-        assert item["thumbnail_key"] == {"S": f"thumbnails/{key}.webp"}
+        assert item["thumbnails"]["L"][0]["M"]["key"] == {"S": f"thumbnails/{key}.webp"}
     assert local.item(LARGE)["event_name"] == {"S": "ObjectCreated:CompleteMultipartUpload"}
     scanned = local.aws("dynamodb", "scan", "--table-name", local.stack.table)
     assert {entry["image_key"]["S"] for entry in scanned["Items"]} == set(uploaded)

@@ -37,12 +37,21 @@ class World:
         return self.s3.delete_object(Bucket=self.stack.uploads_bucket, Key=key)["VersionId"]
 
     def record(
-        self, key: str, status: str, version_id: str, thumbnail: bytes | None = THUMBNAIL, thumbnails: Any = None
+        self,
+        key: str,
+        status: str,
+        version_id: str,
+        thumbnail: bytes | None = THUMBNAIL,
+        thumbnails: Any = None,
+        schema_version: int = 2,
     ) -> None:
+        """The key's record; a schema_version 1 record describes its one thumbnail in flat fields."""
         item: dict[str, Any] = {"image_key": key, "status": status, "version_id": version_id}
-        if status == "PROCESSED":
-            item |= {"thumbnail_key": f"thumbnails/{key}.webp", "thumbnail_bytes": Decimal(len(thumbnail or b""))}
-            item |= {"thumbnails": thumbnails} if thumbnails else {}
+        size = Decimal(len(thumbnail or b""))
+        if status == "PROCESSED" and schema_version == 1:
+            item |= {"thumbnail_key": f"thumbnails/{key}.webp", "thumbnail_bytes": size}
+        elif status == "PROCESSED":
+            item["thumbnails"] = thumbnails or [{"size": Decimal(256), "key": f"thumbnails/{key}.webp", "bytes": size}]
         serialize = TypeSerializer().serialize
         self.aws("dynamodb").put_item(TableName=self.stack.table, Item={k: serialize(v) for k, v in item.items()})
 
@@ -184,6 +193,17 @@ def test_a_thumbnail_made_from_another_version_is_found(world):
     assert world.reconcile().problems == [
         "'a.jpg': the thumbnail 'thumbnails/a.jpg.webp' is 27 bytes, the record's is 300: "
         "it was made from another version"
+    ]
+
+
+def test_a_schema_1_record_is_checked_by_its_flat_thumbnail_fields(world):
+    # GIVEN records db_writer wrote before schema_version 2: one whose thumbnail is there, one whose is not
+    world.record("old.jpg", "PROCESSED", world.upload("old.jpg"), schema_version=1)
+    world.thumbnail("old.jpg")
+    world.record("lost.jpg", "PROCESSED", world.upload("lost.jpg"), schema_version=1)
+
+    assert world.reconcile().problems == [
+        "'lost.jpg': PROCESSED, but its thumbnail 'thumbnails/lost.jpg.webp' is missing"
     ]
 
 

@@ -88,7 +88,7 @@ def test_get_item_shows_a_record_for_each_upload(day: LocalStack):
     photo, rejected = day.item(PHOTO), day.item(NOT_AN_IMAGE)
 
     assert photo["status"] == {"S": "PROCESSED"} and photo["format"] == {"S": "JPEG"}
-    assert photo["thumbnail_key"] == {"S": f"thumbnails/{PHOTO}.webp"}
+    assert photo["thumbnails"]["L"][0]["M"]["key"] == {"S": f"thumbnails/{PHOTO}.webp"}
     assert rejected["status"] == {"S": "REJECTED"} and rejected["reason"] == {"S": "not_an_image"}
 
 

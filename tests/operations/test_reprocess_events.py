@@ -123,3 +123,9 @@ def test_a_missing_thumbnail_or_other_settings_are_reasons_to_render_again(stack
     assert reprocess.why_rerender(stored, record, RENDERED_WITH, stack.s3, target(stack)) == (
         "thumbnail thumbnails/why.jpg.webp is missing"
     )
+    # AND a record db_writer wrote before schema_version 2, its one thumbnail in flat fields, says the same
+    [thumbnail] = record.pop("thumbnails")
+    flat = {f"thumbnail_{name}": thumbnail[name] for name in ("key", "bytes", "width", "height")}
+    assert reprocess.why_rerender(stored, record | flat, RENDERED_WITH, stack.s3, target(stack)) == (
+        "thumbnail thumbnails/why.jpg.webp is missing"
+    )

@@ -90,14 +90,14 @@ def test_smoke_test_passes_against_the_local_stack_described_by_terraform_output
         "dead-letter",
         "deleted",
         "record",
-        "thumbnail",
+        "thumbnails",
     ]
     uploaded = steps[1].split()[1].removeprefix(f"s3://{local_stack.stack.uploads_bucket}/")
     assert steps[2:4] == [
         "record PROCESSED",
         f"thumbnail s3://{local_stack.stack.thumbnails_bucket}/thumbnails/{uploaded}.webp ({steps[3].split('(')[1]}",
     ]
-    assert steps[6:] == ["record DELETED", "thumbnail removed"]
+    assert steps[6:] == ["record DELETED", "thumbnails removed"]
     assert result.stdout.splitlines()[-1].startswith("PASS: the pipeline processed, recorded and removed an upload")
     # It cleaned up after itself: no thumbnail is left.
     listing = local_stack.client("s3").list_objects_v2(Bucket=local_stack.stack.thumbnails_bucket, Prefix="thumbnails/")

@@ -79,7 +79,7 @@ def process(stack, handler, context, key: str, data: bytes) -> tuple[bytes, dict
     handler.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key=key, size=len(data)), context)
     [message] = stack.queued_messages()
     assert message["status"] == "PROCESSED", message["reason_detail"]
-    thumbnail = stack.s3.get_object(Bucket=stack.thumbnails_bucket, Key=message["thumbnail_key"])["Body"].read()
+    thumbnail = stack.s3.get_object(Bucket=stack.thumbnails_bucket, Key=message["thumbnails"][0]["key"])["Body"].read()
     return thumbnail, message
 
 
