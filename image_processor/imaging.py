@@ -14,13 +14,14 @@ import io
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
 from image_processor import isobmff
+from image_processor.fingerprints import fingerprints
 
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")
@@ -93,6 +94,10 @@ class ImageInfo:
     mode: str
     frame_count: int
     exif: dict[str, Any] = field(default_factory=dict)
+    # From the upright thumbnail image (fingerprints.py): a ThumbHash placeholder, `#rrggbb`, a 64-bit dHash.
+    placeholder: str = ""
+    dominant_color: str = ""
+    phash: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ def make_thumbnails(
         largest = _decode_small(image, max(sizes))
     if orientation in _UPRIGHT_TRANSPOSE:
         largest = largest.transpose(_UPRIGHT_TRANSPOSE[orientation])
+    info = replace(info, **fingerprints(largest))
     return info, tuple(_encode(_fitted(largest, size), icc_profile=icc_profile) for size in sizes)
 
 

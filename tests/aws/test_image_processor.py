@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import re
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -38,7 +40,8 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
     assert stored["ContentType"] == "image/webp"
     assert Image.open(io.BytesIO(stored["Body"].read())).size == (256, 171)
     [message] = stack.queued_messages()
-    assert message | {"processing_ms": 0, "processed_at": "", "thumbnail_bytes": 0} == {
+    fingerprints = {"placeholder": "", "dominant_color": "", "phash": ""}
+    assert message | {"processing_ms": 0, "processed_at": "", "thumbnail_bytes": 0} | fingerprints == {
         "schema_version": 1,
         "status": "PROCESSED",
         "reason": None,
@@ -60,6 +63,7 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
         "mode": "RGB",
         "frame_count": 1,
         "exif": {},
+        **fingerprints,
         "thumbnail_bucket": stack.thumbnails_bucket,
         "thumbnail_key": thumbnail_key,
         "thumbnail_bytes": 0,
@@ -72,6 +76,9 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
     }
     assert message["thumbnail_bytes"] == stored["ContentLength"]
     assert message["processing_ms"] > 0
+    assert len(base64.b64decode(message["placeholder"], validate=True)) >= 5
+    assert re.fullmatch(r"#[0-9a-f]{6}", message["dominant_color"])
+    assert re.fullmatch(r"[0-9a-f]{16}", message["phash"])
 
 
 @pytest.mark.parametrize("event_name", ["s3_multipart", "s3_copy", "s3_post"])
