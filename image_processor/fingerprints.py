@@ -5,8 +5,9 @@ upright image the thumbnails are made from: no AWS, no numpy.
 - `placeholder`: a ThumbHash (https://evanw.github.io/thumbhash/, reference implementation
   github.com/evanw/thumbhash, MIT), base64: about 25 bytes that decode to a blur of the picture keeping its
   aspect ratio and alpha. The encoder here is the reference's, computed in two separable passes over a
-  32-pixel image whose L, P and Q channels Pillow derives in C; the reference accepts up to 100x100, but the
-  hash keeps at most 7 cosine terms a side, which 32 samples carry as well.
+  24-pixel image whose L, P and Q channels Pillow derives in C; the reference accepts up to 100x100, but the
+  hash keeps at most 7 cosine terms a side, which 24 samples carry as well (the hashes of a photo at 16,
+  24 and 32 pixels differ in a term or two by one step).
 - `dominant_color`: `#rrggbb`, the average of the most populous bucket when each channel is cut into four
   ranges (64 buckets), over the opaque pixels.
 - `phash`: a 64-bit difference hash (dHash) as 16 hex digits: a 9x8 grey image, one bit per pair of
@@ -25,11 +26,15 @@ from operator import mul
 
 from PIL import Image, ImageChops, ImageStat
 
-_SAMPLE_SIDE = 32
+_SAMPLE_SIDE = 24
 _HASH_WIDTH, _HASH_HEIGHT = 9, 8
 # Channel top two bits: four ranges a channel, 64 buckets, coarse enough that one colour's shading stays together.
 _BUCKET_MASK = 0xC0
 _OPAQUE = 128
+# Lookup tables for Image.point(), built once: given a function, point() calls it 256 times on every use.
+_BUCKET_OF = [value & _BUCKET_MASK for value in range(256)] * 3
+_OPAQUE_MASK = [255 if value >= _OPAQUE else 0 for value in range(256)]
+_IN_BUCKET_MASK = [255] + [0] * 255
 _NO_BUCKET = (1, 1, 1)  # not a multiple of 64: no bucket's colour
 # Pillow's matrix conversion maps RGB onto three 8-bit channels: L = (r+g+b)/3, and the two colour
 # differences P = (r+g)/2 - b and Q = r - g, which range over [-255, 255], halved and centred.
@@ -38,12 +43,14 @@ _LPQ_MATRIX = (1 / 3, 1 / 3, 1 / 3, 0, 0.25, 0.25, -0.5, 127.5, 0.5, -0.5, 0, 12
 
 def fingerprints(image: Image.Image) -> dict[str, str]:
     """The placeholder, dominant colour and perceptual hash of an upright RGB or RGBA image."""
-    sample = image.copy()
-    sample.thumbnail((_SAMPLE_SIDE, _SAMPLE_SIDE), Image.Resampling.BOX)
+    scale = _SAMPLE_SIDE / max(image.size)
+    sample = image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BOX
+    )
     return {
         "placeholder": base64.b64encode(thumbhash(sample)).decode("ascii"),
         "dominant_color": dominant_color(sample),
-        "phash": difference_hash(image),
+        "phash": difference_hash(sample),
     }
 
 
@@ -54,7 +61,7 @@ def thumbhash(image: Image.Image) -> bytes:
         raise ValueError(f"{width}x{height} does not fit in 100x100")
     alpha = image.getchannel("A") if image.mode == "RGBA" else None
     alpha_total = ImageStat.Stat(alpha).sum[0] / 255 if alpha is not None else width * height
-    rgb = image.convert("RGB")
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
     if alpha is not None and alpha_total < width * height:
         # Transparent pixels count as the image's average colour (alpha-weighted), as in the reference.
         rgb = Image.composite(rgb, Image.new("RGB", rgb.size, _alpha_weighted_average(rgb, alpha, alpha_total)), alpha)
@@ -93,17 +100,17 @@ def dominant_color(image: Image.Image) -> str:
     In C but for the 64 counts: the buckets are the colours of the image with each channel's low six
     bits cleared, and transparent pixels are set to a colour no bucket has, unless nothing is opaque.
     """
-    rgb = image.convert("RGB")
-    buckets = rgb.point(lambda value: value & _BUCKET_MASK)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    buckets = rgb.point(_BUCKET_OF)
     if image.mode == "RGBA":
-        opaque = image.getchannel("A").point(lambda value: 255 if value >= _OPAQUE else 0)
+        opaque = image.getchannel("A").point(_OPAQUE_MASK)
         if opaque.getbbox() is not None:
             buckets = Image.composite(buckets, Image.new("RGB", buckets.size, _NO_BUCKET), opaque)
     counts = [(count, colour) for count, colour in buckets.getcolors(65) or [] if colour != _NO_BUCKET]
     top = max(counts)[1]
     # Black where a pixel is in the top bucket: any other bucket differs by 64 in a channel, >= 7 in grey.
     members = ImageChops.difference(buckets, Image.new("RGB", buckets.size, top)).convert("L")
-    mask = members.point(lambda value: 255 if value == 0 else 0)
+    mask = members.point(_IN_BUCKET_MASK)
     red, green, blue = (_round(mean) for mean in ImageStat.Stat(rgb, mask).mean)
     return f"#{red:02x}{green:02x}{blue:02x}"
 
