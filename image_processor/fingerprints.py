@@ -26,6 +26,8 @@ from operator import mul
 
 from PIL import Image, ImageChops, ImageStat
 
+# The record's names for them (db_writer stores them as they come; scripts/reprocess.py names them too).
+FIELDS = ("placeholder", "dominant_color", "phash")
 _SAMPLE_SIDE = 24
 _HASH_WIDTH, _HASH_HEIGHT = 9, 8
 # Channel top two bits: four ranges a channel, 64 buckets, coarse enough that one colour's shading stays together.
@@ -47,11 +49,8 @@ def fingerprints(image: Image.Image) -> dict[str, str]:
     sample = image.resize(
         (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BOX
     )
-    return {
-        "placeholder": base64.b64encode(thumbhash(sample)).decode("ascii"),
-        "dominant_color": dominant_color(sample),
-        "phash": difference_hash(sample),
-    }
+    placeholder = base64.b64encode(thumbhash(sample)).decode("ascii")
+    return dict(zip(FIELDS, (placeholder, dominant_color(sample), difference_hash(sample)), strict=True))
 
 
 def thumbhash(image: Image.Image) -> bytes:
