@@ -29,6 +29,8 @@ from PIL import Image, ImageChops, ImageStat
 # The record's names for them (db_writer stores them as they come; scripts/reprocess.py names them too).
 FIELDS = ("placeholder", "dominant_color", "phash")
 _SAMPLE_SIDE = 24
+# Cosine k sums to zero over n samples only for k < 2n: with k up to 6, every side needs at least 4.
+_MIN_SIDE = 4
 _HASH_WIDTH, _HASH_HEIGHT = 9, 8
 # Channel top two bits: four ranges a channel, 64 buckets, coarse enough that one colour's shading stays together.
 _BUCKET_MASK = 0xC0
@@ -46,18 +48,19 @@ _LPQ_MATRIX = (1 / 3, 1 / 3, 1 / 3, 0, 0.25, 0.25, -0.5, 127.5, 0.5, -0.5, 0, 12
 def fingerprints(image: Image.Image) -> dict[str, str]:
     """The placeholder, dominant colour and perceptual hash of an upright RGB or RGBA image."""
     scale = _SAMPLE_SIDE / max(image.size)
-    sample = image.resize(
-        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BOX
-    )
+    size = (max(_MIN_SIDE, round(image.width * scale)), max(_MIN_SIDE, round(image.height * scale)))
+    sample = image.resize(size, Image.Resampling.BOX)
     placeholder = base64.b64encode(thumbhash(sample)).decode("ascii")
     return dict(zip(FIELDS, (placeholder, dominant_color(sample), difference_hash(sample)), strict=True))
 
 
 def thumbhash(image: Image.Image) -> bytes:
-    """The ThumbHash of an RGB or RGBA image of at most 100x100 pixels."""
+    """The ThumbHash of an RGB or RGBA image of 4x4 to 100x100 pixels. The reference also takes sides
+    under 4, where its cosines alias; fingerprints() stretches such a sample to 4, and a side of 4 of 24
+    is still the narrowest ratio the hash records (1:7)."""
     width, height = image.size
-    if width > 100 or height > 100:
-        raise ValueError(f"{width}x{height} does not fit in 100x100")
+    if not (_MIN_SIDE <= width <= 100 and _MIN_SIDE <= height <= 100):
+        raise ValueError(f"{width}x{height} is not between {_MIN_SIDE}x{_MIN_SIDE} and 100x100")
     alpha = image.getchannel("A") if image.mode == "RGBA" else None
     alpha_total = ImageStat.Stat(alpha).sum[0] / 255 if alpha is not None else width * height
     rgb = image if image.mode == "RGB" else image.convert("RGB")

@@ -6,6 +6,7 @@ import base64
 import io
 import math
 import random
+import re
 from functools import cache
 
 import pytest
@@ -145,9 +146,10 @@ def test_placeholder_keeps_transparency():
     assert ImageStat.Stat(decoded.convert("RGB").crop((24, 0, 32, 32))).mean == pytest.approx([20, 120, 220], abs=25)
 
 
-def test_thumbhash_refuses_an_image_over_100_pixels():
-    with pytest.raises(ValueError, match="101x10 does not fit in 100x100"):
-        thumbhash(Image.new("RGB", (101, 10)))
+@pytest.mark.parametrize("size", [(101, 10), (3, 50)])
+def test_thumbhash_refuses_an_image_it_cannot_hash_exactly(size):
+    with pytest.raises(ValueError, match=f"{size[0]}x{size[1]} is not between 4x4 and 100x100"):
+        thumbhash(Image.new("RGB", size))
 
 
 def test_dominant_color_is_the_largest_area_averaged():
@@ -211,3 +213,22 @@ def test_phash_follows_the_upright_picture():
 def test_difference_hash_sets_a_bit_where_the_right_neighbour_is_brighter():
     assert difference_hash(Image.linear_gradient("L").rotate(90).convert("RGB")) in ("ff" * 8, "7f" * 8)
     assert difference_hash(Image.new("RGB", (90, 80), (128, 128, 128))) == "0" * 16
+
+
+@pytest.mark.parametrize(
+    ("size", "mode", "colour"),
+    [
+        ((1, 1), "RGB", (90, 20, 200)),
+        ((1, 900), "RGB", (90, 20, 200)),
+        ((900, 1), "RGBA", (90, 20, 200, 255)),
+        ((3, 2), "L", 90),
+    ],
+)
+def test_fingerprints_of_extreme_shapes_are_well_formed(size, mode, colour):
+    info, _ = thumbnail_of(Image.new(mode, size, colour), "PNG")
+
+    decoded = decode_thumbhash(info.placeholder).convert("RGB")
+    expected = colour[:3] if mode != "L" else (colour,) * 3
+    assert ImageStat.Stat(decoded).mean == pytest.approx(expected, abs=8)
+    assert info.dominant_color == "#{:02x}{:02x}{:02x}".format(*expected)
+    assert re.fullmatch(r"[0-9a-f]{16}", info.phash)
