@@ -3,17 +3,17 @@ a dominant colour, and a perceptual hash to spot the same picture uploaded twice
 upright image the thumbnails are made from: no AWS, no numpy.
 
 - `placeholder`: a ThumbHash (https://evanw.github.io/thumbhash/, reference implementation
-  github.com/evanw/thumbhash, MIT), base64: about 25 bytes that decode to a blur of the picture keeping its
+  github.com/evanw/thumbhash, MIT), base64: 21 to 27 bytes that decode to a blur of the picture keeping its
   aspect ratio and alpha. The encoder here is the reference's, computed in two separable passes over a
   24-pixel image whose L, P and Q channels Pillow derives in C; the reference accepts up to 100x100, but the
   hash keeps at most 7 cosine terms a side, which 24 samples carry as well (the hashes of a photo at 16,
   24 and 32 pixels differ in a term or two by one step).
 - `dominant_color`: `#rrggbb`, the average of the most populous bucket when each channel is cut into four
   ranges (64 buckets), over the opaque pixels.
-- `phash`: a 64-bit difference hash (dHash) as 16 hex digits: a 9x8 grey image, one bit per pair of
-  horizontal neighbours, set when the right one is brighter (the `imagehash` package's dhash and bit
-  order, reduced by area average). Re-encoding, resizing and format changes move a few bits; a
-  different picture about half of them.
+- `phash`: a 64-bit difference hash (dHash) as 16 hex digits: the same sample as a 9x8 grey image, one
+  bit per pair of horizontal neighbours, set when the right one is brighter (the `imagehash` package's
+  dhash and bit order, reduced by area average; transparent pixels count by the colour they store).
+  Re-encoding, resizing and format changes move a few bits; a different picture about half of them.
 """
 
 from __future__ import annotations
