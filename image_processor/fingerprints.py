@@ -3,7 +3,7 @@ a dominant colour, and a perceptual hash to spot the same picture uploaded twice
 upright image the thumbnails are made from: no AWS, no numpy.
 
 - `placeholder`: a ThumbHash (https://evanw.github.io/thumbhash/, reference implementation
-  github.com/evanw/thumbhash, MIT), base64: 16 to 25 bytes that decode to a blur of the picture keeping its
+  github.com/evanw/thumbhash, MIT), base64: 18 to 25 bytes that decode to a blur of the picture keeping its
   aspect ratio and alpha. The encoder here is the reference's, computed in two separable passes over a
   24-pixel image whose L, P and Q channels Pillow derives in C; the reference accepts up to 100x100, but the
   hash keeps at most 7 cosine terms a side, which 24 samples carry as well (the hashes of a photo at 16,
