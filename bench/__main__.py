@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
 
 
 def collect(quick: bool) -> Results:
-    from bench import coldstart, handlers, pipeline, report, sizing, thumbnails
+    from bench import coldstart, fingerprints, handlers, pipeline, report, sizing, thumbnails
 
     # Timed rounds per method and image, fresh interpreters per import, uploads through the local stack.
     runs, cold_starts, uploads = (3, 3, 4) if quick else (9, 20, 200)
@@ -64,6 +64,7 @@ def collect(quick: bool) -> Results:
     results.thumbnails = thumbnails.run(images, runs=runs)
     heic_pairs = thumbnails.QUICK_HEIC_PAIRS if quick else thumbnails.HEIC_PAIRS
     results.heic = thumbnails.heic_against_jpeg(heic_pairs, runs=runs)
+    results.fingerprints = fingerprints.measure(typical, runs=runs)
     progress("memory sizing: the largest accepted inputs in a Lambda-like process")
     results.sizing = sizing.run(sizing.QUICK_WORST_CASES if quick else sizing.WORST_CASES)
     progress(f"cold start: {cold_starts} fresh interpreters per variant, and the zips' sizes")

@@ -15,8 +15,9 @@ from typing import Any
 
 import PIL
 
-from bench import cost, inputs, methods, sizing
+from bench import cost, fingerprints, inputs, methods, sizing
 from bench.coldstart import BARE, WITH_CLIENTS, ColdStart
+from bench.fingerprints import FingerprintCost
 from bench.handlers import HandlerFigures, ImageProcessorFigures
 from bench.pipeline import PipelineFigures
 from bench.sizing import SizingResult
@@ -58,6 +59,7 @@ class Results:
     largest: str  # the largest one the memory default must carry well within the timeout
     thumbnails: list[ImageResult] = field(init=False)
     heic: list[tuple[ImageResult, ImageResult]] = field(init=False)  # (HEIC, the same photo as JPEG)
+    fingerprints: FingerprintCost = field(init=False)  # on the typical image
     sizing: list[SizingResult] = field(init=False)
     cold_start: ColdStart = field(init=False)
     zips: tuple[dict[str, int], str] = field(init=False)  # each zip's size, and where the sizes come from
@@ -86,6 +88,8 @@ def render(results: Results) -> str:
         "worst": worst,
         **_header(results),
         **_thumbnails(results.thumbnails),
+        "fingerprints": results.fingerprints,
+        "fingerprint_target": fingerprints.CPU_SHARE_TARGET,
         "heic_rows": _rows(
             [
                 heic.spec.name,
@@ -216,6 +220,8 @@ def _handlers(figures: HandlerFigures) -> dict[str, Any]:
         "key_copies": len(attributes),
         "crossing": crossing,
         "crossing_bytes": cost.item_bytes_with_key_length(item, key, crossing),
+        "fingerprint_bytes": fingerprints.item_bytes(item),
+        "crossing_without_fingerprints": cost.key_length_for_bytes_over(fingerprints.without(item), key, 1024),
     }
 
 

@@ -40,6 +40,10 @@ class ImageInfo:
     mode: str
     frame_count: int
     exif: dict[str, Any] = field(default_factory=dict)
+    # From the upright thumbnail image (fingerprints.py): a ThumbHash placeholder, `#rrggbb`, a 64-bit dHash.
+    placeholder: str = ""
+    dominant_color: str = ""
+    phash: str = ""
 
 
 @dataclass(frozen=True)

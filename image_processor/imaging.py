@@ -13,12 +13,14 @@ import io
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
 from image_processor import isobmff, prechecks
+from image_processor.fingerprints import fingerprints
 from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail
 
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
@@ -98,6 +100,7 @@ def make_thumbnails(
         largest = _decode_small(image, max(sizes))
     if orientation in _UPRIGHT_TRANSPOSE:
         largest = largest.transpose(_UPRIGHT_TRANSPOSE[orientation])
+    info = replace(info, **fingerprints(largest))
     return info, tuple(_encode(_fitted(largest, size), icc_profile=icc_profile) for size in sizes)
 
 

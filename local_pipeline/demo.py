@@ -93,18 +93,21 @@ def wait_for_records(dynamodb: Any, table: str, keys: list[str], timeout_s: floa
 
 
 def summary_table(uploads: list[DemoUpload], records: dict[str, dict[str, Any]]) -> str:
-    rows = [("key", "status", "dimensions", "thumbnail key", "ms")]
+    rows = [("key", "status", "dimensions", "colour", "phash", "thumbnail key", "ms")]
     for upload in uploads:
         record = records.get(upload.key)
         if record is None:
-            rows.append((upload.key, "MISSING", "", "", ""))
+            rows.append((upload.key, "MISSING", "", "", "", "", ""))
             continue
         status = record["status"] + (f" ({record['reason']})" if record.get("reason") else "")
         if record["status"] != upload.expected_status:
             status += f" expected {upload.expected_status}"
         dimensions = f"{record['width']}x{record['height']}" if record.get("width") is not None else ""
         thumbnails = thumbnails_of(record)
-        rows.append((upload.key, status, dimensions, thumbnails[0]["key"] if thumbnails else "", _ms(record)))
+        fingerprints = (record.get("dominant_color") or "", record.get("phash") or "")
+        rows.append(
+            (upload.key, status, dimensions, *fingerprints, thumbnails[0]["key"] if thumbnails else "", _ms(record))
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))

@@ -143,6 +143,7 @@ def _create_table(dynamodb: Any, stack: Stack) -> None:
         AttributeDefinitions=[{"AttributeName": "image_key", "AttributeType": "S"}],
         SSESpecification={"Enabled": True},
         DeletionProtectionEnabled=stack.table_deletion_protection,
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": stack.table_stream_view_type},
     )
     dynamodb.update_continuous_backups(
         TableName=stack.table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}

@@ -96,6 +96,9 @@ class Stack:
     upload_prefix: str
     table: str
     table_deletion_protection: bool
+    # What the table's stream carries: Terraform's dynamodb_stream_enabled = true (off by default there);
+    # always on locally, so that a consumer can be tried against the local stack.
+    table_stream_view_type: str
     alarm_topic: str
     dashboard: str
     log_retention_days: int
@@ -177,6 +180,7 @@ def default_stack(project_name: str = "image-pipeline", environment: str = "dev"
         upload_prefix="",
         table=table,
         table_deletion_protection=True,
+        table_stream_view_type="NEW_IMAGE",
         alarm_topic=f"{prefix}-alarms",
         dashboard=f"{prefix}-{REGION}",
         log_retention_days=30,

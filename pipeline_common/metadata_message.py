@@ -58,12 +58,18 @@ class MetadataMessage(TypedDict):
     mode: NotRequired[str]
     frame_count: NotRequired[int]
     exif: NotRequired[dict[str, ExifValue]]
+    placeholder: NotRequired[str]
+    dominant_color: NotRequired[str]
+    phash: NotRequired[str]
     thumbnail_bucket: NotRequired[str]
     thumbnails: NotRequired[list[Rendition]]
     rendered_with: NotRequired[str]
 
 
 MESSAGE_FIELDS: tuple[str, ...] = tuple(MetadataMessage.__annotations__)
+# Image fields added after schema 2 first shipped: a PROCESSED message still queued from an earlier
+# image_processor, or a record it wrote, lacks them (scripts/reprocess.py --force fills them in).
+LATER_FIELDS: tuple[str, ...] = ("placeholder", "dominant_color", "phash")
 # Schema version 1's flat fields for the first thumbnail, and the name each has in a `Rendition`.
 _SCHEMA_1_THUMBNAIL_FIELDS = {
     "thumbnail_key": "key",
@@ -102,7 +108,7 @@ def check_message(message: Mapping[str, Any]) -> MetadataMessage:
     if message["status"] == "REJECTED" and not message["reason"]:
         raise ContractError("reason", "is missing: a REJECTED message says why")
     if message["status"] == "PROCESSED":
-        missing = [name for name in MESSAGE_FIELDS if name not in message]
+        missing = [name for name in MESSAGE_FIELDS if name not in message and name not in LATER_FIELDS]
         if missing:
             raise ContractError(missing[0], "is missing: a PROCESSED message carries every image field")
         if not message["thumbnails"]:

@@ -4,11 +4,12 @@ After THUMBNAIL_SIZE or EXTRA_THUMBNAIL_SIZES changes, after a fix, or on a buck
 before the stack existed: this walks the bucket (or --prefix) and invokes image_processor for each
 object whose record (read consistently) is missing, is of another object, was made with other
 settings (the record's `rendered_with`), or whose thumbnails are missing, with --force for every
-object. Each invocation is synchronous and carries a synthetic S3 event for the object, so the object
-goes through the upload's own code path and message: the thumbnail settles on whatever the key holds
-by then (an upload made meanwhile wins), and db_writer orders the record by the object's own
-sequencer or event time, where a later rendering of the same event replaces the record and never a
-newer event's.
+object. Records made before the placeholder, dominant colour and perceptual hash existed match their
+settings: they are kept and counted (listed by --dry-run), and --force re-renders them. Each
+invocation is synchronous and carries a synthetic S3 event for the object, so the object goes through
+the upload's own code path and message: the thumbnail settles on whatever the key holds by then (an
+upload made meanwhile wins), and db_writer orders the record by the object's own sequencer or event
+time, where a later rendering of the same event replaces the record and never a newer event's.
 
     .venv/bin/python scripts/reprocess.py --dry-run                 # what would be re-rendered, and why
     .venv/bin/python scripts/reprocess.py                           # 4 at a time, at most 10 a second
@@ -46,7 +47,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for the project's packages
 from image_processor.config import ConfigError, load_settings
-from pipeline_common.metadata_message import thumbnails_of
+from pipeline_common.metadata_message import LATER_FIELDS, thumbnails_of
 
 DEFAULT_CONCURRENCY = 4  # well inside a new account's 10 concurrent executions
 DEFAULT_RATE = 10.0
@@ -76,6 +77,7 @@ class Summary:
     rejected: Counter[str] = field(default_factory=Counter)
     failed: dict[str, str] = field(default_factory=dict)  # key -> why
     would_rerender: int = 0
+    missing_later_fields: int = 0  # skipped records made before LATER_FIELDS existed
 
     def line(self) -> str:
         rejected = sum(self.rejected.values())
@@ -106,6 +108,13 @@ def why_rerender(stored: Stored, record: dict[str, Any] | None, rendered_with: s
         if head_object(s3, target.thumbnails_bucket, key) is None:
             return f"thumbnail {key} is missing"
     return ""
+
+
+def missing_later_fields(record: dict[str, Any] | None) -> list[str]:
+    """The LATER_FIELDS a PROCESSED record lacks: it was made before they existed."""
+    if record is None or record.get("status") != "PROCESSED":
+        return []
+    return [name for name in LATER_FIELDS if name not in record]
 
 
 def synthetic_event(stored: Stored, record: dict[str, Any] | None, bucket: str) -> dict[str, Any]:
@@ -193,8 +202,11 @@ class Run:
                 if self.args.force
                 else why_rerender(stored, record, self.rendered_with, self.aws["s3"], self.target)
             )
+            missing = [] if why else missing_later_fields(record)
             if why and self.args.dry_run:
                 self.say(f"would re-render {where}: {why}")
+            if missing and self.args.dry_run:
+                self.say(f"would keep {where}: its record has no {', '.join(missing)} (--force re-renders it)")
             if why and not self.args.dry_run:
                 self.pacer.wait()
                 result = invoke(
@@ -203,7 +215,7 @@ class Run:
                     synthetic_event(stored, record, self.target.uploads_bucket),
                 )
             else:
-                result = {"status": "WOULD" if why else "SKIPPED"}
+                result = {"status": "WOULD" if why else "SKIPPED", "missing_later_fields": bool(missing)}
         except (ClientError, BotoCoreError) as error:
             result = {"error": str(error)}
         with self.lock:
@@ -221,6 +233,7 @@ class Run:
         else:
             field_name = {"SKIPPED": "skipped", "WOULD": "would_rerender"}.get(result["status"], "rerendered")
             setattr(summary, field_name, getattr(summary, field_name) + 1)
+            summary.missing_later_fields += result.get("missing_later_fields", False)
         self.progress.update()
         self.progress.set_postfix_str(summary.line().split(", ", 1)[1], refresh=False)
         if self.progress.disable and summary.seen % self.args.log_every == 0:
@@ -240,6 +253,11 @@ class Run:
 
 
 def report(summary: Summary, dry_run: bool, interrupted: bool) -> None:
+    if summary.missing_later_fields:
+        print(
+            f"{summary.missing_later_fields} skipped records have no {', '.join(LATER_FIELDS)} (made before they "
+            "existed): --force re-renders every object to add them"
+        )
     if dry_run:
         print(f"dry run: {summary.would_rerender} of {summary.seen} would be re-rendered, {summary.skipped} skipped")
         return

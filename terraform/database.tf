@@ -19,4 +19,11 @@ resource "aws_dynamodb_table" "images" {
   }
 
   deletion_protection_enabled = var.dynamodb_deletion_protection
+
+  # "Ready" events for consumers outside the stack. NEW_IMAGE: every item is the whole record, so the new
+  # image is all a consumer needs (filter on status = PROCESSED); old images would double each stream
+  # record for a comparison no consumer of ours makes. DynamoDB refuses a view type on a stream that is off
+  # (github.com/hashicorp/terraform-provider-aws/issues/1134), hence null.
+  stream_enabled   = var.dynamodb_stream_enabled
+  stream_view_type = var.dynamodb_stream_enabled ? "NEW_IMAGE" : null
 }

@@ -33,6 +33,11 @@ output "dynamodb_table_name" {
   value       = aws_dynamodb_table.images.name
 }
 
+output "dynamodb_stream_arn" {
+  description = "ARN of the metadata table's stream (new images of written records) to subscribe a consumer to; null unless dynamodb_stream_enabled"
+  value       = var.dynamodb_stream_enabled ? aws_dynamodb_table.images.stream_arn : null
+}
+
 output "metadata_queue_url" {
   description = "URL of the SQS queue from image_processor to db_writer"
   value       = aws_sqs_queue.metadata.url

@@ -358,6 +358,12 @@ variable "dynamodb_deletion_protection" {
   default     = true
 }
 
+variable "dynamodb_stream_enabled" {
+  description = "Turn on a DynamoDB stream of the metadata table (each written record's new image, kept 24 hours) for your own consumers to hear that a record is ready: a Lambda event source mapping, EventBridge Pipes, Kinesis. Its ARN is the `dynamodb_stream_arn` output; docs/design.md shows a consumer. A Lambda function reads it free of charge; other readers pay per read request."
+  type        = bool
+  default     = false
+}
+
 ################################################################################
 # Monitoring
 ################################################################################

@@ -211,6 +211,18 @@ def test_floats_are_stored_as_decimal(stack, db_writer, context):
     assert item["exif"] == {"f_number": Decimal("2.8"), "exposure_time": Decimal("0.004"), "iso": Decimal(400)}
 
 
+def test_item_keeps_the_placeholder_dominant_color_and_phash(stack, db_writer, context):
+    fingerprints = {
+        "placeholder": "XrcJJZDIR2d3iHh/hoiHiAiIdXBY",
+        "dominant_color": "#9d9d9d",
+        "phash": "8e8e8e8e8e8e8e8e",
+    }
+
+    db_writer.lambda_handler(sqs_event(message("e.jpg", **fingerprints)), context)
+
+    assert stack.item("e.jpg").items() >= fingerprints.items()
+
+
 def test_item_is_keyed_by_the_decoded_object_key_and_drops_nulls(stack, db_writer, context):
     db_writer.lambda_handler(sqs_event(message("dir/with space/ü.jpg")), context)
 

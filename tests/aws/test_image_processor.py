@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
+import re
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -43,7 +45,12 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
     assert check_message(message) == message
     [thumbnail] = message["thumbnails"]
     assert thumbnail["bytes"] == stored["ContentLength"]
-    assert message | {"processing_ms": 0, "processed_at": "", "thumbnails": [thumbnail | {"bytes": 0}]} == {
+    fingerprints = {"placeholder": "", "dominant_color": "", "phash": ""}
+    assert message | {
+        "processing_ms": 0,
+        "processed_at": "",
+        "thumbnails": [thumbnail | {"bytes": 0}],
+    } | fingerprints == {
         "schema_version": 2,
         "status": "PROCESSED",
         "reason": None,
@@ -66,6 +73,7 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
         "mode": "RGB",
         "frame_count": 1,
         "exif": {},
+        **fingerprints,
         "thumbnail_bucket": stack.thumbnails_bucket,
         "thumbnails": [{"size": 256, "key": thumbnail_key, "bytes": 0, "width": 256, "height": 171}],
         "rendered_with": "256;thumbnails/;52428800;100000000;0",
@@ -73,6 +81,9 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
         "processed_at": "",
     }
     assert message["processing_ms"] > 0
+    assert len(base64.b64decode(message["placeholder"], validate=True)) >= 5
+    assert re.fullmatch(r"#[0-9a-f]{6}", message["dominant_color"])
+    assert re.fullmatch(r"[0-9a-f]{16}", message["phash"])
 
 
 @pytest.mark.parametrize("event_name", ["s3_multipart", "s3_copy", "s3_post"])

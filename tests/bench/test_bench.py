@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cost
+from bench import cost, fingerprints
 from bench.cost import dynamodb_item_bytes, item_bytes_with_key_length, key_attributes, key_length_for_bytes_over
 from bench.handlers import DbWriterFigures, HandlerFigures, ImageProcessorFigures
 from tests.terraform.stack import load_stack
@@ -20,6 +20,7 @@ QUICK_RUN_TIMEOUT_S = 600  # a first run also creates .venv-bench
 SECTIONS = (
     "## Thumbnail core",
     "## Targets",
+    "## Placeholder, dominant colour and perceptual hash",
     "## HEIC against JPEG",
     "## Memory sizing",
     "## Cold start",
@@ -58,6 +59,13 @@ def test_quick_run_times_a_heic_against_the_same_photo_as_jpeg(quick_report: str
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert len(cells) == 6 and all(" / " in cell for cell in (cells[1], cells[2], cells[3], cells[5])), row
     assert cells[4].endswith("×")
+
+
+@pytest.mark.slow
+def test_quick_run_reports_the_cpu_the_fingerprints_add(quick_report: str) -> None:
+    section = quick_report.split("## Placeholder, dominant colour and perceptual hash", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"take\s+\d+\.\d\d ms of CPU per image, \d+\.\d% of \(a\)'s \d+ ms on JPEG 1 MP", section), section
+    assert re.search(r"are \d+ bytes of the item: without them it would pass\s+1 KB from a key of \d+", quick_report)
 
 
 @pytest.mark.slow
@@ -207,3 +215,19 @@ def test_item_grows_with_every_copy_of_the_key_and_passes_1_kb_where_reported() 
     crossing = key_length_for_bytes_over(item, "a/b.jpg", 1024)
     assert item_bytes_with_key_length(item, "a/b.jpg", crossing) > 1024
     assert item_bytes_with_key_length(item, "a/b.jpg", crossing - 1) <= 1024
+
+
+def test_fingerprints_bytes_count_the_three_attributes_and_their_names() -> None:
+    item = {
+        "image_key": {"S": "a.jpg"},
+        "placeholder": {"S": "XrcJJZDIR2d3iHh/hoiHiAiIdXBY"},  # 11 + 28
+        "dominant_color": {"S": "#9d9d9d"},  # 14 + 7
+        "phash": {"S": "8e8e8e8e8e8e8e8e"},  # 5 + 16
+    }
+    assert fingerprints.item_bytes(item) == 39 + 21 + 21
+    assert fingerprints.without(item) == {"image_key": {"S": "a.jpg"}}
+
+
+def test_fingerprint_cost_meets_its_target_at_two_percent_of_the_thumbnail() -> None:
+    assert fingerprints.FingerprintCost("JPEG 12 MP", cpu_ms=1.0, thumbnails_cpu_ms=50.0).verdict == "met"
+    assert fingerprints.FingerprintCost("JPEG 12 MP", cpu_ms=1.2, thumbnails_cpu_ms=50.0).verdict == "**missed**"

@@ -190,11 +190,13 @@ def test_the_readme_demo_accounts_for_every_upload():
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("key "))
-    assert lines[header].split() == ["key", "status", "dimensions", "thumbnail", "key", "ms"]
+    assert lines[header].split() == ["key", "status", "dimensions", "colour", "phash", "thumbnail", "key", "ms"]
     rows = lines[header + 2 : header + 2 + len(demo_uploads())]
     for upload, row in zip(demo_uploads(), rows, strict=True):
         assert row.startswith(upload.key)
         assert f" {upload.expected_status}" in row
+        if upload.expected_status == "PROCESSED":
+            assert re.search(r" #[0-9a-f]{6}  [0-9a-f]{16} ", row), row
     assert "REJECTED (not_an_image)" in result.stdout
     assert f"demo: all {len(demo_uploads())} uploads accounted for in" in result.stdout
     assert "local pipeline stopped" in result.stdout

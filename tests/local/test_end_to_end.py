@@ -71,9 +71,37 @@ def test_uploads_get_a_record_each(local: LocalStack, uploaded: list[str]):
         item = wait_until(lambda key=key: local.item(key), RECORD_TIMEOUT_S, f"the record of {key}")
         assert item["status"] == {"S": "PROCESSED"}, item
         assert item["thumbnails"]["L"][0]["M"]["key"] == {"S": f"thumbnails/{key}.webp"}
+        assert re.fullmatch(r"#[0-9a-f]{6}", item["dominant_color"]["S"]) and len(item["phash"]["S"]) == 16
+        assert item["placeholder"]["S"]
     assert local.item(LARGE)["event_name"] == {"S": "ObjectCreated:CompleteMultipartUpload"}
     scanned = local.aws("dynamodb", "scan", "--table-name", local.stack.table)
     assert {entry["image_key"]["S"] for entry in scanned["Items"]} == set(uploaded)
+
+
+def test_a_ready_record_is_read_from_the_tables_stream(local: LocalStack, uploaded: list[str]):
+    # GIVEN an upload's record, and the table's stream found as a consumer finds it
+    item = wait_until(lambda: local.item(NON_ASCII), RECORD_TIMEOUT_S, f"the record of {NON_ASCII}")
+    streams = local.client("dynamodbstreams")
+    [stream] = streams.list_streams(TableName=local.stack.table)["Streams"]
+    description = streams.describe_stream(StreamArn=stream["StreamArn"])["StreamDescription"]
+    assert description["StreamViewType"] == "NEW_IMAGE"
+
+    # WHEN every shard is read from its start
+    records = []
+    for shard in description["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream["StreamArn"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += streams.get_records(ShardIterator=iterator)["Records"]
+
+    # THEN the upload's record is there, whole, as a consumer filtering on PROCESSED receives it
+    ready = [
+        record["dynamodb"]["NewImage"]
+        for record in records
+        if record["dynamodb"]["Keys"] == {"image_key": {"S": NON_ASCII}}
+        and record["dynamodb"]["NewImage"]["status"] == {"S": "PROCESSED"}
+    ]
+    assert ready[-1] == item
 
 
 def test_thumbnails_appear_under_the_prefix(local: LocalStack, uploaded: list[str]):

@@ -139,6 +139,8 @@ def test_table_matches(tf):
     assert body["point_in_time_recovery"] == [{"enabled": True}]
     assert body["server_side_encryption"] == [{"enabled": True}]
     assert tf(body["deletion_protection_enabled"]) == STACK.table_deletion_protection
+    # The local stack always streams, as Terraform does with dynamodb_stream_enabled = true.
+    assert body["stream_view_type"] == f'${{var.dynamodb_stream_enabled ? "{STACK.table_stream_view_type}" : null}}'
 
 
 def test_bucket_and_log_settings_match(tf):
@@ -183,6 +185,7 @@ def test_created_resources_have_the_stack_settings(aws):
     assert table["KeySchema"] == [{"AttributeName": "image_key", "KeyType": "HASH"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["DeletionProtectionEnabled"] is True
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": STACK.table_stream_view_type}
     groups = aws("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
     assert {(g["logGroupName"], g["retentionInDays"]) for g in groups} == {
         (f.log_group, STACK.log_retention_days) for f in STACK.functions

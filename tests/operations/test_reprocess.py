@@ -161,3 +161,31 @@ def test_extra_sizes_come_with_each_upload_and_a_reprocess_and_go_with_its_delet
         s3.delete_object(Bucket=stack.uploads_bucket, Key=key)
     wait_until(lambda: not any("sizes/" in key for key in thumbnail_listing(local_stack)), 60, "no thumbnail left")
     wait_until(lambda: local_stack.item("sizes/after.jpg")["status"]["S"] == "DELETED", 60, "a DELETED record")
+
+
+def test_records_from_before_the_fingerprints_are_named_and_rendered_again_with_force(local_stack: LocalStack):
+    # GIVEN two photos, one of whose records was written before placeholder, dominant_color and phash existed
+    s3, stack = local_stack.client("s3"), local_stack.stack
+    for key in ("older/a.jpg", "older/b.jpg"):
+        s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=images.jpeg(400, 300))
+        wait_until(lambda key=key: local_stack.item(key), 60, f"the record of {key}")
+    settle(local_stack)
+    local_stack.client("dynamodb").update_item(
+        TableName=stack.table,
+        Key={"image_key": {"S": "older/a.jpg"}},
+        UpdateExpression="REMOVE placeholder, dominant_color, phash",
+    )
+
+    # WHEN an ordinary run goes over them, THEN it keeps both but says which lacks what, and how to add them
+    code, output = finished(reprocess(local_stack, "--prefix", "older/", "--dry-run"))
+    assert code == 0 and "would keep s3://" in output and "older/a.jpg: its record has no placeholder" in output
+    code, output = finished(reprocess(local_stack, "--prefix", "older/"))
+    assert code == 0 and "done: 2 seen, 0 re-rendered, 2 skipped" in output, output
+    assert "1 skipped records have no placeholder, dominant_color, phash" in output and "--force" in output
+    assert "placeholder" not in local_stack.item("older/a.jpg")
+
+    # WHEN it is forced, THEN the record has them
+    code, output = finished(reprocess(local_stack, "--prefix", "older/", "--force"))
+    assert code == 0 and "done: 2 seen, 2 re-rendered" in output, output
+    settle(local_stack)
+    assert {"placeholder", "dominant_color", "phash"} <= set(local_stack.item("older/a.jpg"))

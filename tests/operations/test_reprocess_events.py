@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from PIL import Image
 
+from image_processor import fingerprints
 from tests import images
 from tests.conftest import load_event, s3_event
 from tests.operations.conftest import load_script
@@ -129,3 +130,36 @@ def test_a_missing_thumbnail_or_other_settings_are_reasons_to_render_again(stack
     assert reprocess.why_rerender(stored, record | flat, RENDERED_WITH, stack.s3, target(stack)) == (
         "thumbnail thumbnails/why.jpg.webp is missing"
     )
+
+
+def test_a_record_made_before_the_fingerprints_is_kept_but_named_and_forced_renders_add_them(
+    stack, image_processor, db_writer, context
+):
+    # GIVEN a photo whose record was written before placeholder, dominant_color and phash existed
+    image_processor.lambda_handler(upload(stack, "older.jpg", images.jpeg(400, 300), "0A"), context)
+    deliver(stack, db_writer, context)
+    stack.dynamodb.update_item(
+        TableName=stack.table_name,
+        Key={"image_key": {"S": "older.jpg"}},
+        UpdateExpression="REMOVE placeholder, dominant_color, phash",
+    )
+    stored, record = listed(stack, "older.jpg"), stack.item("older.jpg")
+
+    # THEN its settings still match, so only --force re-renders it, but the script names what it lacks
+    assert reprocess.why_rerender(stored, record, RENDERED_WITH, stack.s3, target(stack)) == ""
+    assert reprocess.missing_later_fields(record) == ["placeholder", "dominant_color", "phash"]
+
+    # WHEN it is re-rendered (as --force does), the record has them
+    image_processor.lambda_handler(reprocess.synthetic_event(stored, record, stack.uploads_bucket), context)
+    deliver(stack, db_writer, context)
+    assert reprocess.missing_later_fields(stack.item("older.jpg")) == []
+
+
+def test_only_processed_records_lack_fingerprints():
+    assert reprocess.missing_later_fields(None) == []
+    assert reprocess.missing_later_fields({"status": "REJECTED", "reason": "not_an_image"}) == []
+    assert reprocess.missing_later_fields({"status": "DELETED"}) == []
+
+
+def test_the_later_fields_are_those_image_processor_adds():
+    assert reprocess.LATER_FIELDS == fingerprints.FIELDS

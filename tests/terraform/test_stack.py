@@ -327,6 +327,13 @@ def test_table_is_on_demand_keyed_by_image_key_with_recovery_and_encryption(stac
     assert table["deletion_protection_enabled"] == "${var.dynamodb_deletion_protection}"
 
 
+def test_table_stream_is_opt_in_and_carries_new_images(stack: Stack):
+    table = stack.of_type("aws_dynamodb_table")["images"]
+    assert table["stream_enabled"] == "${var.dynamodb_stream_enabled}"
+    assert table["stream_view_type"] == '${var.dynamodb_stream_enabled ? "NEW_IMAGE" : null}'
+    assert stack.variables["dynamodb_stream_enabled"]["default"] is False
+
+
 # --- IAM ------------------------------------------------------------------------------------------
 
 

@@ -135,6 +135,27 @@ run "default_stack" {
     condition     = length(aws_sns_topic_subscription.alarm_email) == 0
     error_message = "no e-mail subscription is created without alarm_email"
   }
+  assert {
+    condition     = aws_dynamodb_table.images.stream_enabled == false && output.dynamodb_stream_arn == null
+    error_message = "the table's stream is opt-in (dynamodb_stream_enabled): off, with no ARN output"
+  }
+}
+
+run "dynamodb_stream_on" {
+  command = apply
+
+  variables {
+    dynamodb_stream_enabled = true
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.images.stream_enabled && aws_dynamodb_table.images.stream_view_type == "NEW_IMAGE"
+    error_message = "dynamodb_stream_enabled = true must stream each record's new image"
+  }
+  assert {
+    condition     = output.dynamodb_stream_arn == aws_dynamodb_table.images.stream_arn && output.dynamodb_stream_arn != null
+    error_message = "dynamodb_stream_arn must give the stream's ARN when the stream is on"
+  }
 }
 
 run "xray_tracing_on" {
