@@ -18,7 +18,7 @@ from image_processor.imaging import limit_decoder_pixels
 from image_processor.processing import Outcome, is_own_thumbnail, process_created, process_removed
 from image_processor.s3_events import S3Event, parse_s3_event
 from image_processor.storage import send_message
-from pipeline_common.observability import Logger, emit_metrics
+from pipeline_common.observability import ColdStart, Logger, emit_metrics
 
 SETTINGS = load_settings(os.environ)
 limit_decoder_pixels(SETTINGS.max_image_pixels)
@@ -26,12 +26,14 @@ _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_ti
 s3 = boto3.client("s3", config=_AWS_CONFIG)
 sqs = boto3.client("sqs", config=_AWS_CONFIG)
 logger = Logger("image_processor")
+cold_start = ColdStart()
 
 
 def lambda_handler(event: S3Event, context: Any) -> dict[str, Any]:
     """Counts of each outcome, and each object's status and reason in `results`, for callers that
     invoke it synchronously (scripts/reprocess.py); S3's asynchronous invocations discard them."""
     logger.bind_invocation(context)
+    cold_start.report(getattr(context, "function_name", "image_processor"))
     counts = {"PROCESSED": 0, "REJECTED": 0, "DELETED": 0, "IGNORED": 0}
     results = []
     for object_event in parse_s3_event(event):
