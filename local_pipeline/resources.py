@@ -43,8 +43,17 @@ def create_resources(stack: Stack, clients: Any) -> Resources:
     }
     if stack.upload_prefix:
         notification["Filter"] = {"Key": {"FilterRules": [{"Name": "prefix", "Value": stack.upload_prefix}]}}
+    # The function's own entry too, as Terraform writes it, so what reads the configuration (scripts/reprocess.py
+    # checks the bucket is the function's event source) sees what it sees on AWS. moto cannot invoke the
+    # function and skips it: the events travel through the queue entry above.
+    function_notification = {key: value for key, value in notification.items() if key not in ("Id", "QueueArn")}
+    function_notification["LambdaFunctionArn"] = stack.image_processor.arn
     s3.put_bucket_notification_configuration(
-        Bucket=stack.uploads_bucket, NotificationConfiguration={"QueueConfigurations": [notification]}
+        Bucket=stack.uploads_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [notification],
+            "LambdaFunctionConfigurations": [function_notification],
+        },
     )
 
     _create_table(clients("dynamodb"), stack)
