@@ -57,8 +57,10 @@ class MetricsRecorder:
     def invocation_started(self, function: FunctionSettings) -> None:
         with self._lock:
             self._running[function.name] = self._running.get(function.name, 0) + 1
-            running = self._running[function.name]
+            running, in_account = self._running[function.name], sum(self._running.values())
         self._put("AWS/Lambda", ("FunctionName", function.name), [("ConcurrentExecutions", running, "Count")])
+        # Without a dimension: the account's figure, which the account-concurrency alarm watches.
+        self._put("AWS/Lambda", None, [("ConcurrentExecutions", in_account, "Count")])
 
     def invocation_ended(self, function: FunctionSettings, duration_ms: float, failed: bool, lines: Iterable[str]):
         with self._lock:
@@ -113,8 +115,8 @@ class MetricsRecorder:
                 ]
                 self.cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
 
-    def _put(self, namespace: str, dimension: tuple[str, str], metrics: list[tuple[str, float, str]]) -> None:
-        dimensions = [{"Name": dimension[0], "Value": dimension[1]}]
+    def _put(self, namespace: str, dimension: tuple[str, str] | None, metrics: list[tuple[str, float, str]]) -> None:
+        dimensions = [{"Name": dimension[0], "Value": dimension[1]}] if dimension else []
         now = _time(time.time())
         data = [
             {"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit, "Timestamp": now}
