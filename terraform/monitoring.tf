@@ -426,6 +426,6 @@ resource "aws_cloudwatch_metric_alarm" "account_concurrency" {
 check "alarm_topic_has_a_subscriber" {
   assert {
     condition     = var.alarm_email != null || var.alarm_topic_subscribed_elsewhere
-    error_message = "No one is subscribed to the alarm topic ${aws_sns_topic.alarms.arn}: the alarms will fire into the void. Set alarm_email, or subscribe an endpoint to the topic (output alarm_topic_arn) and set alarm_topic_subscribed_elsewhere = true."
+    error_message = "No one is subscribed to the alarm topic ${local.alarm_topic_name}: the alarms will fire into the void. Set alarm_email, or subscribe an endpoint to the topic (output alarm_topic_arn) and set alarm_topic_subscribed_elsewhere = true."
   }
 }
