@@ -7,6 +7,7 @@ DLQ through the queue's redrive policy, while the rest of its batch is deleted a
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -14,17 +15,20 @@ from botocore.config import Config
 
 from db_writer.batch import BatchResponse, WriteResult, write_batch
 from db_writer.config import load_settings
-from pipeline_common.observability import Logger, emit_metrics
+from db_writer.latency import end_to_end_latencies_ms
+from pipeline_common.observability import ColdStart, Logger, emit_metrics
 
 SETTINGS = load_settings(os.environ)
 dynamodb = boto3.client(
     "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
 )
 logger = Logger("db_writer")
+cold_start = ColdStart()
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> BatchResponse:
     logger.bind_invocation(context)
+    cold_start.report(getattr(context, "function_name", "db_writer"))
     result = write_batch(event.get("Records", []), dynamodb=dynamodb, table_name=SETTINGS.table_name)
     for failed in result.failures:
         logger.error(
@@ -51,4 +55,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> BatchResponse:
             "RecordsFailed": (len(result.failures), "Count"),
         },
     )
+    failed_ids = {failed.message_id for failed in result.failures}
+    latencies = end_to_end_latencies_ms(event.get("Records", []), failed_ids, datetime.now(UTC))
+    emit_metrics(getattr(context, "function_name", "db_writer"), {"EndToEndLatency": (latencies, "Milliseconds")})
     return result.response()

@@ -18,7 +18,7 @@ from image_processor.processing import Decode, Outcome, is_own_thumbnail, proces
 from image_processor.s3_events import S3Event, parse_s3_event
 from image_processor.storage import send_message
 from image_processor.worker import DecoderPool, Limits
-from pipeline_common.observability import Logger, emit_metrics
+from pipeline_common.observability import ColdStart, Logger, emit_metrics
 
 SETTINGS = load_settings(os.environ)
 # Started before the clients below, so the worker's own start-up overlaps theirs.
@@ -28,12 +28,14 @@ _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_ti
 s3 = boto3.client("s3", config=_AWS_CONFIG)
 sqs = boto3.client("sqs", config=_AWS_CONFIG)
 logger = Logger("image_processor")
+cold_start = ColdStart()
 
 
 def lambda_handler(event: S3Event, context: Any) -> dict[str, Any]:
     """Counts of each outcome, and each object's status and reason in `results`, for callers that
     invoke it synchronously (scripts/reprocess.py); S3's asynchronous invocations discard them."""
     logger.bind_invocation(context)
+    cold_start.report(getattr(context, "function_name", "image_processor"))
     counts = {"PROCESSED": 0, "REJECTED": 0, "DELETED": 0, "IGNORED": 0}
     results = []
     decode = _decode_within(context)

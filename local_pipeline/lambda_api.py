@@ -10,7 +10,9 @@ scripts/replay_processor_failures.py invoke, as Lambda answers it:
 - DryRun: 204.
 GetFunctionConfiguration and UpdateFunctionConfiguration (its Environment) are answered too, so
 that settings change as on AWS (`aws lambda update-function-configuration --environment ...`) and
-scripts/reprocess.py reads them as on AWS. Every other request, for any other function too, goes on
+scripts/reprocess.py reads them as on AWS; and GetFunctionEventInvokeConfig, where
+scripts/replay_processor_failures.py checks which queue is the on-failure destination. Every other
+request, for any other function too, goes on
 to moto.
 """
 
@@ -28,8 +30,10 @@ from werkzeug.wrappers import Request, Response
 from local_pipeline.runtime import Invocation
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-_FUNCTION_PATH = re.compile(r"/2015-03-31/functions/(?P<function>[^/]+)/(?P<action>invocations|configuration)")
-_ACTIONS = {("POST", "invocations"), ("GET", "configuration"), ("PUT", "configuration")}
+_FUNCTION_PATH = re.compile(
+    r"/(?:2015-03-31|2019-09-25)/functions/(?P<function>[^/]+)/(?P<action>invocations|configuration|event-invoke-config)"
+)
+_ACTIONS = {("POST", "invocations"), ("GET", "configuration"), ("PUT", "configuration"), ("GET", "event-invoke-config")}
 
 
 class ConfigurationRefusedError(Exception):
@@ -43,6 +47,7 @@ class ServedFunction:
     submit: Callable[[Any], str]  # queues an asynchronous invocation; returns its request id
     configuration: Callable[[], dict[str, Any]]  # GetFunctionConfiguration's answer
     configure: Callable[[dict[str, str]], None]  # replaces the environment; raises ConfigurationRefusedError
+    event_invoke_config: Callable[[], dict[str, Any]]  # GetFunctionEventInvokeConfig's answer
 
 
 class LambdaApi:
@@ -72,6 +77,8 @@ class LambdaApi:
             response = _invoke(function, request)
         elif method == "PUT":
             response = _configure(function, request)
+        elif match["action"] == "event-invoke-config":
+            response = _json(function.event_invoke_config())
         else:
             response = _json(function.configuration())
         return response(environ, start_response)

@@ -19,7 +19,7 @@ from typing import Any
 from moto.sqs.models import sqs_backends
 
 from local_pipeline.console import Console
-from local_pipeline.stack import ACCOUNT_ID, REGION, FunctionSettings, Stack
+from local_pipeline.stack import ACCOUNT_ID, REGION, FunctionSettings, MetricAlarm, Stack
 
 # How often the queues are read: an alarm follows its queue within about this long, where CloudWatch
 # takes minutes. Every QUEUE_METRICS_EVERY-th reading is recorded; CloudWatch's SQS metrics come once a minute.
@@ -30,6 +30,11 @@ QUEUE_METRIC_OF_ATTRIBUTE = {
     "ApproximateNumberOfMessages": "ApproximateNumberOfMessagesVisible",
     "ApproximateNumberOfMessagesNotVisible": "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed": "ApproximateNumberOfMessagesDelayed",
+}
+# The metric math of terraform/monitoring.tf's queue alarms, as (sum of the inputs now, at the last reading).
+QUEUE_EXPRESSIONS = {
+    "visible + in_flight": lambda total, _: total,
+    "DIFF(visible + in_flight)": lambda total, previous: total - previous,
 }
 COMPARISONS = {
     "GreaterThanThreshold": operator.gt,
@@ -52,8 +57,10 @@ class MetricsRecorder:
     def invocation_started(self, function: FunctionSettings) -> None:
         with self._lock:
             self._running[function.name] = self._running.get(function.name, 0) + 1
-            running = self._running[function.name]
+            running, in_account = self._running[function.name], sum(self._running.values())
         self._put("AWS/Lambda", ("FunctionName", function.name), [("ConcurrentExecutions", running, "Count")])
+        # Without a dimension: the account's figure, which the account-concurrency alarm watches.
+        self._put("AWS/Lambda", None, [("ConcurrentExecutions", in_account, "Count")])
 
     def invocation_ended(self, function: FunctionSettings, duration_ms: float, failed: bool, lines: Iterable[str]):
         with self._lock:
@@ -64,6 +71,9 @@ class MetricsRecorder:
             ("Throttles", 0, "Count"),  # the runner queues invocations rather than refuse them
             ("Duration", duration_ms, "Milliseconds"),
         ]
+        if function.name == self._stack.image_processor.name:
+            # The runner delivers every failed event to processor-failures: nothing is dropped or undelivered.
+            lambda_metrics += [("AsyncEventsDropped", 0, "Count"), ("DestinationDeliveryFailures", 0, "Count")]
         self._put("AWS/Lambda", ("FunctionName", function.name), lambda_metrics)
         for line in lines:
             if line.startswith('{"_aws"'):
@@ -99,14 +109,14 @@ class MetricsRecorder:
             for dimension_set in directive["Dimensions"]:
                 dimensions = [{"Name": name, "Value": str(document[name])} for name in dimension_set]
                 data = [
-                    {"MetricName": m["Name"], "Dimensions": dimensions, "Value": float(document[m["Name"]])}
+                    {"MetricName": m["Name"], "Dimensions": dimensions, "Values": _values(document[m["Name"]])}
                     | {"Unit": m.get("Unit", "None"), "Timestamp": _time(document["_aws"]["Timestamp"] / 1000)}
                     for m in directive["Metrics"]
                 ]
                 self.cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
 
-    def _put(self, namespace: str, dimension: tuple[str, str], metrics: list[tuple[str, float, str]]) -> None:
-        dimensions = [{"Name": dimension[0], "Value": dimension[1]}]
+    def _put(self, namespace: str, dimension: tuple[str, str] | None, metrics: list[tuple[str, float, str]]) -> None:
+        dimensions = [{"Name": dimension[0], "Value": dimension[1]}] if dimension else []
         now = _time(time.time())
         data = [
             {"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit, "Timestamp": now}
@@ -117,7 +127,7 @@ class MetricsRecorder:
 
 class QueueWatcher:
     """One step of a background loop: reads each queue's depths once, sets the state of every alarm on
-    one of them where it changed (the others stay as moto created them), and records them as metrics."""
+    them where it changed (the others stay as moto created them), and records them as metrics."""
 
     def __init__(
         self, stack: Stack, sqs: Any, queue_urls: dict[str, str], metrics: MetricsRecorder, console: Console
@@ -127,9 +137,8 @@ class QueueWatcher:
         self._queue_urls = queue_urls
         self._metrics = metrics
         self._console = console
-        self._alarms = tuple(
-            a for a in stack.alarms if a.namespace == "AWS/SQS" and a.metric_name in QUEUE_METRIC_OF_ATTRIBUTE.values()
-        )
+        self._alarms = tuple(alarm for alarm in stack.alarms if _reads_queue_depths(alarm))
+        self._previous: dict[str, float] = {}
         self._steps = 0
 
     def step(self) -> None:
@@ -147,18 +156,30 @@ class QueueWatcher:
         )["Attributes"]
         return {QUEUE_METRIC_OF_ATTRIBUTE[name]: float(value) for name, value in attributes.items()}
 
+    def _value(self, alarm: MetricAlarm, depths: dict[str, dict[str, float]]) -> float:
+        """The alarm's metric, or its expression over the queue's depths (QUEUE_EXPRESSIONS)."""
+        figures = [depths[metric.dimension[1]][metric.name] for metric in alarm.metrics if metric.dimension]
+        if alarm.expression is None:
+            return figures[0]
+        total = sum(figures)
+        previous = self._previous.get(alarm.name, total)  # no earlier reading: no change, as with no datapoint
+        self._previous[alarm.name] = total
+        return QUEUE_EXPRESSIONS[alarm.expression](total, previous)
+
     def _set_alarm_states(self, depths: dict[str, dict[str, float]]) -> None:
         cloudwatch = self._metrics.cloudwatch
         response = cloudwatch.describe_alarms(AlarmNames=[a.name for a in self._alarms])
         current = {a["AlarmName"]: a["StateValue"] for a in response["MetricAlarms"]}
         for alarm in self._alarms:
-            value = depths[alarm.dimension[1]][alarm.metric_name]
+            value = self._value(alarm, depths)
             breaching = COMPARISONS[alarm.comparison_operator](value, alarm.threshold)
             state = "ALARM" if breaching else "OK"
             if current.get(alarm.name) == state:
                 continue
+            watched = alarm.expression or alarm.metrics[0].name
+            queue = alarm.metrics[0].dimension[1]
             reason = (
-                f"Threshold Crossed: {alarm.metric_name} of {alarm.dimension[1]} is {value:g} "
+                f"Threshold Crossed: {watched} of {queue} is {value:g} "
                 f"({'' if breaching else 'not '}{alarm.comparison_operator} {alarm.threshold:g})"
             )
             cloudwatch.set_alarm_state(AlarmName=alarm.name, StateValue=state, StateReason=reason)
@@ -166,6 +187,14 @@ class QueueWatcher:
                 self._console.say(f"ALARM {alarm.name}: {reason}")
             elif current.get(alarm.name) == "ALARM":
                 self._console.say(f"OK    {alarm.name}: back to normal")
+
+
+def _reads_queue_depths(alarm: MetricAlarm) -> bool:
+    """Alarms the queue readings can evaluate: on SQS depth metrics, alone or in a QUEUE_EXPRESSIONS sum."""
+    on_depths = all(
+        metric.namespace == "AWS/SQS" and metric.name in QUEUE_METRIC_OF_ATTRIBUTE.values() for metric in alarm.metrics
+    )
+    return on_depths and (alarm.expression is None or alarm.expression in QUEUE_EXPRESSIONS)
 
 
 def _remember_item_size(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -179,6 +208,11 @@ def _oldest_message_age_s(queue_name: str) -> float | None:
         return None
     sent = [message.sent_timestamp for message in list(queue._messages) if message.sent_timestamp]
     return max(0.0, time.time() - min(sent) / 1000) if sent else 0.0
+
+
+def _values(value: float | list[float]) -> list[float]:
+    """EMF holds one value or a list of them (db_writer's latencies, one per record)."""
+    return [float(v) for v in value] if isinstance(value, list) else [float(value)]
 
 
 def _time(epoch_s: float) -> datetime:

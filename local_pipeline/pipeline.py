@@ -188,6 +188,7 @@ def start_pipeline(
                 invoker.submit,
                 configuration=lambda: _function_configuration(stack.image_processor, environment),
                 configure=configure,
+                event_invoke_config=lambda: _event_invoke_config(stack),
             )
         )
     deliver: Callable[[dict[str, Any]], Any] = invoker.submit
@@ -219,6 +220,15 @@ def _function_configuration(function: FunctionSettings, environment: dict[str, s
         "Environment": {"Variables": dict(environment)},
         "State": "Active",
         "LastUpdateStatus": "Successful",
+    }
+
+
+def _event_invoke_config(stack: Stack) -> dict[str, Any]:
+    return {
+        "FunctionArn": f"{stack.image_processor.arn}:$LATEST",
+        "MaximumRetryAttempts": stack.async_invoke.maximum_retry_attempts,
+        "MaximumEventAgeInSeconds": stack.async_invoke.maximum_event_age_s,
+        "DestinationConfig": {"OnSuccess": {}, "OnFailure": {"Destination": stack.processor_failures_queue.arn}},
     }
 
 

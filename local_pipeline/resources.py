@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_pipeline.stack import QueueSettings, Stack, queue_arn
+from local_pipeline.stack import Metric, MetricAlarm, QueueSettings, Stack, queue_arn
 
 # S3 notifications reach image_processor through this queue (see s3_notifications.py); it exists
 # only locally. moto cannot filter on its name, so it carries the stack prefix like everything else.
@@ -43,8 +43,17 @@ def create_resources(stack: Stack, clients: Any) -> Resources:
     }
     if stack.upload_prefix:
         notification["Filter"] = {"Key": {"FilterRules": [{"Name": "prefix", "Value": stack.upload_prefix}]}}
+    # The function's own entry too, as Terraform writes it, so what reads the configuration (scripts/reprocess.py
+    # checks the bucket is the function's event source) sees what it sees on AWS. moto cannot invoke the
+    # function and skips it: the events travel through the queue entry above.
+    function_notification = {key: value for key, value in notification.items() if key not in ("Id", "QueueArn")}
+    function_notification["LambdaFunctionArn"] = stack.image_processor.arn
     s3.put_bucket_notification_configuration(
-        Bucket=stack.uploads_bucket, NotificationConfiguration={"QueueConfigurations": [notification]}
+        Bucket=stack.uploads_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [notification],
+            "LambdaFunctionConfigurations": [function_notification],
+        },
     )
 
     _create_table(clients("dynamodb"), stack)
@@ -59,21 +68,41 @@ def create_resources(stack: Stack, clients: Any) -> Resources:
         cloudwatch.put_metric_alarm(
             AlarmName=alarm.name,
             AlarmDescription=alarm.description,
-            Namespace=alarm.namespace,
-            MetricName=alarm.metric_name,
-            Dimensions=[{"Name": alarm.dimension[0], "Value": alarm.dimension[1]}],
-            Statistic=alarm.statistic,
-            Period=alarm.period_s,
+            **_alarm_metric(alarm),
             EvaluationPeriods=alarm.evaluation_periods,
             Threshold=alarm.threshold,
             ComparisonOperator=alarm.comparison_operator,
             TreatMissingData=alarm.treat_missing_data,
             ActionsEnabled=True,
             AlarmActions=[topic_arn],
-            OKActions=[topic_arn],
+            OKActions=[topic_arn] if alarm.notifies_ok else [],
         )
     cloudwatch.put_dashboard(DashboardName=stack.dashboard, DashboardBody=DASHBOARD_FILE.read_text())
     return Resources(queue_urls, events_queue_url, topic_arn)
+
+
+def _alarm_metric(alarm: MetricAlarm) -> dict[str, Any]:
+    """put_metric_alarm's arguments for the metric an alarm watches: one metric, or a metric math expression."""
+    if alarm.metric is not None:
+        metric = alarm.metric
+        statistic = {"ExtendedStatistic": metric.statistic} if metric.statistic.startswith("p") else {}
+        return {
+            "Namespace": metric.namespace,
+            "MetricName": metric.name,
+            "Dimensions": _dimensions(metric),
+            "Period": metric.period_s,
+            **(statistic or {"Statistic": metric.statistic}),
+        }
+    queries = [{"Id": "expression", "Expression": alarm.expression, "ReturnData": True}]
+    for metric_id, metric in alarm.inputs:
+        stat = {"Metric": {"Namespace": metric.namespace, "MetricName": metric.name, "Dimensions": _dimensions(metric)}}
+        stat |= {"Period": metric.period_s, "Stat": metric.statistic}
+        queries.append({"Id": metric_id, "MetricStat": stat, "ReturnData": False})
+    return {"Metrics": queries}
+
+
+def _dimensions(metric: Metric) -> list[dict[str, str]]:
+    return [{"Name": metric.dimension[0], "Value": metric.dimension[1]}] if metric.dimension else []
 
 
 def _create_queue(sqs: Any, queue: QueueSettings) -> str:

@@ -53,20 +53,33 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class Metric:
+    namespace: str
+    name: str
+    dimension: tuple[str, str] | None  # None: the account-wide figure (Lambda's ConcurrentExecutions)
+    statistic: str  # Sum, Maximum, or a percentile such as p99
+    period_s: int
+
+
+@dataclass(frozen=True)
 class MetricAlarm:
-    """A CloudWatch alarm on one metric with one dimension, as terraform/monitoring.tf defines them."""
+    """A CloudWatch alarm as terraform/monitoring.tf defines them: on one metric, or on a metric math
+    `expression` over `inputs` (each metric named by the id the expression uses)."""
 
     name: str
     description: str
-    namespace: str
-    metric_name: str
-    dimension: tuple[str, str]
-    statistic: str
-    period_s: int
     threshold: float
+    metric: Metric | None = None
+    expression: str | None = None
+    inputs: tuple[tuple[str, Metric], ...] = ()
     evaluation_periods: int = 1
     comparison_operator: str = "GreaterThanThreshold"
     treat_missing_data: str = "notBreaching"
+    notifies_ok: bool = True
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        return (self.metric,) if self.metric else tuple(metric for _, metric in self.inputs)
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,10 @@ def default_stack(project_name: str = "image-pipeline", environment: str = "dev"
     batching_window_s = 5
     max_receive_count = 5
     dlq_retention_s = 14 * DAY_S
+    error_rate_percent = 1
+    latency_threshold_s = 120
+    account_concurrency_limit, concurrency_alarm_percent = 1000, 80
+    maximum_event_age_s = 3600
     image_processor_name = f"{prefix}-image-processor"
     db_writer_name = f"{prefix}-db-writer"
     thumbnails_bucket = f"{prefix}-thumbnails-{ACCOUNT_ID}-{REGION}"
@@ -147,28 +164,59 @@ def default_stack(project_name: str = "image-pipeline", environment: str = "dev"
         max_receive_count=max_receive_count,
     )
 
-    def queue_depth_alarm(queue: QueueSettings, description: str) -> MetricAlarm:
-        return MetricAlarm(
-            name=f"{queue.name}-not-empty",
-            description=description,
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimension=("QueueName", queue.name),
-            statistic="Maximum",
-            period_s=60,
-            threshold=0,
+    def queue_metric(queue: QueueSettings, name: str) -> Metric:
+        return Metric("AWS/SQS", name, ("QueueName", queue.name), "Maximum", 60)
+
+    def queue_messages(queue: QueueSettings) -> tuple[tuple[str, Metric], ...]:
+        # Visible and in flight: receiving a message to inspect it leaves the count as it was.
+        return (
+            ("visible", queue_metric(queue, "ApproximateNumberOfMessagesVisible")),
+            ("in_flight", queue_metric(queue, "ApproximateNumberOfMessagesNotVisible")),
         )
+
+    def dead_letter_alarms(queue: QueueSettings, depth: str, arrivals: str) -> tuple[MetricAlarm, MetricAlarm]:
+        return (
+            MetricAlarm(
+                name=f"{queue.name}-not-empty",
+                description=depth,
+                threshold=0,
+                expression="visible + in_flight",
+                inputs=queue_messages(queue),
+            ),
+            MetricAlarm(
+                name=f"{queue.name}-new-messages",
+                description=arrivals,
+                threshold=0,
+                expression="DIFF(visible + in_flight)",
+                inputs=queue_messages(queue),
+                notifies_ok=False,
+            ),
+        )
+
+    def lambda_metric(function_name: str, name: str, statistic: str = "Sum", period_s: int = 300) -> Metric:
+        return Metric("AWS/Lambda", name, ("FunctionName", function_name), statistic, period_s)
 
     def errors_alarm(function_name: str, description: str) -> MetricAlarm:
         return MetricAlarm(
             name=f"{function_name}-errors",
             description=f"{function_name} {description} See its log group /aws/lambda/{function_name}.",
-            namespace="AWS/Lambda",
-            metric_name="Errors",
-            dimension=("FunctionName", function_name),
-            statistic="Sum",
-            period_s=300,
+            metric=lambda_metric(function_name, "Errors"),
             threshold=0,
+        )
+
+    def error_rate_alarm(function_name: str) -> MetricAlarm:
+        return MetricAlarm(
+            name=f"{function_name}-error-rate",
+            description=(
+                f"More than {error_rate_percent} % of {function_name}'s invocations failed over 5 minutes: an outage "
+                f"or a bad deployment rather than one bad input. See its log group /aws/lambda/{function_name}."
+            ),
+            threshold=error_rate_percent,
+            expression="100 * errors / invocations",
+            inputs=(
+                ("errors", lambda_metric(function_name, "Errors")),
+                ("invocations", lambda_metric(function_name, "Invocations")),
+            ),
         )
 
     return Stack(
@@ -198,6 +246,7 @@ def default_stack(project_name: str = "image-pipeline", environment: str = "dev"
                 "THUMBNAIL_PREFIX": "thumbnails/",
                 "MAX_IMAGE_BYTES": "52428800",
                 "MAX_IMAGE_PIXELS": "100000000",
+                "MAX_DECODE_SECONDS": "30",
                 "INCLUDE_GPS": "false",
                 "LOG_LEVEL": log_level,
             },
@@ -212,29 +261,93 @@ def default_stack(project_name: str = "image-pipeline", environment: str = "dev"
         event_source=EventSourceSettings(
             batch_size=10, maximum_batching_window_s=batching_window_s, maximum_concurrency=5
         ),
-        async_invoke=AsyncInvokeSettings(maximum_retry_attempts=2, maximum_event_age_s=3600),
+        async_invoke=AsyncInvokeSettings(maximum_retry_attempts=2, maximum_event_age_s=maximum_event_age_s),
         alarms=(
-            queue_depth_alarm(
+            *dead_letter_alarms(
                 metadata_dlq,
                 f"Metadata messages db_writer failed to write {max_receive_count} times are waiting in "
                 f"{metadata_dlq.name}. Fix the cause (db_writer logs), then redrive them to {metadata.name}.",
+                f"More metadata messages reached {metadata_dlq.name} in the last minute: db_writer is still failing. "
+                "See its logs before redriving.",
             ),
-            queue_depth_alarm(
+            *dead_letter_alarms(
                 processor_failures,
                 f"S3 events image_processor failed after every retry are waiting in {processor_failures.name}. "
                 "Fix the cause (image_processor logs), then re-upload or replay the events.",
+                f"More S3 events reached {processor_failures.name} in the last minute: image_processor is still "
+                "failing. See its logs before replaying.",
             ),
             errors_alarm(image_processor_name, "raised or timed out."),
             errors_alarm(db_writer_name, "raised or timed out (the whole batch is received again)."),
             MetricAlarm(
                 name=f"{metadata.name}-oldest-message-age",
                 description=f"The oldest message in {metadata.name} is older than 1800 s: db_writer is not keeping up.",
-                namespace="AWS/SQS",
-                metric_name="ApproximateAgeOfOldestMessage",
-                dimension=("QueueName", metadata.name),
-                statistic="Maximum",
-                period_s=60,
+                metric=queue_metric(metadata, "ApproximateAgeOfOldestMessage"),
                 threshold=1800,
+            ),
+            MetricAlarm(
+                name=f"{image_processor_name}-throttles",
+                description=(
+                    f"Lambda refused to run {image_processor_name} (account or reserved concurrency reached). "
+                    f"S3 events wait and are retried for up to {maximum_event_age_s} s, then go to "
+                    f"{processor_failures.name}."
+                ),
+                metric=lambda_metric(image_processor_name, "Throttles"),
+                threshold=0,
+            ),
+            MetricAlarm(
+                name=f"{db_writer_name}-throttles",
+                description=(
+                    f"Lambda refused to run {db_writer_name} (account concurrency reached). Messages stay in "
+                    f"{metadata.name} and reach its DLQ after {max_receive_count} receives."
+                ),
+                metric=lambda_metric(db_writer_name, "Throttles"),
+                threshold=0,
+            ),
+            MetricAlarm(
+                name=f"{image_processor_name}-async-events-dropped",
+                description=(
+                    f"Lambda dropped S3 events for {image_processor_name} without running them to the end and without "
+                    "a failure record: those uploads have no record. Re-upload or reprocess the keys uploaded in the "
+                    "alarm's period."
+                ),
+                metric=lambda_metric(image_processor_name, "AsyncEventsDropped"),
+                threshold=0,
+            ),
+            MetricAlarm(
+                name=f"{image_processor_name}-destination-delivery-failures",
+                description=(
+                    f"Lambda could not deliver failure records of {image_processor_name} to {processor_failures.name}: "
+                    "those uploads failed and are in no queue. Check the queue exists and its policy, then reprocess "
+                    "the keys uploaded in the alarm's period."
+                ),
+                metric=lambda_metric(image_processor_name, "DestinationDeliveryFailures"),
+                threshold=0,
+            ),
+            error_rate_alarm(image_processor_name),
+            error_rate_alarm(db_writer_name),
+            MetricAlarm(
+                name=f"{prefix}-end-to-end-latency",
+                description=(
+                    f"The p99 time from upload to record written is above {latency_threshold_s} s for 15 minutes: "
+                    "uploads wait for retries, throttled functions or a queue db_writer does not keep up with."
+                ),
+                # db_writer's own EMF metric: the local stack records it from db_writer's log lines, as AWS does.
+                metric=Metric("ImagePipeline", "EndToEndLatency", ("FunctionName", db_writer_name), "p99", 300),
+                threshold=latency_threshold_s * 1000,
+                evaluation_periods=3,
+            ),
+            MetricAlarm(
+                name=f"{prefix}-account-concurrency",
+                description=(
+                    f"Lambda concurrent executions in {REGION} are above {concurrency_alarm_percent} % of the "
+                    f"account's {account_concurrency_limit}: throttling is near for every function in the account. "
+                    "Find the busiest function on the dashboard; ask for a higher quota or cap it with reserved "
+                    "concurrency."
+                ),
+                metric=Metric("AWS/Lambda", "ConcurrentExecutions", None, "Maximum", 60),
+                threshold=account_concurrency_limit * concurrency_alarm_percent // 100,
+                evaluation_periods=5,
             ),
         ),
     )

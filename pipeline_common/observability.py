@@ -77,16 +77,31 @@ class Logger:
         )
 
 
+class ColdStart:
+    """The ColdStart metric (EMF, value 1) on the first invocation a container serves, and nothing after:
+    the sum over a period counts the containers Lambda started. One per handler module."""
+
+    def __init__(self) -> None:
+        self._pending = True
+
+    def report(self, function_name: str) -> None:
+        if self._pending:
+            self._pending = False
+            emit_metrics(function_name, {"ColdStart": (1, "Count")})
+
+
 def emit_metrics(
     function_name: str,
-    metrics: Mapping[str, tuple[float, str]],
+    metrics: Mapping[str, tuple[float | list[float], str]],
     properties: Mapping[str, Any] | None = None,
 ) -> None:
-    """Writes one EMF document: `metrics` maps a metric name to (value, CloudWatch unit).
+    """Writes one EMF document: `metrics` maps a metric name to (value, CloudWatch unit); a list of
+    values (EMF allows 100) records each one, so percentiles stay exact.
 
     The single dimension is the function name, so two stacks in one account never mix figures.
     `properties` become searchable log fields that are not metrics (for example the object key).
     """
+    metrics = {name: (value, unit) for name, (value, unit) in metrics.items() if value != []}
     if not metrics:
         return
     _write_line(

@@ -2,7 +2,7 @@
 # Checks the Lambda functions' requirements for known vulnerabilities with pip-audit (pinned), against
 # the package index's advisory data. pip-audit lives in its own virtualenv, .venv-audit, created on
 # first use, so its dependencies never mix with the project's.
-# Usage: scripts/audit.sh [-r requirements.txt ...]   (default: both functions' requirements.txt)
+# Usage: scripts/audit.sh [-r requirements.lock ...]   (default: both functions' hash locks, what build.sh installs)
 # Exit status: 0 none known, 1 a known vulnerability, 2 a package could not be audited, 3 index unreachable.
 set -euo pipefail
 project_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +18,6 @@ fi
 
 cd "$project_root"
 if [ "$#" -eq 0 ]; then
-  set -- -r image_processor/requirements.txt -r db_writer/requirements.txt
+  set -- -r image_processor/requirements.lock -r db_writer/requirements.lock
 fi
 exec "$venv_dir/bin/python" scripts/audit_requirements.py --pip-audit "$venv_dir/bin/pip-audit" "$@"

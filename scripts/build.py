@@ -31,7 +31,17 @@ RETIRED_PYTHON = {
 }
 DEFAULT_PYTHON = "3.13"
 DEFAULT_ARCH = "arm64"
-DEFAULT_IMAGE = "public.ecr.aws/lambda/python:{python}"
+# The Lambda runtime images, pinned by the digest of their multi-platform index so a rebuilt tag cannot change
+# what pip runs in. Refresh them (docs/build.md) with:
+#   docker buildx imagetools inspect public.ecr.aws/lambda/python:3.13 --format '{{json .Manifest.Digest}}'
+LAMBDA_IMAGES = {
+    "3.12": "public.ecr.aws/lambda/python:3.12@sha256:0628ddc11919f85f4261517d356392dbbc6b3181568d87a376ae2e814464c230",
+    "3.13": "public.ecr.aws/lambda/python:3.13@sha256:e29b87b66ee86899ac3f1e7ae19f7d761ac4504d58432810f917531f9b92687f",
+}
+# Each function's requirements.txt (what we ask for) is locked, with every file's sha256, in requirements.lock
+# by scripts/lock.sh; the build installs the lock only, and pip refuses a file whose hash is not in it.
+LOCK_FILE = "requirements.lock"
+LOCK_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ UNUSED_PILLOW_PARTS = re.compile(
     r"PIL/_imaging(ft|tk)\.|pillow\.libs/lib(freetype|harfbuzz|brotlicommon|brotlidec|png16)-[0-9a-f]+\.so"
 )
 PIP_NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
+PIP_HASH_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES")
 EXTENSION_PYTHON_TAG = re.compile(r"\.cpython-(\d)(\d+)-")
 
 
@@ -122,7 +133,7 @@ def parse_options(argv: list[str], env: dict[str, str]) -> Options:
         prog="build.sh",
         description="Build the Lambda zips and build-info.json for the target runtime and architecture.",
         epilog="Environment: BUILD_CACHE_DIR is pip's cache (default .cache/pip); BUILD_IMAGE replaces the "
-        f"Docker image (default {DEFAULT_IMAGE.format(python='<version>')}).",
+        "Docker image (default: the Lambda image of the --python version, pinned by digest in scripts/build.py).",
     )
     parser.add_argument(
         "--arch",
@@ -163,7 +174,7 @@ def parse_options(argv: list[str], env: dict[str, str]) -> Options:
         docker=args.docker,
         out=(args.out or ROOT / "dist").resolve(),
         cache=Path(env.get("BUILD_CACHE_DIR", ROOT / ".cache" / "pip")).resolve(),
-        image=env.get("BUILD_IMAGE", DEFAULT_IMAGE.format(python=args.python)),
+        image=env.get("BUILD_IMAGE", LAMBDA_IMAGES[args.python]),
     )
 
 
@@ -199,11 +210,29 @@ def requirement_lines(requirements: Path) -> list[str]:
     return [line for line in lines if line]
 
 
+def checked_lock(function: str, requirements: Path) -> Path:
+    """The function's lock, once it pins every requirement at the version requirements.txt asks for."""
+    lock = requirements.with_name(LOCK_FILE)
+    if not lock.is_file():
+        raise BuildError(f"{function}: {lock.relative_to(ROOT)} is missing: run scripts/lock.sh")
+    locked = {canonical_name(name): version for name, version in LOCK_PIN.findall(lock.read_text())}
+    for line in requirement_lines(requirements):
+        name, _, version = line.partition("==")
+        if locked.get(canonical_name(name)) != version:
+            raise BuildError(
+                f"{function}: {lock.relative_to(ROOT)} does not lock {line} from {requirements.relative_to(ROOT)} "
+                f"(it has {locked.get(canonical_name(name), 'nothing')}): run scripts/lock.sh"
+            )
+    return lock
+
+
 def pip_install(cache: str, site: str, requirements: str) -> list[str]:
     """pip's arguments on both paths. Wheels only: a package compiled here from its sdist would differ between
-    the paths, and its compiler errors would hide which package lacks a wheel."""
+    the paths, and its compiler errors would hide which package lacks a wheel. Hashes required: every file
+    must be one the lock names, so a changed wheel (on the index, a mirror or in the cache) fails the build."""
     command = ["-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-warn-script-location"]
-    return [*command, "--cache-dir", cache, "--target", site, "--only-binary=:all:", "-r", requirements]
+    command += ["--cache-dir", cache, "--target", site, "--only-binary=:all:", "--require-hashes"]
+    return [*command, "-r", requirements]
 
 
 def pip_command(target: Target, requirements: Path, site: Path, cache: Path) -> list[str]:
@@ -240,19 +269,28 @@ def docker_command(options: Options, requirements: Path, site: Path) -> list[str
 
 def install(options: Options, path: str, function: str, requirements: Path, site: Path) -> None:
     if path == "docker":
-        command = docker_command(options, requirements, site)
         where = f"inside {options.image} ({ARCHITECTURES[options.target.arch].docker_platform})"
     else:
-        command = pip_command(options.target, requirements, site, options.cache)
         tags = " / ".join(options.target.pip_platforms)
         where = f"with pip for {tags}, cp{options.target.python.replace('.', '')}, wheels only"
-    print(f"    installing {' '.join(requirement_lines(requirements))} {where}", flush=True)
+    print(f"    installing {' '.join(requirement_lines(requirements))} {where}, from {LOCK_FILE}", flush=True)
+    lock = checked_lock(function, requirements)
+    command = (
+        docker_command(options, lock, site)
+        if path == "docker"
+        else pip_command(options.target, lock, site, options.cache)
+    )
     options.cache.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PIP_ROOT_USER_ACTION": "ignore"}
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     if result.returncode == 0:
         return
     print(result.stdout, file=sys.stderr)
+    if PIP_HASH_MISMATCH.search(result.stdout):
+        raise BuildError(
+            f"{function}: a file pip downloaded is not the one {lock.relative_to(ROOT)} locks (its sha256 differs, "
+            "pip's output above names it): a tampered or re-published package, or a corrupt cache. Nothing was built."
+        )
     missing = PIP_NO_WHEEL.search(result.stdout)
     if missing:
         target = options.target
@@ -266,7 +304,7 @@ def install(options: Options, path: str, function: str, requirements: Path, site
             f"{target.runtime} runs on {LAMBDA_OS}, which needs {needs}. The build never compiles from source "
             "and never uses a wheel built for this machine: pin a version that ships such a wheel."
         )
-    raise BuildError(f"{function}: installing {requirements.relative_to(ROOT)} failed (pip's output above)")
+    raise BuildError(f"{function}: installing {lock.relative_to(ROOT)} failed (pip's output above)")
 
 
 def canonical_name(name: str) -> str:
@@ -362,7 +400,8 @@ def source_files(function: str) -> dict[str, Path]:
     if not (package / "handler.py").is_file():
         raise BuildError(f"{function}/handler.py is missing: the Lambda handler is {function}.handler")
     code = tree_files(package, f"{function}/")
-    code.pop(f"{function}/requirements.txt", None)  # a build input, not run-time code
+    for build_input in ("requirements.txt", LOCK_FILE):  # build inputs, not run-time code
+        code.pop(f"{function}/{build_input}", None)
     for shared in SHARED_PACKAGES:
         if not (ROOT / shared / "__init__.py").is_file():
             raise BuildError(f"{shared}/__init__.py is missing; every zip ships {shared}/")

@@ -15,6 +15,11 @@ unless given with --queue-url and --function-name or the PROCESSOR_FAILURES_QUEU
 IMAGE_PROCESSOR_FUNCTION_NAME environment variables. AWS credentials and region are boto3's usual
 ones (the region defaults to the queue URL's); AWS_ENDPOINT_URL or --endpoint-url points it elsewhere.
 
+Before receiving anything it checks that the queue is the function's on-failure destination, so it
+never takes messages from another queue (the metadata queue, a DLQ) by mistake. --dry-run reads the
+queue with receives, as SQS offers no other way, and makes what it read visible again when it ends; it
+refuses a queue with a redrive policy, where every receive counts towards moving a message to a DLQ.
+
 Exit status: 0 every record replayed (or listed, with --dry-run); 1 a record was left in the queue
 (its invocation was refused, or it is not an on-failure record); 2 bad arguments or configuration.
 """
@@ -64,6 +69,8 @@ class Settings:
 
 def replay(sqs: Any, settings: Settings, invoke: Invoke, out: TextIO | None = None) -> Summary:
     """Replays (or lists) the queue's records; stops at the first invocation Lambda refuses."""
+    if settings.dry_run:
+        _refuse_counted_receives(sqs, settings.queue_url)
     run = _Run(sqs, settings, invoke, out or sys.stdout)
     try:
         while not run.reached_limit() and (batch := run.receive_unseen()):
@@ -149,6 +156,34 @@ class _Run:
 
     def say(self, line: str) -> None:
         print(line, file=self.out)
+
+
+def check_on_failure_destination(sqs: Any, lambda_client: Any, queue_url: str, function_name: str) -> None:
+    """Raises ConfigurationError unless the queue is where Lambda sends the function's failed events."""
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    try:
+        config = lambda_client.get_function_event_invoke_config(FunctionName=function_name)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        config = {}
+    destination = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+    if destination != queue_arn:
+        raise ConfigurationError(
+            f"{queue_arn} is not {function_name}'s on-failure destination ({destination or 'it has none'}): "
+            "nothing was received from it. Pass the processor-failures queue (terraform output "
+            "processor_failures_queue_url)."
+        )
+
+
+def _refuse_counted_receives(sqs: Any, queue_url: str) -> None:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+    if "RedrivePolicy" in attributes:
+        limit = json.loads(attributes["RedrivePolicy"]).get("maxReceiveCount")
+        raise ConfigurationError(
+            f"{queue_url} has a redrive policy: each receive of a dry run would count towards its "
+            f"maxReceiveCount ({limit}) and could move a message to its dead-letter queue. Nothing was received."
+        )
 
 
 def lambda_invoker(lambda_client: Any, function_name: str) -> Invoke:
@@ -237,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = "listing (dry run)" if args.dry_run else f"replaying to {function} at most {args.rate:g}/s"
     print(f"{mode}: {queue_url}")
     try:
+        check_on_failure_destination(aws["sqs"], aws["lambda"], queue_url, function)
         summary = replay(aws["sqs"], settings, lambda_invoker(aws["lambda"], function))
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, ConfigurationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     done = f"{summary.listed} would be replayed" if args.dry_run else f"{summary.replayed} replayed"

@@ -20,8 +20,12 @@ those objects' records now match. Throttling is retried with backoff (botocore's
 names come from `terraform output -json` (in terraform/, or --terraform-dir) unless given as options
 or environment variables; AWS_ENDPOINT_URL or --endpoint-url points it at a local stack.
 
-Exit status: 0 every object skipped or re-rendered (rejections included); 1 an invocation failed;
-2 bad arguments or configuration; 130 interrupted.
+It first checks that the bucket notifies the function (its notification configuration names the
+function), so a mistyped --uploads-bucket cannot render another bucket's objects into the thumbnails
+bucket and the table; --any-bucket renders one that does not, on purpose.
+
+Exit status: 0 every object skipped or re-rendered (rejections included); 1 an object failed (its
+invocation, or an error of this tool while handling it); 2 bad arguments or configuration; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -141,6 +145,18 @@ def synthetic_event(stored: Stored, record: dict[str, Any] | None, bucket: str) 
     }
 
 
+def check_event_source(s3: Any, bucket: str, function_arn: str) -> None:
+    """Raises ConfigurationError unless the bucket's notifications invoke the function."""
+    configuration = s3.get_bucket_notification_configuration(Bucket=bucket)
+    targets = [entry["LambdaFunctionArn"] for entry in configuration.get("LambdaFunctionConfigurations", [])]
+    if function_arn not in targets:
+        named = ", ".join(targets) or "no function"
+        raise ConfigurationError(
+            f"s3://{bucket} is not {function_arn.rsplit(':', 1)[-1]}'s event source (its notifications invoke "
+            f"{named}): nothing was rendered. Check --uploads-bucket, or pass --any-bucket to render it anyway."
+        )
+
+
 def listed(s3: Any, bucket: str, prefix: str) -> Iterator[list[Stored]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         yield [
@@ -218,6 +234,8 @@ class Run:
                 result = {"status": "WOULD" if why else "SKIPPED", "missing_later_fields": bool(missing)}
         except (ClientError, BotoCoreError) as error:
             result = {"error": str(error)}
+        except Exception as error:  # noqa: BLE001 - raised in a worker thread, it would vanish with its future
+            result = {"error": f"{type(error).__name__}: {error}"}
         with self.lock:
             self._count(stored.key, result)
         if "error" in result:
@@ -280,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="re-render every object, even one whose record matches")
     parser.add_argument("--prefix", default="", help="only keys starting with this")
     parser.add_argument(
+        "--any-bucket",
+        action="store_true",
+        help="render the bucket's objects even if the bucket does not notify the function",
+    )
+    parser.add_argument(
         "--concurrency",
         type=positive(int),
         default=DEFAULT_CONCURRENCY,
@@ -324,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         aws = clients(("s3", "dynamodb", "lambda"), "", args.region, args.endpoint_url, _CONFIGS)
         configuration = aws["lambda"].get_function_configuration(FunctionName=target.function)
         rendered_with = load_settings(configuration["Environment"]["Variables"]).rendered_with
+        if not args.any_bucket:
+            check_event_source(aws["s3"], target.uploads_bucket, configuration["FunctionArn"])
     except (ConfigurationError, ClientError, BotoCoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

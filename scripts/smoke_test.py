@@ -3,18 +3,20 @@
     .venv/bin/python scripts/smoke_test.py                  # the stack `terraform output` describes
     .venv/bin/python scripts/smoke_test.py --endpoint-url http://127.0.0.1:4566 --upload-bucket ... (local)
 
-Steps: check that the metadata DLQ and the processor-failures queue hold no message, upload a small
+Steps: check that every resource it uses exists (both buckets, the table, both queues) before writing
+anything, check that the metadata DLQ and the processor-failures queue hold no message, upload a small
 PNG made for this run under `<upload prefix>smoke-test/`, wait for its record (PROCESSED, with the
 image's size) and its thumbnails (WebP, under each key the record's `thumbnails` list), check both queues
 again, then delete the upload and wait for its DELETED record and the thumbnails' removal (--keep skips
 this). Each failure stops the test with a message saying what to look at; the exit status is then
-1 (2 for bad configuration).
+1, or 2 for bad configuration (a setting missing, or naming a resource that does not exist). A failure
+or an interruption after the upload still deletes it (unless --keep), so no test image stays behind.
 
 Values come from `terraform output -json` (in terraform/, or --terraform-dir) unless given as options
 or environment variables (SMOKE_UPLOAD_BUCKET, SMOKE_THUMBNAIL_BUCKET, SMOKE_TABLE_NAME,
-SMOKE_METADATA_DLQ_URL, SMOKE_PROCESSOR_FAILURES_QUEUE_URL). The caller needs s3:PutObject and
-s3:DeleteObject on the uploads bucket, s3:GetObject and s3:ListBucket on the thumbnails (without
-ListBucket a removed thumbnail answers 403, not 404), dynamodb:GetItem on the table and
+SMOKE_METADATA_DLQ_URL, SMOKE_PROCESSOR_FAILURES_QUEUE_URL). The caller needs s3:PutObject,
+s3:DeleteObject and s3:ListBucket (HeadBucket) on the uploads bucket, s3:GetObject and s3:ListBucket on
+the thumbnails (without ListBucket a removed thumbnail answers 403, not 404), dynamodb:GetItem on the table and
 sqs:GetQueueAttributes on both queues.
 """
 
@@ -82,12 +84,33 @@ class SmokeTest:
         self.started = time.monotonic()
 
     def run(self, *, keep: bool) -> None:
+        self.check_resources_exist()
         self.check_dead_letter_queues_empty("before the upload: they hold failures from earlier")
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         key = f"{self.target.upload_prefix}smoke-test/{stamp}-{uuid.uuid4().hex[:8]}.png"
         image = generated_png(*IMAGE_SIZE, seed=key)
         self.s3.put_object(Bucket=self.target.upload_bucket, Key=key, Body=image, ContentType="image/png")
         self.step(f"uploaded s3://{self.target.upload_bucket}/{key} ({len(image):,} bytes)")
+        try:
+            record = self.check_processed(key)
+        except BaseException:  # a failed step, an AWS error or Ctrl-C: the test's upload must not stay behind
+            if not keep:
+                self.remove_after_failure(key)
+            raise
+        if keep:
+            self.say(f"kept s3://{self.target.upload_bucket}/{key} and its record (--keep)")
+            return
+        self.s3.delete_object(Bucket=self.target.upload_bucket, Key=key)
+        self.step("deleted the upload")
+        self.wait_for_record(key, "DELETED")
+        thumbnail_keys = [thumbnail["key"] for thumbnail in record["thumbnails"]]
+        self.wait_for(
+            lambda: not any(head_object(self.s3, self.target.thumbnail_bucket, key) for key in thumbnail_keys),
+            "the thumbnails' removal",
+        )
+        self.step("thumbnails removed")
+
+    def check_processed(self, key: str) -> dict[str, Any]:
         record = self.wait_for_record(key, "PROCESSED")
         if (record.get("width"), record.get("height")) != IMAGE_SIZE:
             raise SmokeTestFailedError(
@@ -99,17 +122,36 @@ class SmokeTest:
         for thumbnail_key in thumbnail_keys:
             self.check_thumbnail(thumbnail_key)
         self.check_dead_letter_queues_empty("after the upload")
-        if keep:
-            self.say(f"kept s3://{self.target.upload_bucket}/{key} and its record (--keep)")
-            return
-        self.s3.delete_object(Bucket=self.target.upload_bucket, Key=key)
-        self.step("deleted the upload")
-        self.wait_for_record(key, "DELETED")
-        self.wait_for(
-            lambda: not any(head_object(self.s3, self.target.thumbnail_bucket, key) for key in thumbnail_keys),
-            "the thumbnails' removal",
-        )
-        self.step("thumbnails removed")
+        return record
+
+    def remove_after_failure(self, key: str) -> None:
+        where = f"s3://{self.target.upload_bucket}/{key}"
+        try:
+            self.s3.delete_object(Bucket=self.target.upload_bucket, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            self.say(f"could not delete {where} after the failure ({error}): delete it by hand")
+        else:
+            self.say(f"deleted {where} after the failure")
+
+    def check_resources_exist(self) -> None:
+        """Raises ConfigurationError naming the first resource that is missing or out of reach; writes nothing."""
+        target = self.target
+        checks: list[tuple[str, Callable[[], Any]]] = [
+            (f"uploads bucket {target.upload_bucket}", lambda: self.s3.head_bucket(Bucket=target.upload_bucket)),
+            (
+                f"thumbnails bucket {target.thumbnail_bucket}",
+                lambda: self.s3.head_bucket(Bucket=target.thumbnail_bucket),
+            ),
+            (f"table {target.table_name}", lambda: read_record(self.dynamodb, target.table_name, "smoke-test/")),
+        ]
+        for url in (target.metadata_dlq_url, target.processor_failures_queue_url):
+            checks.append((f"queue {url}", lambda url=url: self.sqs.get_queue_attributes(QueueUrl=url)))
+        for what, check in checks:
+            try:
+                check()
+            except (ClientError, BotoCoreError) as error:
+                raise ConfigurationError(f"{what} cannot be used ({error}): nothing was uploaded") from None
+        self.step("buckets, table and queues exist")
 
     def step(self, text: str) -> None:
         self.say(f"ok  {time.monotonic() - self.started:6.1f} s  {text}")
@@ -208,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     test = SmokeTest(target, aws, args.timeout, print)
     try:
         test.run(keep=args.keep)
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except SmokeTestFailedError as error:
         print(f"FAIL: {error}", file=sys.stderr)
         return 1

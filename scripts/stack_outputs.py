@@ -93,12 +93,13 @@ class Pacer:
         self._lock = threading.Lock()
 
     def wait(self) -> None:
+        # The next slot counts from when this wait returns, not from when it was due: a sleep that
+        # overshoots (a busy machine) must not let the next call follow sooner than 1/rate.
         with self._lock:
-            now = time.monotonic()
-            at = max(self._next, now)
-            self._next = at + self._interval
-        if at > now:
-            time.sleep(at - now)
+            delay = self._next - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._next = time.monotonic() + self._interval
 
 
 def positive(kind: type) -> Callable[[str], Any]:

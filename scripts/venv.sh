@@ -1,5 +1,6 @@
 # Sourced by the project's entry scripts: creates .venv on first use and keeps it in
-# step with requirements-dev.txt (re-installs only when a requirements file changed).
+# step with requirements-dev.lock, the hash-locked requirements-dev.txt (scripts/lock.sh writes it);
+# re-installs only when a requirements file or lock changed.
 set -euo pipefail
 project_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv_dir="${PIPELINE_VENV:-$project_root/.venv}"
@@ -17,11 +18,12 @@ if [ ! -x "$venv_dir/bin/python" ]; then
 fi
 
 # Hashed with Python rather than sha256sum, which stock macOS lacks; the same hex digest, so existing stamps hold.
-requirements_stamp="$(cat "$project_root"/requirements-*.txt "$project_root"/*/requirements.txt |
+requirements_stamp="$(cat "$project_root"/requirements-*.txt "$project_root"/requirements-dev.lock "$project_root"/*/requirements.txt |
   "$python_bin" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ "$(cat "$venv_dir/.requirements-stamp" 2>/dev/null)" != "$requirements_stamp" ]; then
   echo "==> installing development requirements into $venv_dir"
-  "$venv_dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$project_root/requirements-dev.txt"
+  "$venv_dir/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+    -r "$project_root/requirements-dev.lock"
   echo "$requirements_stamp" >"$venv_dir/.requirements-stamp"
 fi
 export PATH="$venv_dir/bin:$PATH"

@@ -31,6 +31,16 @@ locals {
           aws_cloudwatch_metric_alarm.image_processor_errors.arn,
           aws_cloudwatch_metric_alarm.db_writer_errors.arn,
           aws_cloudwatch_metric_alarm.metadata_queue_oldest_message.arn,
+          aws_cloudwatch_metric_alarm.metadata_dlq_new_messages.arn,
+          aws_cloudwatch_metric_alarm.processor_failures_new_messages.arn,
+          aws_cloudwatch_metric_alarm.image_processor_throttles.arn,
+          aws_cloudwatch_metric_alarm.db_writer_throttles.arn,
+          aws_cloudwatch_metric_alarm.image_processor_async_events_dropped.arn,
+          aws_cloudwatch_metric_alarm.image_processor_destination_delivery_failures.arn,
+          aws_cloudwatch_metric_alarm.image_processor_error_rate.arn,
+          aws_cloudwatch_metric_alarm.db_writer_error_rate.arn,
+          aws_cloudwatch_metric_alarm.end_to_end_latency.arn,
+          aws_cloudwatch_metric_alarm.account_concurrency.arn,
         ]
       }
     },
@@ -302,10 +312,109 @@ locals {
       }
     },
 
+    # Operational health: rates, latency and limits (metric math rows have an id; hidden inputs set visible = false)
+    {
+      type   = "metric"
+      x      = 0
+      y      = 33
+      width  = 8
+      height = 6
+      properties = {
+        title  = "Error rate (% of invocations)"
+        region = local.region
+        view   = "timeSeries"
+        period = 300
+        metrics = [
+          [{ expression = "100 * processor_errors / processor_invocations", label = "image_processor", id = "processor_rate" }],
+          [{ expression = "100 * writer_errors / writer_invocations", label = "db_writer", id = "writer_rate" }],
+          ["AWS/Lambda", "Errors", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", id = "processor_errors", visible = false }],
+          ["AWS/Lambda", "Invocations", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", id = "processor_invocations", visible = false }],
+          ["AWS/Lambda", "Errors", "FunctionName", aws_lambda_function.db_writer.function_name, { stat = "Sum", id = "writer_errors", visible = false }],
+          ["AWS/Lambda", "Invocations", "FunctionName", aws_lambda_function.db_writer.function_name, { stat = "Sum", id = "writer_invocations", visible = false }],
+        ]
+        annotations = {
+          horizontal = [{ label = "alarm", value = var.error_rate_alarm_threshold_percent }]
+        }
+      }
+    },
+    {
+      type   = "metric"
+      x      = 8
+      y      = 33
+      width  = 8
+      height = 6
+      properties = {
+        title  = "Upload to record written (ms)"
+        region = local.region
+        view   = "timeSeries"
+        period = 60
+        metrics = [
+          ["ImagePipeline", "EndToEndLatency", "FunctionName", aws_lambda_function.db_writer.function_name, { stat = "p50", label = "p50" }],
+          ["ImagePipeline", "EndToEndLatency", "FunctionName", aws_lambda_function.db_writer.function_name, { stat = "p99", label = "p99" }],
+        ]
+        annotations = {
+          horizontal = [{ label = "alarm (p99)", value = var.end_to_end_latency_alarm_threshold_seconds * 1000 }]
+        }
+      }
+    },
+    {
+      type   = "metric"
+      x      = 16
+      y      = 33
+      width  = 8
+      height = 6
+      properties = {
+        title  = "Cold starts"
+        region = local.region
+        view   = "timeSeries"
+        period = 60
+        metrics = [
+          ["ImagePipeline", "ColdStart", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "image_processor" }],
+          ["ImagePipeline", "ColdStart", "FunctionName", aws_lambda_function.db_writer.function_name, { stat = "Sum", label = "db_writer" }],
+        ]
+      }
+    },
+    {
+      type   = "metric"
+      x      = 0
+      y      = 39
+      width  = 12
+      height = 6
+      properties = {
+        title  = "Account: concurrent executions"
+        region = local.region
+        view   = "timeSeries"
+        period = 60
+        metrics = [
+          ["AWS/Lambda", "ConcurrentExecutions", { stat = "Maximum", label = "all functions in the account" }],
+        ]
+        annotations = {
+          horizontal = [{ label = "alarm", value = floor(var.account_concurrency_limit * var.concurrency_alarm_percent / 100) }]
+        }
+      }
+    },
+    {
+      type   = "metric"
+      x      = 12
+      y      = 39
+      width  = 12
+      height = 6
+      properties = {
+        title  = "image_processor: events lost by Lambda"
+        region = local.region
+        view   = "timeSeries"
+        period = 60
+        metrics = [
+          ["AWS/Lambda", "AsyncEventsDropped", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "dropped" }],
+          ["AWS/Lambda", "DestinationDeliveryFailures", "FunctionName", aws_lambda_function.image_processor.function_name, { stat = "Sum", label = "not delivered to processor-failures" }],
+        ]
+      }
+    },
+
     {
       type   = "log"
       x      = 0
-      y      = 33
+      y      = 45
       width  = 24
       height = 8
       properties = {

@@ -22,21 +22,23 @@ resource "aws_cloudwatch_log_group" "db_writer" {
 }
 
 resource "aws_lambda_function" "image_processor" {
-  #checkov:skip=CKV_AWS_115:Reserved concurrency fails to apply on accounts with the default low concurrency quota; S3 event volume bounds it.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is the optional image_processor_reserved_concurrency variable, unset by default because reserving fails on accounts with a low concurrency quota; the account_concurrency alarm watches the account's limit.
   #checkov:skip=CKV_AWS_116:A dead-letter queue is the older form of the on-failure destination set in aws_lambda_function_event_invoke_config.
   #checkov:skip=CKV_AWS_117:The function only calls S3 and SQS APIs; a VPC would need NAT or endpoints at a monthly cost for no isolation gain.
   #checkov:skip=CKV_AWS_173:The environment holds only bucket/queue names and limits, no secrets; Lambda encrypts it with its AWS-managed key.
   #checkov:skip=CKV_AWS_272:build.sh produces unsigned zips; source_code_hash ties each deployment to the verified build output.
-  function_name    = local.image_processor_name
-  description      = "Thumbnail and metadata for every image uploaded to ${local.upload_bucket_name}"
-  role             = aws_iam_role.image_processor.arn
-  handler          = "image_processor.handler.lambda_handler"
-  runtime          = var.lambda_runtime
-  architectures    = [var.lambda_architecture]
-  memory_size      = var.image_processor_memory_size
-  timeout          = var.image_processor_timeout
-  filename         = local.package_files.image_processor
-  source_code_hash = local.package_hashes.image_processor
+  function_name = local.image_processor_name
+  description   = "Thumbnail and metadata for every image uploaded to ${local.upload_bucket_name}"
+  role          = aws_iam_role.image_processor.arn
+  handler       = "image_processor.handler.lambda_handler"
+  runtime       = var.lambda_runtime
+  architectures = [var.lambda_architecture]
+  memory_size   = var.image_processor_memory_size
+  timeout       = var.image_processor_timeout
+  # null leaves the provider's -1: unreserved.
+  reserved_concurrent_executions = var.image_processor_reserved_concurrency
+  filename                       = local.package_files.image_processor
+  source_code_hash               = local.package_hashes.image_processor
 
   environment {
     # EXTRA_THUMBNAIL_SIZES only when there are some: with one size the configuration is what it always was.
@@ -48,6 +50,7 @@ resource "aws_lambda_function" "image_processor" {
         THUMBNAIL_PREFIX   = var.thumbnail_prefix
         MAX_IMAGE_BYTES    = tostring(var.max_image_bytes)
         MAX_IMAGE_PIXELS   = tostring(var.max_image_pixels)
+        MAX_DECODE_SECONDS = tostring(var.max_decode_seconds)
         INCLUDE_GPS        = tostring(var.include_gps)
         LOG_LEVEL          = var.log_level
       },

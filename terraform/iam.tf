@@ -46,10 +46,18 @@ data "aws_iam_policy_document" "image_processor" {
 
   # Without ListBucket S3 answers 403 instead of 404 for a key that no longer exists, and the
   # function could not tell a deleted upload (a final outcome) from a permission problem (retried).
+  # For that check S3 sets s3:prefix to the requested key, so the condition keeps the 404s under
+  # upload_prefix and lets the role list nothing else.
   statement {
     sid       = "TellMissingUploadsApart"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.this["uploads"].arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.upload_prefix}*"]
+    }
   }
 
   statement {

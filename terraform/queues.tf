@@ -49,3 +49,78 @@ resource "aws_sqs_queue" "processor_failures" {
   receive_wait_time_seconds = 20
   sqs_managed_sse_enabled   = true
 }
+
+# Nothing may use processor-failures as its dead-letter queue: only Lambda's on-failure destination sends to it.
+resource "aws_sqs_queue_redrive_allow_policy" "processor_failures" {
+  queue_url = aws_sqs_queue.processor_failures.id
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "denyAll"
+  })
+}
+
+# Every queue refuses requests made without TLS, whoever makes them.
+data "aws_iam_policy_document" "queue_tls_only" {
+  for_each = {
+    metadata           = aws_sqs_queue.metadata.arn
+    metadata_dlq       = aws_sqs_queue.metadata_dlq.arn
+    processor_failures = aws_sqs_queue.processor_failures.arn
+  }
+
+  statement {
+    sid       = "DenyWithoutTLS"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [each.value]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+# db_writer writes whatever the metadata queue holds: only image_processor (and the roles named to redrive
+# the DLQ, since a redrive sends with its caller's permissions) may put a message there.
+data "aws_iam_policy_document" "metadata_queue" {
+  source_policy_documents = [data.aws_iam_policy_document.queue_tls_only["metadata"].json]
+
+  statement {
+    sid       = "OnlyImageProcessorSends"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.metadata.arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = concat([aws_iam_role.image_processor.arn], var.metadata_queue_redrive_role_arns)
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "metadata" {
+  queue_url = aws_sqs_queue.metadata.id
+  policy    = data.aws_iam_policy_document.metadata_queue.json
+}
+
+resource "aws_sqs_queue_policy" "metadata_dlq" {
+  queue_url = aws_sqs_queue.metadata_dlq.id
+  policy    = data.aws_iam_policy_document.queue_tls_only["metadata_dlq"].json
+}
+
+resource "aws_sqs_queue_policy" "processor_failures" {
+  queue_url = aws_sqs_queue.processor_failures.id
+  policy    = data.aws_iam_policy_document.queue_tls_only["processor_failures"].json
+}

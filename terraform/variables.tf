@@ -249,6 +249,17 @@ variable "max_image_pixels" {
   }
 }
 
+variable "max_decode_seconds" {
+  description = "MAX_DECODE_SECONDS: the most one image's decode and thumbnails may take before its worker process is killed and the upload is REJECTED as decoder_limit (a hostile or broken file, not a retry). The slowest accepted input, a 48 MP HEIC, takes about 12 s at 1024 MB; the function also stops a decode 5 s before its own timeout, whichever comes first."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.max_decode_seconds >= 1 && var.max_decode_seconds <= 900 && floor(var.max_decode_seconds) == var.max_decode_seconds
+    error_message = "max_decode_seconds must be a whole number of seconds between 1 and 900."
+  }
+}
+
 variable "include_gps" {
   description = "INCLUDE_GPS: keep GPS coordinates from EXIF in the stored metadata. Off by default because they locate where a photo was taken."
   type        = bool
@@ -379,6 +390,12 @@ variable "alarm_email" {
   }
 }
 
+variable "alarm_topic_subscribed_elsewhere" {
+  description = "Set to true when the alarm topic (output alarm_topic_arn) has subscribers Terraform does not manage (a pager, AWS Chatbot, another account's queue): it silences the warning every plan prints while the topic has no alarm_email and no other subscriber."
+  type        = bool
+  default     = false
+}
+
 variable "queue_age_alarm_threshold_seconds" {
   description = "Alarm when the oldest message in the metadata queue is older than this many seconds: db_writer has stopped keeping up. 1800 stays above the ~15 minutes (max_receive_count x visibility timeout) a single bad message may take to reach the DLQ, which has its own alarm. It must leave at least one minute (the alarm's period) before the queue's 4-day retention (345600 s) ends, when SQS deletes the message: plan fails otherwise."
   type        = number
@@ -392,6 +409,72 @@ variable "queue_age_alarm_threshold_seconds" {
 }
 
 # Lambda's tracing modes: https://docs.aws.amazon.com/lambda/latest/dg/API_TracingConfig.html
+variable "error_rate_alarm_threshold_percent" {
+  description = "Alarm when a function's errors are more than this share of its invocations over 5 minutes (metric math Errors / Invocations). 1 % separates an outage or a bad deployment from the odd failure, which the errors alarms report on their own."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.error_rate_alarm_threshold_percent >= 1 && var.error_rate_alarm_threshold_percent <= 99 && floor(var.error_rate_alarm_threshold_percent) == var.error_rate_alarm_threshold_percent
+    error_message = "error_rate_alarm_threshold_percent must be a whole percentage from 1 to 99."
+  }
+}
+
+variable "end_to_end_latency_alarm_threshold_seconds" {
+  description = "Alarm when the p99 time from upload to record written (db_writer's EndToEndLatency metric) is above this many seconds over 15 minutes. 120 s is twice image_processor's default timeout: above it, uploads wait for retries, throttling or a stalled queue."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.end_to_end_latency_alarm_threshold_seconds >= 1 && floor(var.end_to_end_latency_alarm_threshold_seconds) == var.end_to_end_latency_alarm_threshold_seconds
+    error_message = "end_to_end_latency_alarm_threshold_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "account_concurrency_limit" {
+  description = "The account's Lambda concurrent executions quota in this region (Service Quotas, \"Concurrent executions\"; 1000 unless raised or lowered). Terraform cannot read it: set it to your quota so the concurrency alarm means what it says."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.account_concurrency_limit >= 10 && floor(var.account_concurrency_limit) == var.account_concurrency_limit
+    error_message = "account_concurrency_limit must be a whole number, at least 10 (Lambda's smallest quota)."
+  }
+}
+
+variable "concurrency_alarm_percent" {
+  description = "Alarm when the account's ConcurrentExecutions reach this percentage of account_concurrency_limit: beyond the quota every function in the account is throttled, this pipeline's and others'."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.concurrency_alarm_percent >= 1 && var.concurrency_alarm_percent <= 100 && floor(var.concurrency_alarm_percent) == var.concurrency_alarm_percent
+    error_message = "concurrency_alarm_percent must be a whole percentage from 1 to 100."
+  }
+}
+
+variable "image_processor_reserved_concurrency" {
+  description = "Reserved concurrency of image_processor; null (the default) leaves it unreserved. Reserving N guarantees N concurrent executions and caps the function at N (a burst of uploads then waits in Lambda's asynchronous queue, up to image_processor_maximum_event_age_in_seconds), but takes N from the account's unreserved pool, which must keep at least 100: on an account with a low quota, apply fails."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.image_processor_reserved_concurrency == null || try(var.image_processor_reserved_concurrency >= 1 && floor(var.image_processor_reserved_concurrency) == var.image_processor_reserved_concurrency, false)
+    error_message = "image_processor_reserved_concurrency must be a whole number, at least 1 (0 would stop the function), or null."
+  }
+}
+
+variable "metadata_queue_redrive_role_arns" {
+  description = "IAM roles, besides image_processor's, allowed to send to the metadata queue: the roles operators use to redrive its DLQ (a DLQ redrive sends with the caller's permissions). Every other principal is denied sqs:SendMessage by the queue policy, so a forged metadata message cannot reach db_writer."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.metadata_queue_redrive_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", arn))])
+    error_message = "metadata_queue_redrive_role_arns must hold IAM role ARNs (arn:aws:iam::123456789012:role/name)."
+  }
+}
+
 variable "xray_tracing" {
   description = "X-Ray active tracing for both functions: Lambda samples and records their invocations (the first each second and 5 % of the rest, which at a million images a month is every one), about $5.50 per million images at list price; X-Ray's first 100,000 traces a month are free (bench/RESULTS.md). Off, both functions are PassThrough: they trace only requests an upstream caller already sampled. Always off in China (aws-cn), where Lambda's X-Ray integration is unavailable."
   type        = bool

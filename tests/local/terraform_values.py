@@ -2,7 +2,7 @@
 
 Enough of Terraform's expression language for the settings the local stack copies: literals,
 references to variables, locals, data sources and resource attributes, string templates,
-arithmetic, tostring() and join(). Anything else raises Unsupported, so a test never compares
+arithmetic, floor(), tostring() and join(). Anything else raises Unsupported, so a test never compares
 against a value it could not work out.
 
 Run `python -m tests.local.terraform_values` to rewrite local_pipeline/dashboard.json from
@@ -12,6 +12,7 @@ terraform/dashboard.tf.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ class TerraformValues:
         text = text.strip()
         if _REFERENCE.fullmatch(text):
             return self.reference(text)
+        if match := re.fullmatch(r"floor\((.+)\)", text):
+            return math.floor(self.expression(match.group(1)))
         if match := re.fullmatch(r"tostring\((.+)\)", text):
             value = self.expression(match.group(1))
             return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,4 +1,4 @@
-"""Queue-depth alarms follow the queues; alarms on other metrics are left alone."""
+"""Queue-depth and arrival alarms follow the queues; alarms on other metrics are left alone."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ def test_a_dlq_alarm_fires_with_the_first_message_and_clears_when_it_is_gone(aws
     states = alarm_states(cloudwatch)
     assert states[dlq_alarm] == "OK"
     assert states[failures_alarm] == "OK"
+    queue_alarms = {dlq_alarm, failures_alarm} | {f"{q.name}-new-messages" for q in stack.queues}
     for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
-        if alarm["AlarmName"] not in (dlq_alarm, failures_alarm):
+        if alarm["AlarmName"] not in queue_alarms:
             assert not alarm["StateReason"].startswith("Threshold Crossed"), alarm["AlarmName"]
 
     # AND the same reading of the queues is recorded as SQS's metrics, for the dashboard
@@ -51,3 +52,33 @@ def test_a_dlq_alarm_fires_with_the_first_message_and_clears_when_it_is_gone(aws
     # THEN the alarm is OK again
     assert alarm_states(cloudwatch)[dlq_alarm] == "OK"
     assert any(f"OK    {dlq_alarm}" in line for line in console.lines)
+
+
+def test_a_dlq_alarm_stays_in_alarm_while_inspected_and_tells_again_of_new_messages(aws, console):
+    # GIVEN a message in processor-failures, its alarms evaluated once
+    stack = default_stack()
+    resources = create_resources(stack, aws)
+    cloudwatch, sqs = aws("cloudwatch"), aws("sqs")
+    watcher = QueueWatcher(stack, sqs, resources.queue_urls, MetricsRecorder(cloudwatch, stack), console)
+    queue = stack.processor_failures_queue.name
+    url = resources.queue_urls[queue]
+    watcher.step()
+    sqs.send_message(QueueUrl=url, MessageBody="failed event")
+    watcher.step()
+    assert alarm_states(cloudwatch)[f"{queue}-not-empty"] == "ALARM"
+    assert alarm_states(cloudwatch)[f"{queue}-new-messages"] == "ALARM"
+
+    # WHEN an operator receives the message to read it, as the runbook says, and nothing else arrives
+    sqs.receive_message(QueueUrl=url, VisibilityTimeout=300)
+    watcher.step()
+    # THEN the depth alarm stays in ALARM (the message is in flight, not gone); the arrivals alarm is OK
+    assert alarm_states(cloudwatch)[f"{queue}-not-empty"] == "ALARM"
+    assert alarm_states(cloudwatch)[f"{queue}-new-messages"] == "OK"
+
+    # WHEN another failed event arrives while the depth alarm is still in ALARM
+    sqs.send_message(QueueUrl=url, MessageBody="another failed event")
+    watcher.step()
+    # THEN the arrivals alarm fires again, so someone hears of it
+    assert alarm_states(cloudwatch)[f"{queue}-new-messages"] == "ALARM"
+    reason = f"Threshold Crossed: DIFF(visible + in_flight) of {queue} is 1 (GreaterThanThreshold 0)"
+    assert any(line.endswith(f"ALARM {queue}-new-messages: {reason}") for line in console.lines)

@@ -13,7 +13,7 @@ import hcl2
 import pytest
 
 from local_pipeline.resources import DASHBOARD_FILE, create_resources
-from local_pipeline.stack import DAY_S, QueueSettings, default_stack, queue_arn
+from local_pipeline.stack import DAY_S, Metric, QueueSettings, default_stack, queue_arn
 from tests.local.terraform_values import TerraformValues, dashboard_json
 
 STACK = default_stack()
@@ -112,23 +112,41 @@ def test_s3_notification_matches(tf):
     assert tf.variable("upload_prefix") == STACK.upload_prefix
 
 
+def terraform_metric(tf, body: dict) -> Metric:
+    """A single-metric alarm's metric, or a metric_query's metric block, as the local stack writes it."""
+    statistic = body.get("statistic") or body.get("stat") or body["extended_statistic"]
+    dimensions = tf(body.get("dimensions", {}))
+    assert len(dimensions) <= 1, dimensions
+    return Metric(
+        namespace=tf(body["namespace"]),
+        name=tf(body["metric_name"]),
+        dimension=next(iter(dimensions.items()), None),
+        statistic=tf(statistic),
+        period_s=tf(body["period"]),
+    )
+
+
 def test_alarms_match(tf):
     alarms = {alarm.name: alarm for alarm in STACK.alarms}
     declared = tf.stack.of_type("aws_cloudwatch_metric_alarm")
     assert {tf(body["alarm_name"]) for body in declared.values()} == set(alarms)
+    topic = f"arn:aws:sns:us-east-1:123456789012:{STACK.alarm_topic}"
     for body in declared.values():
         alarm = alarms[tf(body["alarm_name"])]
         assert tf(body["alarm_description"]) == alarm.description
-        assert (tf(body["namespace"]), tf(body["metric_name"])) == (alarm.namespace, alarm.metric_name)
-        assert tf(body["dimensions"]) == dict([alarm.dimension])
-        assert tf(body["statistic"]) == alarm.statistic
-        assert tf(body["period"]) == alarm.period_s
+        if "metric_query" in body:
+            [returned] = [query for query in body["metric_query"] if query.get("return_data")]
+            inputs = [query for query in body["metric_query"] if "metric" in query]
+            assert returned["expression"] == alarm.expression
+            assert tuple((query["id"], terraform_metric(tf, query["metric"][0])) for query in inputs) == alarm.inputs
+        else:
+            assert terraform_metric(tf, body) == alarm.metric
         assert tf(body["evaluation_periods"]) == alarm.evaluation_periods
         assert tf(body["threshold"]) == alarm.threshold
         assert tf(body["comparison_operator"]) == alarm.comparison_operator
         assert tf(body["treat_missing_data"]) == alarm.treat_missing_data
-        topic = f"arn:aws:sns:us-east-1:123456789012:{STACK.alarm_topic}"
-        assert tf(body["alarm_actions"]) == tf(body["ok_actions"]) == [topic]
+        assert tf(body["alarm_actions"]) == [topic]
+        assert tf(body.get("ok_actions", [])) == ([topic] if alarm.notifies_ok else [])
 
 
 def test_table_matches(tf):
@@ -193,6 +211,8 @@ def test_created_resources_have_the_stack_settings(aws):
     alarms = aws("cloudwatch").describe_alarms()["MetricAlarms"]
     assert {a["AlarmName"] for a in alarms} == {a.name for a in STACK.alarms}
     assert all(a["AlarmActions"] == [resources.topic_arn] for a in alarms)
+    notifying_ok = {a.name for a in STACK.alarms if a.notifies_ok}
+    assert {a["AlarmName"] for a in alarms if a["OKActions"] == [resources.topic_arn]} == notifying_ok
     dashboard = aws("cloudwatch").get_dashboard(DashboardName=STACK.dashboard)
     assert json.loads(dashboard["DashboardBody"]) == json.loads(DASHBOARD_FILE.read_text())
 

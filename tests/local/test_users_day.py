@@ -141,16 +141,20 @@ def test_the_dead_letter_queues_are_empty(day: LocalStack, queue: str):
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def dashboard_metrics(widget: dict) -> list[tuple[str, str, str, str]]:
-    """A metric widget's metrics as (namespace, name, dimension, value); a trailing options object is dropped."""
-    return [tuple(part for part in metric if isinstance(part, str))[:4] for metric in widget["properties"]["metrics"]]
+def dashboard_metrics(widget: dict) -> list[tuple[str, ...]]:
+    """A metric widget's metrics as (namespace, name[, dimension, value]); a trailing options object is dropped,
+    and so are metric math rows ([{expression}]), whose inputs are rows of their own."""
+    rows = [tuple(part for part in metric if isinstance(part, str))[:4] for metric in widget["properties"]["metrics"]]
+    return [row for row in rows if row]
 
 
-def has_datapoints(day: LocalStack, namespace: str, name: str, dimension: str, value: str) -> bool:
+def has_datapoints(day: LocalStack, namespace: str, name: str, *dimension: str) -> bool:
+    """Whether the metric has data; without a dimension, the account-wide figure (ConcurrentExecutions)."""
     now = time.time()
+    dimensions = ["--dimensions", f"Name={dimension[0]},Value={dimension[1]}"] if dimension else []
     statistics = day.aws(
-        "cloudwatch", "get-metric-statistics", "--namespace", namespace, "--metric-name", name,
-        "--dimensions", f"Name={dimension},Value={value}", "--statistics", "SampleCount", "--period", "60",
+        "cloudwatch", "get-metric-statistics", "--namespace", namespace, "--metric-name", name, *dimensions,
+        "--statistics", "SampleCount", "--period", "60",
         "--start-time", str(int(now - 3600)), "--end-time", str(int(now + 300)),
     )  # fmt: skip
     return bool(statistics["Datapoints"])

@@ -48,8 +48,9 @@ def source_venv_sh(venv: Path, path: str) -> subprocess.CompletedProcess[str]:
 
 
 def requirements_digest() -> str:
-    """What sha256sum prints for the requirements files, in the order of venv.sh's globs."""
-    files = sorted(REPO_ROOT.glob("requirements-*.txt")) + sorted(REPO_ROOT.glob("[!.]*/requirements.txt"))
+    """What sha256sum prints for the requirements files and the dev lock, in the order of venv.sh's globs."""
+    files = [*sorted(REPO_ROOT.glob("requirements-*.txt")), REPO_ROOT / "requirements-dev.lock"]
+    files += sorted(REPO_ROOT.glob("[!.]*/requirements.txt"))
     return hashlib.sha256(b"".join(file.read_bytes() for file in files)).hexdigest()
 
 
@@ -61,9 +62,12 @@ def test_venv_sh_installs_when_requirements_changed_and_only_then_without_sha256
 
     assert first.returncode == 0, first.stderr
     assert "installing development requirements" in first.stdout
-    # The same digest as sha256sum's, so the stamps of virtualenvs made before stay valid.
+    # The same digest as sha256sum's over the same files.
     assert (fake_venv / ".requirements-stamp").read_text() == requirements_digest() + "\n"
     assert second.returncode == 0, second.stderr
     assert "installing" not in second.stdout
     calls = (fake_venv / "calls").read_text().splitlines()
-    assert calls == [f"-m pip install --quiet --disable-pip-version-check -r {REPO_ROOT}/requirements-dev.txt"]
+    # The hash lock, not requirements-dev.txt: every package at its locked version and sha256.
+    assert calls == [
+        f"-m pip install --quiet --disable-pip-version-check --require-hashes -r {REPO_ROOT}/requirements-dev.lock"
+    ]

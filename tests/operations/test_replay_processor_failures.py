@@ -148,6 +148,23 @@ def test_dry_run_lists_every_record_and_hides_none(queue_url):
     assert len(visible_bodies(queue_url)) == 12  # released at once, not after the visibility timeout
 
 
+def test_dry_run_refuses_a_queue_whose_receives_count_towards_a_dead_letter_queue(queue_url):
+    # GIVEN a queue with a redrive policy (each receive counts towards moving a message to its DLQ)
+    sqs = boto3.client("sqs")
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
+    source = sqs.create_queue(QueueName="with-dlq", Attributes={"RedrivePolicy": redrive})["QueueUrl"]
+    enqueue(source, failure_record("counted.jpg"))
+
+    # WHEN a dry run is asked for on it
+    with pytest.raises(replay_tool.ConfigurationError, match=r"redrive policy.*maxReceiveCount \(2\)"):
+        replay_tool.replay(sqs, settings(source, dry_run=True), FakeLambda())
+
+    # THEN nothing was received: the message's receive count is untouched
+    [message] = sqs.receive_message(QueueUrl=source, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"
+
+
 def test_messages_that_are_not_failure_records_are_left_and_reported(queue_url):
     enqueue(queue_url, "{not json", {"requestPayload": "nothing"}, failure_record("good.jpg"))
     lambda_service = FakeLambda()
@@ -198,7 +215,8 @@ def test_an_event_that_fails_again_is_left_for_the_next_run(queue_url):
 # --- the real Invoke call, against moto's Lambda -------------------------------------------------------
 
 
-def create_function(name: str) -> None:
+def create_function(name: str, on_failure_queue_url: str | None = None) -> None:
+    """A function in moto's Lambda; with a queue, that queue is its on-failure destination, as Terraform sets."""
     role = boto3.client("iam").create_role(RoleName="replay-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
@@ -210,6 +228,12 @@ def create_function(name: str) -> None:
         Handler="handler.lambda_handler",
         Code={"ZipFile": package.getvalue()},
     )
+    if on_failure_queue_url:
+        attributes = boto3.client("sqs").get_queue_attributes(
+            QueueUrl=on_failure_queue_url, AttributeNames=["QueueArn"]
+        )
+        destination = {"OnFailure": {"Destination": attributes["Attributes"]["QueueArn"]}}
+        boto3.client("lambda").put_function_event_invoke_config(FunctionName=name, DestinationConfig=destination)
 
 
 @pytest.fixture
@@ -247,8 +271,8 @@ def run_main(*arguments: str, capsys) -> tuple[int, str]:
 
 
 def test_main_replays_through_lambda_and_empties_the_queue(moto_lambda, capsys):
-    create_function(FUNCTION)
     url = boto3.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
+    create_function(FUNCTION, on_failure_queue_url=url)
     enqueue(url, failure_record("main/a.jpg"), failure_record("main/b.jpg"))
 
     status, output = run_main("--queue-url", url, "--function-name", FUNCTION, capsys=capsys)
@@ -258,14 +282,24 @@ def test_main_replays_through_lambda_and_empties_the_queue(moto_lambda, capsys):
     assert visible_bodies(url) == []
 
 
-def test_main_stops_and_keeps_the_record_when_the_function_does_not_exist(queue_url, capsys):
-    enqueue(queue_url, failure_record("kept.jpg"))
+@pytest.mark.parametrize("destination", ["another queue", "none"])
+def test_main_receives_nothing_from_a_queue_that_is_not_the_functions_on_failure_destination(
+    moto_lambda, capsys, destination: str
+):
+    # GIVEN a queue holding a message, and a function whose failures go elsewhere (or nowhere)
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="image-pipeline-dev-metadata")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"key": "not-a-failure.jpg"}))
+    elsewhere = sqs.create_queue(QueueName=QUEUE)["QueueUrl"] if destination == "another queue" else None
+    create_function(FUNCTION, on_failure_queue_url=elsewhere)
 
-    status, output = run_main("--queue-url", queue_url, "--function-name", "no-such-function", capsys=capsys)
+    status, output = run_main("--queue-url", url, "--function-name", FUNCTION, capsys=capsys)
 
-    assert status == 1
-    assert "REFUSED" in output and "ResourceNotFoundException" in output and "the record stays in the queue" in output
-    assert len(visible_bodies(queue_url)) == 1
+    # THEN it stops as a configuration error, and the message was never received
+    assert status == 2
+    assert f"is not {FUNCTION}'s on-failure destination" in output and "nothing was received" in output
+    [message] = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"  # this receive, the test's own
 
 
 def fake_terraform(folder, monkeypatch, outputs: dict[str, str]) -> None:
@@ -278,7 +312,10 @@ def fake_terraform(folder, monkeypatch, outputs: dict[str, str]) -> None:
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
 
 
-def test_main_takes_its_settings_from_terraform_output(queue_url, tmp_path, monkeypatch, capsys):
+def test_main_takes_its_settings_from_terraform_output(moto_lambda, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(replay_tool, "RECEIVE_WAIT_S", 0)
+    queue_url = boto3.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
+    create_function(FUNCTION, on_failure_queue_url=queue_url)
     enqueue(queue_url, failure_record("tf.jpg"))
     outputs = {"processor_failures_queue_url": queue_url, "image_processor_function_name": FUNCTION}
     fake_terraform(tmp_path, monkeypatch, outputs)
@@ -327,6 +364,19 @@ def test_replay_against_the_local_stack(local_stack: LocalStack):
         "--function-name",
         stack.image_processor.name,
     ]
+
+    # WHEN the operator points it at the wrong queue by mistake: the metadata DLQ, holding a message
+    sqs = local_stack.client("sqs")
+    dlq_url = local_stack.queue_url(stack.metadata_dlq.name)
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"key": "waiting.jpg"}))
+    wrong = [*command[:5], dlq_url, *command[6:]]  # --queue-url names the DLQ
+    mistaken = subprocess.run(wrong, capture_output=True, text=True, env=operator_environment(), timeout=60)
+    # THEN it refuses before receiving anything: the message was never received
+    assert mistaken.returncode == 2, mistaken.stdout + mistaken.stderr
+    assert f"is not {stack.image_processor.name}'s on-failure destination" in mistaken.stderr
+    [message] = sqs.receive_message(QueueUrl=dlq_url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"  # this receive, the test's own
+    sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
     # WHEN the operator looks first: the dry run lists the three and leaves them
     dry = subprocess.run(

@@ -26,10 +26,11 @@ SCRIPT = REPO_ROOT / "scripts" / "reprocess.py"
 UPLOADS = 200
 
 
-def reprocess(local: LocalStack, *args: str) -> subprocess.Popen[str]:
+def reprocess(local: LocalStack, *args: str, uploads_bucket: str | None = None) -> subprocess.Popen[str]:
     stack = local.stack
     command = [sys.executable, str(SCRIPT), "--endpoint-url", local.endpoint, "--log-every", "10"]
-    command += ["--uploads-bucket", stack.uploads_bucket, "--thumbnails-bucket", stack.thumbnails_bucket]
+    command += ["--uploads-bucket", uploads_bucket or stack.uploads_bucket]
+    command += ["--thumbnails-bucket", stack.thumbnails_bucket]
     command += ["--table", stack.table, "--function-name", stack.image_processor.name, *args]
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=operator_environment()
@@ -189,3 +190,47 @@ def test_records_from_before_the_fingerprints_are_named_and_rendered_again_with_
     assert code == 0 and "done: 2 seen, 2 re-rendered" in output, output
     settle(local_stack)
     assert {"placeholder", "dominant_color", "phash"} <= set(local_stack.item("older/a.jpg"))
+
+
+def test_an_error_while_handling_an_object_is_a_failure_not_a_silent_skip(local_stack: LocalStack):
+    # GIVEN an upload whose record the tool cannot read (its thumbnails are not a list of renditions)
+    s3, stack = local_stack.client("s3"), local_stack.stack
+    s3.put_object(Bucket=stack.uploads_bucket, Key="odd/record.jpg", Body=images.jpeg(400, 300))
+    wait_until(lambda: local_stack.item("odd/record.jpg"), 60, "the record of odd/record.jpg")
+    settle(local_stack)
+    local_stack.client("dynamodb").update_item(
+        TableName=stack.table,
+        Key={"image_key": {"S": "odd/record.jpg"}},
+        UpdateExpression="SET thumbnails = :odd",
+        ExpressionAttributeValues={":odd": {"S": "not a list"}},
+    )
+
+    code, output = finished(reprocess(local_stack, "--prefix", "odd/"))
+
+    # THEN the object counts as failed, with the error, and the exit status says so
+    assert code == 1, output
+    assert f"FAILED s3://{stack.uploads_bucket}/odd/record.jpg: TypeError" in output
+    assert "done: 1 seen, 0 re-rendered, 0 skipped, 0 rejected, 1 failed" in output
+
+
+def test_a_bucket_that_does_not_notify_the_function_is_refused_unless_asked_for(local_stack: LocalStack):
+    # GIVEN another bucket with a photo in it: a mistyped --uploads-bucket
+    s3 = local_stack.client("s3")
+    s3.create_bucket(Bucket="reprocess-other-bucket")
+    s3.put_object(Bucket="reprocess-other-bucket", Key="elsewhere.jpg", Body=images.jpeg(400, 300))
+
+    code, output = finished(reprocess(local_stack, "--dry-run", uploads_bucket="reprocess-other-bucket"))
+
+    # THEN it stops as a configuration error before listing anything
+    assert code == 2, output
+    name = local_stack.stack.image_processor.name
+    assert f"s3://reprocess-other-bucket is not {name}'s event source (its notifications invoke no function)" in output
+    assert "would re-render" not in output
+
+    # WHEN the operator means it
+    code, output = finished(
+        reprocess(local_stack, "--dry-run", "--any-bucket", uploads_bucket="reprocess-other-bucket")
+    )
+    # THEN it goes ahead
+    assert code == 0, output
+    assert "would re-render s3://reprocess-other-bucket/elsewhere.jpg: no record" in output

@@ -82,6 +82,8 @@ def test_smoke_test_passes_against_the_local_stack_described_by_terraform_output
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "arguments").read_text().split() == ["-chdir=live", "output", "-json"]
     steps = [re.match(r"ok +[\d.]+ s  (.*)", line)[1] for line in result.stdout.splitlines() if line.startswith("ok")]
+    assert steps[0] == "buckets, table and queues exist"
+    steps = steps[1:]
     assert [step.split()[0] for step in steps] == [
         "dead-letter",
         "uploaded",
@@ -135,6 +137,31 @@ def test_smoke_test_fails_when_no_record_appears(local_stack: LocalStack):
     assert result.returncode == 1
     assert "FAIL: no PROCESSED record for smoke-test/" in result.stderr and "after 2 s" in result.stderr
     assert "image_processor's and db_writer's logs" in result.stderr
+    # AND it deleted its upload all the same: no test image stays in the bucket
+    assert "deleted s3://smoke-unwatched/smoke-test/" in result.stdout and "after the failure" in result.stdout
+    assert local_stack.client("s3").list_objects_v2(Bucket="smoke-unwatched").get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"thumbnail_bucket": "no-such-thumbnails"}, "thumbnails bucket no-such-thumbnails"),
+        ({"table_name": "no-such-table"}, "table no-such-table"),
+    ],
+)
+def test_smoke_test_checks_every_resource_before_it_writes(local_stack: LocalStack, override, named):
+    # GIVEN a setting that names a resource that does not exist
+    uploads = local_stack.stack.uploads_bucket
+    before = local_stack.client("s3").list_objects_v2(Bucket=uploads, Prefix="smoke-test/").get("KeyCount", 0)
+
+    result = smoke("--endpoint-url", local_stack.endpoint, *target_options(local_stack, **override))
+
+    # THEN it is a configuration error (exit status 2) naming the resource, and nothing was uploaded
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"error: {named} cannot be used" in result.stderr and "nothing was uploaded" in result.stderr
+    assert "uploaded" not in result.stdout
+    after = local_stack.client("s3").list_objects_v2(Bucket=uploads, Prefix="smoke-test/").get("KeyCount", 0)
+    assert after == before
 
 
 def test_smoke_test_reports_a_rejection_with_its_reason(local_stack: LocalStack):

@@ -41,7 +41,7 @@ def test_lambda_requirements_have_no_known_vulnerabilities():
     assert result.returncode == 0, result.stdout + result.stderr
     for pinned in (r"pillow 13\.0\.0", r"pi-heif 1\.4\.0"):
         assert re.search(rf"^{pinned}: no known vulnerabilities", result.stdout, re.M), result.stdout
-    assert "2 pinned package(s) in image_processor/requirements.txt, db_writer/requirements.txt" in result.stdout
+    assert "2 pinned package(s) in image_processor/requirements.lock, db_writer/requirements.lock" in result.stdout
 
 
 def test_audit_fails_on_a_known_vulnerability(tmp_path: Path):

@@ -132,9 +132,23 @@ def grants(stack: Stack, function: str) -> set[tuple[str, str]]:
     granted = set()
     for statement in policy_statements(stack, function):
         assert statement.get("effect", "Allow") == "Allow"
-        assert not {"not_actions", "not_resources", "condition", "principals"} & set(statement), statement
+        assert not {"not_actions", "not_resources", "principals"} & set(statement), statement
+        for condition in statement.get("condition", []):  # a condition may only narrow a grant further
+            narrowing = {(action, condition["test"], condition["variable"]) for action in statement["actions"]}
+            assert narrowing <= NARROWING_CONDITIONS, statement
         granted |= {(a, render(stack, r)) for a in statement["actions"] for r in statement["resources"]}
     return granted
+
+
+# Conditions that only narrow an Allow: listing the uploads bucket, only under the upload prefix.
+NARROWING_CONDITIONS = {("s3:ListBucket", "StringLike", "s3:prefix")}
+
+
+def test_listing_the_uploads_bucket_is_limited_to_the_upload_prefix(stack: Stack):
+    [statement] = [st for st in policy_statements(stack, "image_processor") if "s3:ListBucket" in st["actions"]]
+    assert statement["condition"] == [
+        {"test": "StringLike", "variable": "s3:prefix", "values": ["${var.upload_prefix}*"]}
+    ]
 
 
 def allows(granted: set[tuple[str, str]], action: str, resource: str) -> bool:

@@ -9,8 +9,8 @@ from typing import Any
 
 from tests.terraform.stack import REPO_ROOT
 
-# Set by the Lambda runtime itself, never by the stack.
-_RUNTIME_PROVIDED = re.compile(r"^(AWS_|_X_AMZN|LAMBDA_|_HANDLER$|TZ$)")
+# Set by the Lambda runtime itself, never by the stack (image_processor's worker extends PYTHONPATH).
+_RUNTIME_PROVIDED = re.compile(r"^(AWS_|_X_AMZN|LAMBDA_|_HANDLER$|TZ$|PYTHONPATH$)")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # What each function's zip holds besides its own package (CONTRACTS.md, build.sh).
 SHARED_PACKAGES = ("pipeline_common",)

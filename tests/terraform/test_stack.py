@@ -51,6 +51,8 @@ def metric_rows(widget: dict[str, Any]) -> list[tuple[str, str, dict[str, str], 
     """(namespace, metric, {dimension: value}, options) for each metric of a dashboard widget."""
     rows = []
     for row in widget["properties"].get("metrics", []):
+        if len(row) == 1:  # a metric math expression over the widget's other rows (by their ids)
+            continue
         options = row[-1] if isinstance(row[-1], dict) else {}
         values = row[:-1] if options else row
         namespace, metric, *pairs = values
@@ -406,41 +408,128 @@ def test_wildcard_actions_appear_only_in_deny_statements(stack: Stack):
 # --- monitoring -----------------------------------------------------------------------------------
 
 
+# Metrics an alarm or widget may read without a dimension: the account's, not one resource's.
+ACCOUNT_WIDE_METRICS = {("AWS/Lambda", "ConcurrentExecutions")}
+
+
+def alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm reads, each with namespace, metric_name, dimensions, statistic and period."""
+    if "metric_query" not in alarm:
+        return [alarm]
+    metrics = [query["metric"][0] for query in alarm["metric_query"] if "metric" in query]
+    return [metric | {"statistic": metric["stat"]} for metric in metrics]
+
+
+def alarm_expression(alarm: dict[str, Any]) -> str | None:
+    returned = [query for query in alarm.get("metric_query", []) if query.get("return_data")]
+    return returned[0]["expression"] if returned else None
+
+
 def test_alarm_dimensions_name_the_stacks_queues_and_functions(stack: Stack):
     alarms = stack.of_type("aws_cloudwatch_metric_alarm")
     assert alarms
     for name, alarm in alarms.items():
-        for dimension, value in alarm["dimensions"].items():
-            resource_type, attribute = DIMENSION_TARGETS[dimension]
-            target = reference(value)
-            assert target and target.startswith(f"{resource_type}.") and target.endswith(f".{attribute}"), name
-            assert stack.resolves(target), f"{name}: {target} is not in the stack"
+        for metric in alarm_metrics(alarm):
+            dimensions = metric.get("dimensions", {})
+            assert dimensions or (metric["namespace"], metric["metric_name"]) in ACCOUNT_WIDE_METRICS, name
+            for dimension, value in dimensions.items():
+                resource_type, attribute = DIMENSION_TARGETS[dimension]
+                target = reference(value)
+                assert target and target.startswith(f"{resource_type}.") and target.endswith(f".{attribute}"), name
+                assert stack.resolves(target), f"{name}: {target} is not in the stack"
         assert [reference(action) for action in alarm["alarm_actions"]] == ["aws_sns_topic.alarms.arn"], name
+        assert alarm["actions_enabled"] is True, name
 
 
-def alarm_on(stack: Stack, metric: str, dimension_value: str) -> dict[str, Any]:
+def alarm_on(stack: Stack, metric: str, dimension_value: str, expression: str | None = None) -> dict[str, Any]:
     matches = [
         alarm
         for alarm in stack.of_type("aws_cloudwatch_metric_alarm").values()
-        if alarm["metric_name"] == metric and dimension_value in alarm["dimensions"].values()
+        if alarm_expression(alarm) == expression
+        and any(
+            m["metric_name"] == metric and dimension_value in m.get("dimensions", {}).values()
+            for m in alarm_metrics(alarm)
+        )
     ]
     assert len(matches) == 1, f"expected one {metric} alarm on {dimension_value}"
     return matches[0]
 
 
 @pytest.mark.parametrize("queue", DEAD_LETTER_QUEUES)
-def test_dead_letter_queue_alarms_on_its_first_message(stack: Stack, queue: str):
-    alarm = alarm_on(stack, "ApproximateNumberOfMessagesVisible", f"${{aws_sqs_queue.{queue}.name}}")
-    assert alarm["namespace"] == "AWS/SQS"
-    assert (alarm["statistic"], alarm["period"], alarm["threshold"]) == ("Maximum", 60, 0)
-    assert alarm["comparison_operator"] == "GreaterThanThreshold"
+def test_dead_letter_queue_alarms_on_its_first_message_even_while_it_is_inspected(stack: Stack, queue: str):
+    # Visible + in flight: the runbook's receive-message hides a message without removing it.
+    alarm = alarm_on(
+        stack, "ApproximateNumberOfMessagesVisible", f"${{aws_sqs_queue.{queue}.name}}", "visible + in_flight"
+    )
+    metrics = {m["metric_name"]: m for m in alarm_metrics(alarm)}
+    assert set(metrics) == {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
+    assert all((m["namespace"], m["statistic"], m["period"]) == ("AWS/SQS", "Maximum", 60) for m in metrics.values())
+    assert (alarm["threshold"], alarm["comparison_operator"]) == (0, "GreaterThanThreshold")
     assert alarm["treat_missing_data"] == "notBreaching"
+    assert [reference(action) for action in alarm["ok_actions"]] == ["aws_sns_topic.alarms.arn"]
+
+
+@pytest.mark.parametrize("queue", DEAD_LETTER_QUEUES)
+def test_dead_letter_queue_alarms_again_on_new_messages(stack: Stack, queue: str):
+    # NumberOfMessagesSent leaves out what a redrive policy moves to a DLQ: the rise of the depth does not.
+    value = f"${{aws_sqs_queue.{queue}.name}}"
+    alarm = alarm_on(stack, "ApproximateNumberOfMessagesVisible", value, "DIFF(visible + in_flight)")
+    assert (alarm["threshold"], alarm["comparison_operator"]) == (0, "GreaterThanThreshold")
+    assert {m["period"] for m in alarm_metrics(alarm)} == {60}
+    assert "ok_actions" not in alarm, "going back to OK is no news: only arrivals notify"
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_function_errors_alarm(stack: Stack, function: str):
     alarm = alarm_on(stack, "Errors", f"${{aws_lambda_function.{function}.function_name}}")
     assert alarm["namespace"] == "AWS/Lambda" and alarm["threshold"] == 0
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_error_rate_alarm_divides_errors_by_invocations(stack: Stack, function: str):
+    value = f"${{aws_lambda_function.{function}.function_name}}"
+    alarm = alarm_on(stack, "Errors", value, "100 * errors / invocations")
+    queries = {query["id"]: query["metric"][0] for query in alarm["metric_query"] if "metric" in query}
+    assert {(q["metric_name"], q["stat"], q["period"]) for q in queries.values()} == {
+        ("Errors", "Sum", 300),
+        ("Invocations", "Sum", 300),
+    }
+    assert queries["errors"]["metric_name"] == "Errors" and queries["invocations"]["metric_name"] == "Invocations"
+    assert alarm["threshold"] == "${var.error_rate_alarm_threshold_percent}"
+    assert default(stack, "error_rate_alarm_threshold_percent") == 1
+
+
+@pytest.mark.parametrize(
+    ("function", "metric"),
+    [
+        ("image_processor", "Throttles"),
+        ("db_writer", "Throttles"),
+        ("image_processor", "AsyncEventsDropped"),
+        ("image_processor", "DestinationDeliveryFailures"),
+    ],
+)
+def test_function_alarms_on_the_first_throttle_and_every_silently_lost_event(stack: Stack, function: str, metric: str):
+    alarm = alarm_on(stack, metric, f"${{aws_lambda_function.{function}.function_name}}")
+    assert (alarm["namespace"], alarm["statistic"], alarm["period"]) == ("AWS/Lambda", "Sum", 300)
+    assert (alarm["threshold"], alarm["comparison_operator"]) == (0, "GreaterThanThreshold")
+
+
+def test_end_to_end_latency_alarm_watches_db_writers_p99(stack: Stack):
+    alarm = alarm_on(stack, "EndToEndLatency", "${aws_lambda_function.db_writer.function_name}")
+    assert (alarm["namespace"], alarm["extended_statistic"]) == ("ImagePipeline", "p99")
+    assert alarm["threshold"] == "${var.end_to_end_latency_alarm_threshold_seconds * 1000}"
+    assert "EndToEndLatency" in string_literals("db_writer"), "db_writer emits no EndToEndLatency metric"
+
+
+def test_account_concurrency_alarm_is_a_share_of_the_account_limit(stack: Stack):
+    alarm = stack.of_type("aws_cloudwatch_metric_alarm")["account_concurrency"]
+    assert (alarm["namespace"], alarm["metric_name"], alarm["statistic"]) == (
+        "AWS/Lambda",
+        "ConcurrentExecutions",
+        "Maximum",
+    )
+    assert "dimensions" not in alarm, "without a dimension the metric is the whole account's"
+    assert alarm["threshold"] == "${floor(var.account_concurrency_limit * var.concurrency_alarm_percent / 100)}"
 
 
 def test_metadata_queue_age_alarm(stack: Stack):
@@ -477,7 +566,7 @@ def test_dashboard_metrics_reference_resources_of_the_stack(stack: Stack):
             continue
         assert widget["properties"]["region"] == "${local.region}", widget["properties"]["title"]
         for namespace, metric, dimensions, _ in metric_rows(widget):
-            assert dimensions, f"{metric} has no dimensions"
+            assert dimensions or (namespace, metric) in ACCOUNT_WIDE_METRICS, f"{metric} has no dimensions"
             for dimension, value in dimensions.items():
                 resource_type, attribute = DIMENSION_TARGETS[dimension]
                 target = reference(value)
@@ -571,3 +660,63 @@ def test_tfvars_example_sets_declared_variables_for_a_dev_stack(stack: Stack):
     example = load_hcl(TERRAFORM_DIR / "terraform.tfvars.example")
     assert set(example) <= set(stack.variables)
     assert example["force_destroy"] is True
+
+
+# --- queue policies and listing -------------------------------------------------------------------
+
+
+def queue_policy_statements(stack: Stack, queue: str) -> list[dict[str, Any]]:
+    """The statements of the policy attached to a queue, with those of its source documents."""
+    policy = stack.of_type("aws_sqs_queue_policy")[queue]
+    assert reference(policy["queue_url"]) == f"aws_sqs_queue.{queue}.id"
+    documents = stack.data["aws_iam_policy_document"]
+    name = reference(policy["policy"]).removeprefix("data.aws_iam_policy_document.").removesuffix(".json")
+    name = re.sub(r'\["(\w+)"\]$', "", name)
+    document = documents[name]
+    statements = list(document.get("statement", []))
+    for source in document.get("source_policy_documents", []):
+        assert reference(source) == f'data.aws_iam_policy_document.queue_tls_only["{queue}"].json', source
+        statements += documents["queue_tls_only"]["statement"]
+    return statements
+
+
+@pytest.mark.parametrize("queue", ["metadata", "metadata_dlq", "processor_failures"])
+def test_every_queue_refuses_requests_without_tls(stack: Stack, queue: str):
+    assert set(stack.of_type("aws_sqs_queue_policy")) == set(stack.of_type("aws_sqs_queue"))
+    tls_only = stack.data["aws_iam_policy_document"]["queue_tls_only"]
+    assert reference(tls_only["for_each"][queue]) == f"aws_sqs_queue.{queue}.arn"
+    [deny] = [s for s in queue_policy_statements(stack, queue) if s.get("sid") == "DenyWithoutTLS"]
+    assert (deny["effect"], deny["actions"], deny["resources"]) == ("Deny", ["sqs:*"], ["${each.value}"])
+    assert deny["principals"] == [{"type": "*", "identifiers": ["*"]}]
+    assert deny["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
+
+
+def test_only_image_processor_and_named_redrive_roles_send_to_the_metadata_queue(stack: Stack):
+    [deny] = [s for s in queue_policy_statements(stack, "metadata") if s.get("sid") == "OnlyImageProcessorSends"]
+    assert (deny["effect"], deny["actions"]) == ("Deny", ["sqs:SendMessage"])
+    assert deny["resources"] == ["${aws_sqs_queue.metadata.arn}"]
+    assert deny["principals"] == [{"type": "*", "identifiers": ["*"]}]
+    [condition] = deny["condition"]
+    assert (condition["test"], condition["variable"]) == ("ArnNotEquals", "aws:PrincipalArn")
+    assert condition["values"] == "${concat([aws_iam_role.image_processor.arn], var.metadata_queue_redrive_role_arns)}"
+    assert default(stack, "metadata_queue_redrive_role_arns") == []
+
+
+def test_processor_failures_refuses_to_be_a_dead_letter_queue(stack: Stack):
+    policy = stack.of_type("aws_sqs_queue_redrive_allow_policy")["processor_failures"]
+    assert reference(policy["queue_url"]) == "aws_sqs_queue.processor_failures.id"
+    assert policy["redrive_allow_policy"] == '${jsonencode({redrivePermission = "denyAll"})}'
+
+
+def test_image_processor_lists_only_under_the_upload_prefix(stack: Stack):
+    statements = role_policy_statements(stack, "image_processor")
+    [listing] = [s for s in statements if "s3:ListBucket" in s["actions"]]
+    assert listing["condition"] == [
+        {"test": "StringLike", "variable": "s3:prefix", "values": ["${var.upload_prefix}*"]}
+    ]
+
+
+def test_image_processor_reserved_concurrency_is_optional(stack: Stack):
+    function = stack.of_type("aws_lambda_function")["image_processor"]
+    assert function["reserved_concurrent_executions"] == "${var.image_processor_reserved_concurrency}"
+    assert default(stack, "image_processor_reserved_concurrency") is None

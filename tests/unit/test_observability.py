@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline_common.observability import Logger, emit_metrics
+from pipeline_common.observability import ColdStart, Logger, emit_metrics
 
 
 def lines(capsys) -> list[dict]:
@@ -88,3 +88,22 @@ def test_emf_document_declares_namespace_dimension_and_units(capsys):
         12.5,
         "k",
     )
+
+
+def test_cold_start_is_reported_once_per_container(capsys):
+    cold_start = ColdStart()
+
+    cold_start.report("fn")
+    cold_start.report("fn")
+
+    [document] = lines(capsys)
+    assert (document["FunctionName"], document["ColdStart"]) == ("fn", 1)
+    assert document["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "ColdStart", "Unit": "Count"}]
+
+
+def test_emf_metric_with_a_list_records_each_value_and_an_empty_list_nothing(capsys):
+    emit_metrics("fn", {"EndToEndLatency": ([1200.0, 80.5], "Milliseconds")})
+    emit_metrics("fn", {"EndToEndLatency": ([], "Milliseconds")})
+
+    [document] = lines(capsys)
+    assert document["EndToEndLatency"] == [1200.0, 80.5]

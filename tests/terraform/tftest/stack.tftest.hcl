@@ -2,6 +2,12 @@
 # names users rely on and the values Terraform computes. Run by tests/terraform/test_offline.py in a
 # temporary copy of terraform/ that has placeholder build output in ../dist and ../dist-x86_64.
 
+# terraform test fails a run on a failed check block, which plan and apply only print as a warning: every run
+# but no_alarm_subscriber_warns says the topic has a subscriber.
+variables {
+  alarm_topic_subscribed_elsewhere = true
+}
+
 mock_provider "aws" {
   override_data {
     target = data.aws_caller_identity.current
@@ -112,19 +118,20 @@ run "default_stack" {
   assert {
     condition = alltrue(flatten([
       for widget in jsondecode(aws_cloudwatch_dashboard.pipeline.dashboard_body).widgets : [
+        # Rows with a dimension: metric math rows ([{expression}]) and account-wide metrics name no resource.
         for metric in try(widget.properties.metrics, []) : contains([
           aws_lambda_function.image_processor.function_name, aws_lambda_function.db_writer.function_name,
           aws_sqs_queue.metadata.name, aws_sqs_queue.metadata_dlq.name, aws_sqs_queue.processor_failures.name,
           aws_dynamodb_table.images.name,
-        ], metric[3])
+        ], metric[3]) if length(metric) > 3
       ]
     ]))
     error_message = "a dashboard metric names a resource that is not in the stack"
   }
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.metadata_dlq_not_empty.dimensions.QueueName == aws_sqs_queue.metadata_dlq.name &&
-      aws_cloudwatch_metric_alarm.processor_failures_not_empty.dimensions.QueueName == aws_sqs_queue.processor_failures.name &&
+      one(toset([for q in aws_cloudwatch_metric_alarm.metadata_dlq_not_empty.metric_query : q.metric[0].dimensions.QueueName if length(q.metric) > 0])) == aws_sqs_queue.metadata_dlq.name &&
+      one(toset([for q in aws_cloudwatch_metric_alarm.processor_failures_not_empty.metric_query : q.metric[0].dimensions.QueueName if length(q.metric) > 0])) == aws_sqs_queue.processor_failures.name &&
       aws_cloudwatch_metric_alarm.metadata_queue_oldest_message.dimensions.QueueName == aws_sqs_queue.metadata.name &&
       aws_cloudwatch_metric_alarm.image_processor_errors.dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
       aws_cloudwatch_metric_alarm.db_writer_errors.dimensions.FunctionName == aws_lambda_function.db_writer.function_name
@@ -138,6 +145,132 @@ run "default_stack" {
   assert {
     condition     = aws_dynamodb_table.images.stream_enabled == false && output.dynamodb_stream_arn == null
     error_message = "the table's stream is opt-in (dynamodb_stream_enabled): off, with no ARN output"
+  }
+  assert {
+    condition     = output.alarm_topic_arn == aws_sns_topic.alarms.arn && output.alarm_topic_arn != ""
+    error_message = "the alarm topic is always created and its ARN is an output"
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.image_processor_throttles.dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
+      aws_cloudwatch_metric_alarm.db_writer_throttles.dimensions.FunctionName == aws_lambda_function.db_writer.function_name &&
+      aws_cloudwatch_metric_alarm.image_processor_async_events_dropped.metric_name == "AsyncEventsDropped" &&
+      aws_cloudwatch_metric_alarm.image_processor_async_events_dropped.dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
+      aws_cloudwatch_metric_alarm.image_processor_destination_delivery_failures.metric_name == "DestinationDeliveryFailures" &&
+      aws_cloudwatch_metric_alarm.image_processor_destination_delivery_failures.dimensions.FunctionName == aws_lambda_function.image_processor.function_name
+    )
+    error_message = "the throttles and lost-event alarms watch the stack's functions"
+  }
+  assert {
+    condition = alltrue([
+      for alarm in [aws_cloudwatch_metric_alarm.image_processor_error_rate, aws_cloudwatch_metric_alarm.db_writer_error_rate] :
+      alarm.threshold == 1 && length([for q in alarm.metric_query : q if q.return_data && q.expression == "100 * errors / invocations"]) == 1
+    ])
+    error_message = "the error-rate alarms divide errors by invocations and fire above 1 %"
+  }
+  assert {
+    condition = (
+      one([for q in aws_cloudwatch_metric_alarm.image_processor_error_rate.metric_query : q.metric[0].dimensions.FunctionName if q.id == "errors"]) == aws_lambda_function.image_processor.function_name &&
+      one([for q in aws_cloudwatch_metric_alarm.db_writer_error_rate.metric_query : q.metric[0].dimensions.FunctionName if q.id == "invocations"]) == aws_lambda_function.db_writer.function_name
+    )
+    error_message = "each error-rate alarm reads its own function's metrics"
+  }
+  assert {
+    condition = alltrue([
+      for alarm in [aws_cloudwatch_metric_alarm.metadata_dlq_not_empty, aws_cloudwatch_metric_alarm.metadata_dlq_new_messages] :
+      alltrue([for q in alarm.metric_query : q.metric[0].dimensions.QueueName == aws_sqs_queue.metadata_dlq.name if length(q.metric) > 0])
+    ]) && length(aws_cloudwatch_metric_alarm.processor_failures_new_messages.ok_actions) == 0
+    error_message = "the DLQ alarms read their own queue, and the new-messages alarm sends no OK"
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.end_to_end_latency.threshold == 120000 &&
+      aws_cloudwatch_metric_alarm.end_to_end_latency.extended_statistic == "p99" &&
+      aws_cloudwatch_metric_alarm.end_to_end_latency.dimensions.FunctionName == aws_lambda_function.db_writer.function_name &&
+      aws_cloudwatch_metric_alarm.account_concurrency.threshold == 800 &&
+      length(aws_cloudwatch_metric_alarm.account_concurrency.dimensions) == 0
+    )
+    error_message = "latency p99 above 120 s, account concurrency above 80 % of 1000"
+  }
+  assert {
+    condition = (
+      aws_sqs_queue_policy.metadata.queue_url == aws_sqs_queue.metadata.id &&
+      aws_sqs_queue_policy.metadata_dlq.queue_url == aws_sqs_queue.metadata_dlq.id &&
+      aws_sqs_queue_policy.processor_failures.queue_url == aws_sqs_queue.processor_failures.id &&
+      aws_sqs_queue_policy.metadata.policy == data.aws_iam_policy_document.metadata_queue.json
+    )
+    error_message = "every queue has its policy"
+  }
+  assert {
+    condition = alltrue([
+      for queue, document in data.aws_iam_policy_document.queue_tls_only :
+      one([for st in document.statement : st.effect == "Deny" && contains(st.actions, "sqs:*") && length(st.actions) == 1 && one(st.condition).variable == "aws:SecureTransport" && tolist(one(st.condition).values) == tolist(["false"]) if st.sid == "DenyWithoutTLS"])
+    ]) && length(data.aws_iam_policy_document.queue_tls_only) == 3
+    error_message = "each of the three queues denies requests without TLS"
+  }
+  assert {
+    condition = one([
+      for st in data.aws_iam_policy_document.metadata_queue.statement :
+      st.effect == "Deny" && contains(st.actions, "sqs:SendMessage") && length(st.actions) == 1 && one(st.condition).test == "ArnNotEquals" && tolist(one(st.condition).values) == tolist([aws_iam_role.image_processor.arn])
+      if st.sid == "OnlyImageProcessorSends"
+    ])
+    error_message = "only image_processor's role may send to the metadata queue"
+  }
+  assert {
+    condition     = jsondecode(aws_sqs_queue_redrive_allow_policy.processor_failures.redrive_allow_policy).redrivePermission == "denyAll"
+    error_message = "processor-failures must refuse to be anyone's DLQ"
+  }
+  assert {
+    condition = one([
+      for st in data.aws_iam_policy_document.image_processor.statement :
+      one(st.condition).variable == "s3:prefix" && tolist(one(st.condition).values) == tolist(["*"]) if st.sid == "TellMissingUploadsApart"
+    ])
+    error_message = "s3:ListBucket is limited to the upload prefix (everything, with the default empty prefix)"
+  }
+}
+
+run "no_alarm_subscriber_warns" {
+  command = plan
+
+  variables {
+    alarm_topic_subscribed_elsewhere = false
+  }
+
+  expect_failures = [check.alarm_topic_has_a_subscriber]
+}
+
+run "alarm_email_and_redrive_roles" {
+  command = plan
+
+  variables {
+    alarm_email                          = "ops@example.com"
+    alarm_topic_subscribed_elsewhere     = false
+    upload_prefix                        = "incoming/"
+    metadata_queue_redrive_role_arns     = ["arn:aws:iam::123456789012:role/operators"]
+    image_processor_reserved_concurrency = 50
+  }
+
+  assert {
+    condition     = length(aws_sns_topic_subscription.alarm_email) == 1
+    error_message = "alarm_email subscribes one address"
+  }
+  assert {
+    condition = one([
+      for st in data.aws_iam_policy_document.metadata_queue.statement :
+      contains(one(st.condition).values, "arn:aws:iam::123456789012:role/operators") if st.sid == "OnlyImageProcessorSends"
+    ])
+    error_message = "the redrive roles may send to the metadata queue too"
+  }
+  assert {
+    condition = one([
+      for st in data.aws_iam_policy_document.image_processor.statement :
+      tolist(one(st.condition).values) == tolist(["incoming/*"]) if st.sid == "TellMissingUploadsApart"
+    ])
+    error_message = "s3:ListBucket follows upload_prefix"
+  }
+  assert {
+    condition     = aws_lambda_function.image_processor.reserved_concurrent_executions == 50
+    error_message = "image_processor_reserved_concurrency reserves concurrency"
   }
 }
 
