@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import pi_heif
 from PIL import Image, UnidentifiedImageError
 
 from image_processor import isobmff
+from image_processor.exif import read_exif, safe_text
 
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")
@@ -37,6 +37,7 @@ THUMBNAIL_QUALITY = 80
 REDUCING_GAP = 1.4
 S3_MAX_KEY_BYTES = 1024
 _HASHED_FOLDER = "_long/"
+_DETAIL_LIMIT = 1000
 _SIZES_FOLDER = "_sizes/"
 
 # Orientation tag values (EXIF 2.3, tag 0x0112) and the transpose that makes the image upright:
@@ -50,19 +51,6 @@ _UPRIGHT_TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_ORIENTATION_TAG = 0x0112
-_EXIF_IFD = 0x8769
-_GPS_IFD = 0x8825
-_BASE_EXIF_FIELDS = {0x010F: "make", 0x0110: "model", 0x0132: "datetime"}
-_EXIF_IFD_FIELDS = {
-    0x9003: "datetime_original",
-    0x829A: "exposure_time",
-    0x829D: "f_number",
-    0x8827: "iso",
-    0x920A: "focal_length",
-    0xA434: "lens_model",
-}
-_EXIF_TEXT_LIMIT = 128
 
 # HEIF/HEIC through pi-heif (libheif with its HEVC decoder): the primary image only, so the thumbnails,
 # depth maps and auxiliary images a phone stores beside it are neither decoded nor kept.
@@ -77,6 +65,8 @@ class ImageRejectedError(Exception):
     """
 
     def __init__(self, reason: str, detail: str) -> None:
+        # Details quote decoders' messages, which may quote the file: only storable text goes on.
+        detail = safe_text(detail, _DETAIL_LIMIT)
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -166,23 +156,6 @@ def thumbnail_key(source_key: str, prefix: str, extra_size: int | None = None) -
         return key
     digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()
     return f"{folder}{_HASHED_FOLDER}{digest}{THUMBNAIL_EXTENSION}"
-
-
-def read_exif(image: Image.Image, *, include_gps: bool) -> tuple[int, dict[str, Any]]:
-    """Returns (orientation 1-8, a bounded allow-list of EXIF fields). Corrupt EXIF is not fatal."""
-    try:
-        exif = image.getexif()
-        orientation = exif.get(_ORIENTATION_TAG, 1)
-        fields = _pick(exif, _BASE_EXIF_FIELDS) | _pick(exif.get_ifd(_EXIF_IFD), _EXIF_IFD_FIELDS)
-        if include_gps:
-            fields |= _gps_coordinates(exif.get_ifd(_GPS_IFD))
-    except Exception as error:  # noqa: BLE001 - a broken EXIF block must not lose the image
-        return 1, {"error": f"unreadable EXIF: {type(error).__name__}: {error}"[:_EXIF_TEXT_LIMIT]}
-    if not isinstance(orientation, int) or not 1 <= orientation <= 8:
-        orientation = 1
-    if orientation != 1:
-        fields["orientation"] = orientation
-    return orientation, fields
 
 
 def _heif_orientation(image: Image.Image, data: bytes, exif: dict[str, Any]) -> int:
@@ -432,45 +405,3 @@ def _decode_failure(error: Exception) -> ImageRejectedError:
     if any(word in str(error).lower() for word in ("truncated", "end of file")) or isinstance(error, EOFError):
         return ImageRejectedError("truncated_image", text)
     return ImageRejectedError("corrupt_image", text)
-
-
-def _pick(tags: Any, wanted: dict[int, str]) -> dict[str, Any]:
-    picked = {}
-    for tag, name in wanted.items():
-        value = _plain(tags.get(tag))
-        if value is not None:
-            picked[name] = value
-    return picked
-
-
-def _plain(value: Any) -> Any:
-    """EXIF values as JSON-friendly scalars; None for anything unusable."""
-    if isinstance(value, tuple | list):
-        return _plain(value[0]) if len(value) == 1 else None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        text = value.replace("\x00", "").strip()
-        return text[:_EXIF_TEXT_LIMIT] or None
-    if isinstance(value, int):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    return round(number, 6) if math.isfinite(number) else None
-
-
-def _gps_coordinates(gps: Any) -> dict[str, float]:
-    coordinates = {}
-    for name, ref_tag, value_tag, negative in (("gps_latitude", 1, 2, "S"), ("gps_longitude", 3, 4, "W")):
-        parts = gps.get(value_tag)
-        if not parts or len(parts) != 3:
-            continue
-        degrees, minutes, seconds = (float(part) for part in parts)
-        decimal = degrees + minutes / 60 + seconds / 3600
-        if not math.isfinite(decimal):
-            continue
-        sign = -1 if str(gps.get(ref_tag, "")).upper().startswith(negative) else 1
-        coordinates[name] = round(sign * decimal, 6)
-    return coordinates

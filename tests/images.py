@@ -44,6 +44,44 @@ def jpeg_with_exif(
     return encode(photo(width, height), "JPEG", quality=85, exif=exif.tobytes())
 
 
+# EXIF field types (TIFF 6.0): the value's type decides how it is written, whatever the tag usually holds.
+ASCII, SHORT, LONG, RATIONAL, UNDEFINED, DOUBLE = 2, 3, 4, 5, 7, 12
+_EXIF_TYPE_FORMATS = {ASCII: "s", SHORT: "H", LONG: "I", RATIONAL: "II", UNDEFINED: "s", DOUBLE: "d"}
+
+
+def raw_exif(
+    base: dict[int, tuple[int, object]], exif: dict[int, tuple[int, object]], gps: dict[int, tuple[int, object]]
+) -> bytes:
+    """An APP1 EXIF payload written field by field ({tag: (type, value)}), so that any type can hold any
+    tag: what a camera should never write, and a crafted file can. A value is a tuple of numbers (a
+    RATIONAL's numerators and denominators in turn) or bytes for ASCII and UNDEFINED."""
+    directories = [dict(base), dict(exif), dict(gps)]
+    sizes = [2 + 12 * (len(fields) + (2 if at == 0 else 0)) + 4 for at, fields in enumerate(directories)]
+    starts = list(itertools.accumulate(sizes, initial=8))
+    directories[0] |= {0x8769: (LONG, (starts[1],)), 0x8825: (LONG, (starts[2],))}
+    data_at = starts[3]
+    tables, data = b"", b""
+    for fields in directories:
+        table = struct.pack("<H", len(fields))
+        for tag, (kind, value) in sorted(fields.items()):
+            fmt = _EXIF_TYPE_FORMATS[kind]
+            payload = value if isinstance(value, bytes) else struct.pack(f"<{len(value)}{fmt[0]}", *value)
+            count = len(payload) if fmt == "s" else len(value) // len(fmt)
+            if len(payload) <= 4:
+                table += struct.pack("<HHI", tag, kind, count) + payload.ljust(4, b"\x00")
+            else:
+                table += struct.pack("<HHII", tag, kind, count, data_at + len(data))
+                data += payload + b"\x00" * (len(payload) % 2)
+        tables += table + struct.pack("<I", 0)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + tables + data
+
+
+def jpeg_with_raw_exif(payload: bytes, width: int = 400, height: int = 300) -> bytes:
+    """A JPEG whose first segment is the APP1 `payload` (see raw_exif)."""
+    data = jpeg(width, height)
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
 def marked_for_orientation(orientation: int) -> bytes:
     """A 300x200 stored image whose red marker is top-left once the EXIF orientation is applied."""
     exif = Image.Exif()

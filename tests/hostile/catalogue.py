@@ -221,6 +221,11 @@ def _exif_loop() -> bytes:
     )
 
 
+def _exif_fields(exif: dict[int, tuple[int, object]], gps: dict[int, tuple[int, object]] | None = None) -> bytes:
+    """A JPEG whose EXIF holds Make "Canon", the given Exif-directory fields and GPS fields, each as typed."""
+    return images.jpeg_with_raw_exif(images.raw_exif({0x010F: (images.ASCII, b"Canon\x00")}, exif, gps or {}))
+
+
 def _zip(name: str, payload: bytes) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -587,6 +592,34 @@ CONTENT_CASES: tuple[Case, ...] = (
         _exif_loop,
         "PROCESSED",
         note="each directory read once; orientation 6 applied",
+    ),
+    Case(
+        "exif-huge-number",
+        "a JPEG whose EXIF FNumber is the double 1e300",
+        f"{PREFIX}exif-1e300.jpg",
+        lambda: _exif_fields({0x829D: (images.DOUBLE, (1e300,)), 0x8827: (images.SHORT, (200,))}),
+        "PROCESSED",
+        note="a number DynamoDB cannot store (not finite, past 1E+125 or below 1E-130) is dropped and named in "
+        "`exif.dropped`; the other fields stay",
+    ),
+    Case(
+        "exif-bad-gps",
+        "a JPEG whose EXIF GPS longitude is text",
+        f"{PREFIX}exif-gps.jpg",
+        lambda: _exif_fields(
+            {0x8827: (images.SHORT, (200,))},
+            {1: (images.ASCII, b"N\x00"), 2: (images.RATIONAL, (52, 1, 22, 1, 30, 1)), 4: (images.ASCII, b"east\x00")},
+        ),
+        "PROCESSED",
+        note="with `INCLUDE_GPS=true`, both coordinates are dropped and named in `exif.dropped`; nothing else is",
+    ),
+    Case(
+        "exif-noncharacters",
+        "a JPEG whose EXIF lens model holds Unicode noncharacters, an unpaired surrogate and control characters",
+        f"{PREFIX}exif-text.jpg",
+        lambda: _exif_fields({0xA434: (images.UNDEFINED, "Lens\ufffe\ufdd0\x07 Pro".encode() + b"\xed\xa0\x80")}),
+        "PROCESSED",
+        note="text keeps what can be stored: noncharacters and surrogates removed, control characters made spaces",
     ),
     Case(
         "cmyk-jpeg",
