@@ -19,7 +19,7 @@ from typing import Any
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
-from image_processor import isobmff
+from image_processor import colour, isobmff
 from image_processor.exif import read_exif, safe_text
 
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
@@ -83,6 +83,8 @@ class ImageInfo:
     mode: str
     frame_count: int
     exif: dict[str, Any] = field(default_factory=dict)
+    icc_profile: str | None = None  # the name of the embedded colour profile the thumbnail was converted from
+    icc_profile_ignored: str | None = None  # why an embedded colour profile was not used
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def make_thumbnails(
         orientation, exif = read_exif(image, include_gps=include_gps)
         if image.format == "HEIF":
             orientation = _heif_orientation(image, data, exif)
+        conversion = colour.conversion_for(image)
         info = ImageInfo(
             format=image.format or "",
             mime_type=image.get_format_mimetype() or "",
@@ -120,13 +123,13 @@ def make_thumbnails(
             mode=image.mode,
             frame_count=_frame_count(image, data),
             exif=exif,
+            icc_profile=conversion.description,
+            icc_profile_ignored=conversion.ignored,
         )
-        # An ICC profile describes the source's colour space: only an RGB one fits the RGB thumbnail.
-        icc_profile = image.info.get("icc_profile") if image.mode in ("RGB", "RGBA") else None
-        largest = _decode_small(image, max(sizes))
+        largest = _decode_small(image, max(sizes), conversion)
     if orientation in _UPRIGHT_TRANSPOSE:
         largest = largest.transpose(_UPRIGHT_TRANSPOSE[orientation])
-    return info, tuple(_encode(_fitted(largest, size), icc_profile=icc_profile) for size in sizes)
+    return info, tuple(_encode(_fitted(largest, size)) for size in sizes)
 
 
 def make_thumbnail(
@@ -321,8 +324,8 @@ def _tiff_page_count(data: bytes) -> int:
     return max(len(seen), 1)
 
 
-def _decode_small(image: Image.Image, size: int) -> Image.Image:
-    """Decodes the first frame, reduced to fit size x size, in RGB or RGBA, detached from the file."""
+def _decode_small(image: Image.Image, size: int, conversion: colour.Conversion) -> Image.Image:
+    """Decodes the first frame, reduced to fit size x size, in sRGB (RGB or RGBA), detached from the file."""
     if image.mode == "F" or image.mode.startswith("I"):
         return _deep_grey_thumbnail(image, size)
     resizable = _resizable_mode(image)
@@ -334,6 +337,8 @@ def _decode_small(image: Image.Image, size: int) -> Image.Image:
         resizable = resizable.resize(box, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
     else:
         resizable.thumbnail((size, size), reducing_gap=REDUCING_GAP)
+    if conversion.transform is not None:
+        return colour.to_srgb(resizable, conversion)
     if resizable.mode in ("RGB", "RGBA"):
         return resizable.copy() if resizable is image else resizable
     has_alpha = "A" in resizable.mode or resizable.has_transparency_data
@@ -389,10 +394,11 @@ def _eight_bit_mapping(image: Image.Image) -> tuple[float, float]:
     return (1.0 if high <= 255 else 255 / 65535), 0.0
 
 
-def _encode(image: Image.Image, *, icc_profile: bytes | None) -> Thumbnail:
+def _encode(image: Image.Image) -> Thumbnail:
     buffer = io.BytesIO()
-    # exif/xmp left out on purpose: the thumbnail must not carry camera or GPS data.
-    image.save(buffer, "WEBP", quality=THUMBNAIL_QUALITY, icc_profile=icc_profile or b"", exif=b"")
+    # exif/xmp left out on purpose: the thumbnail must not carry camera or GPS data. No ICC profile either:
+    # the pixels are sRGB by now, which is what an image without one means (colour.py).
+    image.save(buffer, "WEBP", quality=THUMBNAIL_QUALITY, icc_profile=b"", exif=b"")
     return Thumbnail(data=buffer.getvalue(), width=image.width, height=image.height)
 
 

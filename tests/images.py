@@ -82,6 +82,58 @@ def jpeg_with_raw_exif(payload: bytes, width: int = 400, height: int = 300) -> b
     return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
 
 
+# ICC profiles (ICC.1:2001, version 2.1), written tag by tag: the suite needs Display P3 and others that
+# Little CMS cannot create. Colours in the profile connection space are XYZ relative to D50.
+_D50 = (0.9642, 1.0, 0.8249)
+# Display P3's primaries adapted to D50 (Bradford), as Apple's profile holds them; they add up to D50.
+DISPLAY_P3_PRIMARIES = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+
+
+def _s15fixed16(*values: float) -> bytes:
+    return b"".join(struct.pack(">i", round(value * 65536)) for value in values)
+
+
+def _icc_xyz(xyz: tuple[float, float, float]) -> bytes:
+    return b"XYZ \x00\x00\x00\x00" + _s15fixed16(*xyz)
+
+
+def _icc_srgb_curve() -> bytes:
+    """sRGB's transfer function as a parametric curve (type 3), which Display P3 shares."""
+    return (
+        b"para\x00\x00\x00\x00"
+        + struct.pack(">HH", 3, 0)
+        + _s15fixed16(2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045)
+    )
+
+
+def icc_profile(space: bytes, description: str, tags: dict[bytes, bytes]) -> bytes:
+    """A display ('mntr') profile of colour space `space` (b"RGB ", b"GRAY") holding `tags` beside its
+    description and D50 white point."""
+    text = description.encode("ascii") + b"\x00"
+    desc = b"desc\x00\x00\x00\x00" + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
+    tags = {b"desc": desc, b"wtpt": _icc_xyz(_D50), **tags}
+    table_end = 128 + 4 + 12 * len(tags)
+    entries, payload = b"", b""
+    for signature, data in tags.items():
+        entries += signature + struct.pack(">II", table_end + len(payload), len(data))
+        payload += data + bytes(-len(data) % 4)
+    size = table_end + len(payload)
+    header = struct.pack(">I4sI4s4s4s", size, b"", 0x02100000, b"mntr", space, b"XYZ ") + bytes(12) + b"acsp"
+    header += bytes(4 + 4 + 4 + 4 + 8 + 4) + _s15fixed16(*_D50) + bytes(4 + 16 + 28)
+    return header + struct.pack(">I", len(tags)) + entries + payload
+
+
+def display_p3_profile() -> bytes:
+    red, green, blue = (_icc_xyz(primary) for primary in DISPLAY_P3_PRIMARIES)
+    curves = dict.fromkeys((b"rTRC", b"gTRC", b"bTRC"), _icc_srgb_curve())
+    return icc_profile(b"RGB ", "Display P3", {b"rXYZ": red, b"gXYZ": green, b"bXYZ": blue, **curves})
+
+
+def linear_grey_profile() -> bytes:
+    """A grey profile with gamma 1.0: mid-grey 128 in it is much lighter in sRGB (188)."""
+    return icc_profile(b"GRAY", "Linear Grey", {b"kTRC": b"curv\x00\x00\x00\x00" + struct.pack(">IH", 1, 256)})
+
+
 def marked_for_orientation(orientation: int) -> bytes:
     """A 300x200 stored image whose red marker is top-left once the EXIF orientation is applied."""
     exif = Image.Exif()

@@ -46,6 +46,8 @@ HALF_LIMIT_SIDE = 7_071
 WEBP_AT_LIMIT_MB = 900
 S3_MAX_KEY_BYTES = 1024
 PREFIX = "hostile/"
+ICC_TEXT = (b"Lorem ipsum dolor sit amet. " * 40_000)[: 1024 * 1024]
+P3_COLOUR = (200, 100, 50)  # inside sRGB's gamut, where Display P3 and sRGB give it other numbers
 
 
 @dataclass(frozen=True)
@@ -620,6 +622,25 @@ CONTENT_CASES: tuple[Case, ...] = (
         lambda: _exif_fields({0xA434: (images.UNDEFINED, "Lens\ufffe\ufdd0\x07 Pro".encode() + b"\xed\xa0\x80")}),
         "PROCESSED",
         note="text keeps what can be stored: noncharacters and surrogates removed, control characters made spaces",
+    ),
+    Case(
+        "icc-garbage",
+        "a JPEG whose 1 MB \u201cICC profile\u201d is text",
+        f"{PREFIX}icc-text.jpg",
+        lambda: images.encode(images.photo(400, 300), "JPEG", quality=85, icc_profile=ICC_TEXT),
+        "PROCESSED",
+        note="the profile is ignored (`icc_profile_ignored` says why) and never reaches the thumbnail, which "
+        "carries no profile",
+    ),
+    Case(
+        "display-p3",
+        "a photo tagged Display P3, as phones take them",
+        f"{PREFIX}p3.jpg",
+        lambda: images.encode(
+            Image.new("RGB", (400, 300), P3_COLOUR), "JPEG", quality=95, icc_profile=images.display_p3_profile()
+        ),
+        "PROCESSED",
+        note="converted to sRGB, so browsers show its colours; `icc_profile` names the profile",
     ),
     Case(
         "cmyk-jpeg",
