@@ -19,7 +19,7 @@ from typing import Any
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
-from image_processor import colour, isobmff
+from image_processor import coded_size, colour, isobmff
 from image_processor.exif import read_exif, safe_text
 
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
@@ -109,6 +109,8 @@ def make_thumbnails(
     _check_riff_complete(data)
     with _rejecting_decode_errors(), _open(data) as image:
         _check_pixels(image, max_pixels)
+        if image.format in ("AVIF", "HEIF"):
+            _check_coded_sizes(data, max_pixels)
         orientation, exif = read_exif(image, include_gps=include_gps)
         if image.format == "HEIF":
             orientation = _heif_orientation(image, data, exif)
@@ -286,6 +288,26 @@ def _needs_two_full_frames(image: Image.Image) -> bool:
     if image.format in _DOUBLE_BUFFERED_FORMATS:
         return True
     return image.format != "JPEG" and ("A" in image.mode or image.has_transparency_data)
+
+
+def _check_coded_sizes(data: bytes, max_pixels: int) -> None:
+    """Every AV1, HEVC and grid item codes the size its `ispe` declares (coded_size.py), and a size the
+    decoder can hold: AVIF and HEIF decode into a frame of their own, so half of MAX_IMAGE_PIXELS."""
+    for item in coded_size.item_sizes(data):
+        where = f"item {item.item_id} ({item.codec})"
+        if item.coded is None:
+            raise ImageRejectedError("corrupt_image", f"{where} has {item.source}")
+        size = "x".join(map(str, item.coded))
+        coded = f"{where}: {item.source} codes {size} = {item.decoded_pixels:,} pixels"
+        if item.decoded_pixels > 2 * max_pixels:
+            raise ImageRejectedError("decompression_bomb", f"{coded}, over twice MAX_IMAGE_PIXELS={max_pixels:,}")
+        if item.decoded_pixels > max_pixels // 2:
+            half = f"{max_pixels // 2:,}, half of MAX_IMAGE_PIXELS, the limit for AVIF and HEIF"
+            raise ImageRejectedError("too_many_pixels", f"{coded}, over {half}")
+        if item.coded != item.declared:
+            declared = "no size" if item.declared is None else "x".join(map(str, item.declared))
+            detail = f"{where}: its ispe property declares {declared} but {item.source} codes {size}"
+            raise ImageRejectedError("corrupt_image", detail)
 
 
 def _size(image: Image.Image) -> str:

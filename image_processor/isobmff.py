@@ -33,3 +33,120 @@ def item_properties(data: bytes) -> tuple[int, int] | None:
     meta = box(data, 0, len(data), b"meta")
     iprp = meta and box(data, meta[0] + 4, meta[1], b"iprp")  # meta is a full box: skip version and flags
     return iprp and box(data, iprp[0], iprp[1], b"ipco")
+
+
+def item_types(data: bytes) -> dict[int, bytes]:
+    """Each item's type (`av01`, `hvc1`, `grid`, `Exif`, ...) from meta > iinf, by item ID."""
+    meta = _meta_content(data)
+    iinf = meta and box(data, *meta, b"iinf")
+    if not iinf or iinf[0] == iinf[1]:
+        return {}
+    first_entry = iinf[0] + (6 if data[iinf[0]] == 0 else 8)  # version, flags, then a 16- or 32-bit count
+    types = {}
+    for kind, start, end in boxes(data, first_entry, iinf[1]):
+        version = data[start] if start < end else 0
+        if kind != b"infe" or version < 2:  # versions 0 and 1 describe files, not image items
+            continue
+        id_size = 2 if version == 2 else 4
+        type_at = start + 4 + id_size + 2  # version and flags, the ID, the protection index
+        if type_at + 4 <= end:
+            types[int.from_bytes(data[start + 4 : start + 4 + id_size], "big")] = data[type_at : type_at + 4]
+    return types
+
+
+def item_property_boxes(data: bytes) -> dict[int, list[tuple[bytes, int, int]]]:
+    """Each item's properties as (type, content start, end), in the order meta > iprp > ipma lists them."""
+    meta = _meta_content(data)
+    iprp = meta and box(data, *meta, b"iprp")
+    ipco = iprp and box(data, *iprp, b"ipco")
+    ipma = iprp and box(data, *iprp, b"ipma")
+    if not ipco or not ipma:
+        return {}
+    listed = list(boxes(data, *ipco))
+    reader = _Reader(data, *ipma)
+    associated: dict[int, list[tuple[bytes, int, int]]] = {}
+    try:
+        version, flags = reader.uint(1), reader.uint(3)
+        id_size, index_size = (2 if version == 0 else 4), (2 if flags & 1 else 1)
+        index_mask = 0x7FFF if index_size == 2 else 0x7F  # the top bit says "essential"
+        for _ in range(reader.uint(4)):
+            item_id, count = reader.uint(id_size), reader.uint(1)
+            indexes = [reader.uint(index_size) & index_mask for _ in range(count)]
+            associated[item_id] = [listed[index - 1] for index in indexes if 0 < index <= len(listed)]
+    except _MalformedError:
+        pass
+    return associated
+
+
+def item_data(data: bytes, item_id: int) -> bytes | memoryview | None:
+    """The item's bytes as meta > iloc places them (in the file or in meta > idat), or None when the
+    location is missing, runs past its source, or is built from another item (construction method 2)."""
+    meta = _meta_content(data)
+    iloc = meta and box(data, *meta, b"iloc")
+    if not iloc:
+        return None
+    location = _item_locations(data, *iloc).get(item_id)
+    if location is None:
+        return None
+    method, base, extents = location
+    if method == 0:
+        source = (0, len(data))
+    elif method == 1 and (idat := box(data, *meta, b"idat")):
+        source = idat
+    else:
+        return None
+    parts = []
+    for offset, length in extents:
+        start = source[0] + base + offset
+        end = source[1] if length == 0 else start + length  # length 0: up to the end of the source
+        if end > source[1]:
+            return None
+        parts.append(memoryview(data)[start:end])
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _meta_content(data: bytes) -> tuple[int, int] | None:
+    meta = box(data, 0, len(data), b"meta")
+    return meta and (meta[0] + 4, meta[1])  # a full box: skip version and flags
+
+
+def _item_locations(data: bytes, start: int, end: int) -> dict[int, tuple[int, int, list[tuple[int, int]]]]:
+    """meta > iloc: (construction method, base offset, [(extent offset, length)]) by item ID."""
+    reader = _Reader(data, start, end)
+    locations = {}
+    try:
+        version = reader.uint(4) >> 24
+        sizes = reader.uint(2)
+        offset_size, length_size, base_size = sizes >> 12, sizes >> 8 & 15, sizes >> 4 & 15
+        index_size = sizes & 15 if version in (1, 2) else 0
+        for _ in range(reader.uint(2 if version < 2 else 4)):
+            item_id = reader.uint(2 if version < 2 else 4)
+            method = reader.uint(2) & 15 if version in (1, 2) else 0
+            reader.uint(2)  # data reference index: 0, this file
+            base = reader.uint(base_size)
+            extents = []
+            for _ in range(reader.uint(2)):
+                reader.uint(index_size)
+                extents.append((reader.uint(offset_size), reader.uint(length_size)))
+            locations[item_id] = (method, base, extents)
+    except _MalformedError:
+        pass
+    return locations
+
+
+class _MalformedError(Exception):
+    """A field runs past the end of its box."""
+
+
+class _Reader:
+    """Big-endian unsigned integers read one after another from data[start:end]."""
+
+    def __init__(self, data: bytes, start: int, end: int) -> None:
+        self.data, self.at, self.end = data, start, end
+
+    def uint(self, size: int) -> int:
+        if self.at + size > self.end:
+            raise _MalformedError
+        value = int.from_bytes(self.data[self.at : self.at + size], "big")
+        self.at += size
+        return value

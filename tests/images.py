@@ -260,3 +260,42 @@ def heic(
             at = data.index(entry) + len(entry) - 2
             return data[:at] + struct.pack(f"{order}H", wanted) + data[at + 2 :]
     raise ValueError("pillow-heif wrote no EXIF Orientation entry")
+
+
+def with_ispe(data: bytes, width: int, height: int) -> bytes:
+    """An AVIF or HEIF file whose first `ispe` property declares another size: a container that lies."""
+    at = data.index(b"ispe") + 8  # after the type and the full box's version and flags
+    return data[:at] + struct.pack(">II", width, height) + data[at + 8 :]
+
+
+def avif_coding(width: int, height: int) -> bytes:
+    """A 64x64 AVIF (Pillow with libaom) whose AV1 sequence header says the frame is width x height, while
+    its `ispe` still declares 64x64: a decoder would allocate the large frame. The header is rewritten
+    bit by bit, and the OBU, the `mdat` box and the item's `iloc` extent resized to fit."""
+    data = encode(photo(64, 64), "AVIF", quality=60, speed=10)
+    mdat = data.index(b"mdat") - 4
+    header_at = data.index(b"\x0a", mdat + 8)  # the sequence header OBU (type 1, with a size), after the delimiter
+    old = data[header_at : header_at + 2 + data[header_at + 1]]
+    new = b"\x0a" + _av1_sequence_header_of_size(old[2:], width, height)
+    grown = len(new) - len(old)
+    iloc = data.index(b"iloc")
+    extent_length_at = iloc + 4 + 4 + 2 + 2 + 2 + 2 + 2 + 4  # version 0, one item, one extent, 4-byte fields
+    (extent_length,) = struct.unpack_from(">I", data, extent_length_at)
+    out = bytearray(data[:header_at] + new + data[header_at + len(old) :])
+    struct.pack_into(">I", out, extent_length_at, extent_length + grown)
+    struct.pack_into(">I", out, mdat, len(data) - mdat + grown)
+    return bytes(out)
+
+
+def _av1_sequence_header_of_size(payload: bytes, width: int, height: int) -> bytes:
+    """A reduced still-picture sequence header (AV1 spec 5.5.1) with another max frame size, then its size byte."""
+    bits = "".join(f"{byte:08b}" for byte in payload)
+    assert bits[4] == "1", "libaom writes still images with a reduced sequence header"
+    width_bits, height_bits = int(bits[10:14], 2) + 1, int(bits[14:18], 2) + 1
+    rest = bits[18 + width_bits + height_bits :].rstrip("0")  # the other fields, up to the trailing one bit
+    size_bits = max((width - 1).bit_length(), (height - 1).bit_length())
+    sizes = f"{size_bits - 1:04b}" * 2 + f"{width - 1:0{size_bits}b}" + f"{height - 1:0{size_bits}b}"
+    new = bits[:10] + sizes + rest
+    new += "0" * (-len(new) % 8)
+    body = int(new, 2).to_bytes(len(new) // 8, "big")
+    return bytes([len(body)]) + body

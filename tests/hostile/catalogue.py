@@ -568,6 +568,43 @@ CONTENT_CASES: tuple[Case, ...] = (
         note="Pillow 13 decodes AVIF itself",
     ),
     Case(
+        "avif-ispe-under-coded",
+        "an AVIF whose `ispe` says 64 x 64 over a real 2,048 x 2,048 AV1 frame",
+        f"{PREFIX}ispe-small.avif",
+        lambda: images.with_ispe(
+            images.encode(Image.new("RGB", (2048, 2048), (90, 140, 200)), "AVIF", quality=0, speed=10), 64, 64
+        ),
+        "REJECTED",
+        "corrupt_image",
+        note="every AV1 and HEVC item's own size (sequence header, SPS) is compared with `ispe` before decoding; "
+        "libavif would decode the large frame and scale it to the declared size",
+    ),
+    Case(
+        "avif-ispe-over-coded",
+        "an AVIF whose `ispe` says 640 x 480 over a 64 x 64 AV1 frame",
+        f"{PREFIX}ispe-large.avif",
+        lambda: images.with_ispe(images.encode(images.photo(64, 64), "AVIF", quality=60, speed=10), 640, 480),
+        "REJECTED",
+        "corrupt_image",
+    ),
+    Case(
+        "avif-coded-16384",
+        "a 454-byte AVIF whose `ispe` says 64 x 64 but whose AV1 sequence header says 16,384 x 16,384",
+        f"{PREFIX}coded-16384.avif",
+        lambda: images.avif_coding(16_384, 16_384),
+        "REJECTED",
+        "decompression_bomb",
+        note="the size the decoder would allocate counts against the limit, whatever `ispe` says",
+    ),
+    Case(
+        "avif-coded-12288",
+        "an AVIF whose `ispe` says 64 x 64 but whose AV1 sequence header says 12,288 x 12,288",
+        f"{PREFIX}coded-12288.avif",
+        lambda: images.avif_coding(12_288, 12_288),
+        "REJECTED",
+        "too_many_pixels",
+    ),
+    Case(
         "ico",
         "a Windows icon (`.ico`)",
         f"{PREFIX}favicon.ico",
@@ -755,6 +792,15 @@ HEIC_CASES: tuple[Case, ...] = (
         "REJECTED",
         "decompression_bomb",
         note="rejected from the header, before libheif decodes anything",
+    ),
+    Case(
+        "heic-ispe-under-coded",
+        "a HEIC whose `ispe` says 64 x 48 over a 320 x 240 HEVC picture",
+        f"{PREFIX}ispe-small.heic",
+        lambda: images.with_ispe(images.heic(images.photo(320, 240)), 64, 48),
+        "REJECTED",
+        "corrupt_image",
+        note="the SPS's picture size, less its conformance window, must equal `ispe`",
     ),
     Case(
         "heic-over-half-limit",
