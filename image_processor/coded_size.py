@@ -29,6 +29,7 @@ MAX_UNITS = 10_000
 # Bytes of a sequence header or SPS that hold every field read here, with room for HEVC's emulation prevention.
 _HEADER_PREFIX = 512
 _AV1_CONFIG_HEADER = 4  # av1C's marker, version, profile, level and flags, before its configOBUs
+_VISUAL_SAMPLE_ENTRY = 78  # a sample entry's fixed fields (sizes, resolution, compressor name) before its boxes
 _HEVC_CONFIG_HEADER = 22  # hvcC's fixed fields, before its count of NAL unit arrays
 _HEVC_LENGTH_SIZE_AT = 21
 _PROFILE_BITS, _LEVEL_BITS = 88, 8
@@ -39,12 +40,12 @@ Units = Iterator[tuple[int, "bytes | memoryview"]]  # (unit type, payload)
 
 @dataclass(frozen=True)
 class ItemSize:
-    """One image item's declared size and one size its data codes."""
+    """One image item's (or track's) declared size and one size its data codes."""
 
-    item_id: int
+    image: str  # "item 1", "track 1"
     codec: str  # "AV1", "HEVC" or "grid"
     source: str  # where the coded size was read, for the rejection's detail
-    declared: tuple[int, int] | None  # the `ispe` property; None when the item has none
+    declared: tuple[int, int] | None  # the `ispe` property (a track's tkhd); None when the item has none
     coded: tuple[int, int] | None  # None when no size could be read
     decoded_pixels: int = 0  # what the decoder allocates: for HEVC, before the conformance window
 
@@ -62,8 +63,8 @@ class _MalformedError(Exception):
 
 
 def item_sizes(data: bytes) -> list[ItemSize]:
-    """Every AV1, HEVC and grid item's declared and coded sizes: one entry per size found, or one with
-    `coded` None for an item whose data codes no readable size."""
+    """Every AV1, HEVC and grid item's and every AV1 track's declared and coded sizes: one entry per size
+    found, or one with `coded` None for an item whose data codes no readable size."""
     properties = isobmff.item_property_boxes(data)
     readers = {b"av01": _av1_sizes, b"hvc1": _hevc_sizes, b"grid": _grid_sizes}
     sizes = []
@@ -72,7 +73,7 @@ def item_sizes(data: bytes) -> list[ItemSize]:
             # The first of each property type counts, as decoders take it.
             boxes = {found: data[start:end] for found, start, end in reversed(properties.get(item_id, []))}
             sizes += readers[kind](data, item_id, boxes, _ispe(boxes.get(b"ispe")))
-    return sizes
+    return sizes + _track_sizes(data)
 
 
 def _ispe(content: bytes | None) -> tuple[int, int] | None:
@@ -82,7 +83,7 @@ def _ispe(content: bytes | None) -> tuple[int, int] | None:
 
 
 def _sizes_from(
-    item_id: int, codec: _Codec, declared: tuple[int, int] | None, sources: Iterable[tuple[str, Units]]
+    image: str, codec: _Codec, declared: tuple[int, int] | None, sources: Iterable[tuple[str, Units]]
 ) -> list[ItemSize]:
     """One ItemSize per size header found in each (where, units), or one saying none is readable."""
     sizes = []
@@ -90,10 +91,10 @@ def _sizes_from(
         try:
             found = [codec.size(bytes(payload[:_HEADER_PREFIX])) for kind, payload in units if kind == codec.unit_type]
         except _MalformedError:
-            return [ItemSize(item_id, codec.name, f"an unreadable {codec.unit} or stream in {where}", declared, None)]
+            return [ItemSize(image, codec.name, f"an unreadable {codec.unit} or stream in {where}", declared, None)]
         source = f"the {codec.unit} in {where}"
-        sizes += [ItemSize(item_id, codec.name, source, declared, coded, pixels) for coded, pixels in found]
-    return sizes or [ItemSize(item_id, codec.name, f"no {codec.unit} in its configuration or data", declared, None)]
+        sizes += [ItemSize(image, codec.name, source, declared, coded, pixels) for coded, pixels in found]
+    return sizes or [ItemSize(image, codec.name, f"no {codec.unit} in its configuration or data", declared, None)]
 
 
 def _with_item_data(data: bytes, item_id: int, units: Callable[[memoryview | bytes], Units]) -> list[tuple[str, Units]]:
@@ -106,7 +107,7 @@ def _with_item_data(data: bytes, item_id: int, units: Callable[[memoryview | byt
 
 def _av1_sizes(data: bytes, item_id: int, boxes: dict[bytes, bytes], declared: Size | None) -> list[ItemSize]:
     config = ("av1C's configOBUs", _obus(boxes.get(b"av1C", b"")[_AV1_CONFIG_HEADER:]))
-    return _sizes_from(item_id, _AV1, declared, [config, *_with_item_data(data, item_id, _obus)])
+    return _sizes_from(f"item {item_id}", _AV1, declared, [config, *_with_item_data(data, item_id, _obus)])
 
 
 def _obus(stream: bytes | memoryview) -> Units:
@@ -178,6 +179,21 @@ def _skip_av1_operating_points(bits: _Bits) -> None:
 _AV1 = _Codec("AV1", "sequence header", 1, _av1_frame_size)
 
 
+def _track_sizes(data: bytes) -> list[ItemSize]:
+    """An animated AVIF is shown from its track: each AV1 track's size (tkhd) against its av1C and first frame."""
+    sizes = []
+    for track in isobmff.tracks(data):
+        for kind, start, end in track.sample_entries:
+            if kind != b"av01":
+                continue
+            av1c = isobmff.box(data, start + _VISUAL_SAMPLE_ENTRY, end, b"av1C")
+            sources = [("av1C's configOBUs", _obus(data[av1c[0] + _AV1_CONFIG_HEADER : av1c[1]] if av1c else b""))]
+            if track.first_sample is not None:
+                sources.append(("the first frame", _obus(track.first_sample)))
+            sizes += _sizes_from(f"track {track.track_id}", _AV1, track.size, sources)
+    return sizes
+
+
 # --- HEVC --------------------------------------------------------------------------------------------
 
 
@@ -186,7 +202,7 @@ def _hevc_sizes(data: bytes, item_id: int, boxes: dict[bytes, bytes], declared: 
     length_size = (config[_HEVC_LENGTH_SIZE_AT] & 3) + 1 if len(config) > _HEVC_LENGTH_SIZE_AT else 4
     in_config = ("hvcC", _nal_types(_hvcc_nal_units(config)))
     in_data = _with_item_data(data, item_id, lambda stream: _nal_types(_length_prefixed(stream, length_size)))
-    return _sizes_from(item_id, _HEVC, declared, [in_config, *in_data])
+    return _sizes_from(f"item {item_id}", _HEVC, declared, [in_config, *in_data])
 
 
 def _nal_types(units: Iterator[bytes | memoryview]) -> Units:
@@ -266,9 +282,9 @@ def _grid_sizes(data: bytes, item_id: int, boxes: dict[bytes, bytes], declared: 
     grid = isobmff.item_data(data, item_id)
     field = 4 if grid is not None and len(grid) > 1 and grid[1] & 1 else 2  # flags bit 0: 32-bit sizes
     if grid is None or len(grid) < 4 + 2 * field:
-        return [ItemSize(item_id, "grid", "no readable grid description", declared, None)]
+        return [ItemSize(f"item {item_id}", "grid", "no readable grid description", declared, None)]
     width, height = (int.from_bytes(grid[at : at + field], "big") for at in (4, 4 + field))
-    return [ItemSize(item_id, "grid", "its grid description", declared, (width, height), width * height)]
+    return [ItemSize(f"item {item_id}", "grid", "its grid description", declared, (width, height), width * height)]
 
 
 class _Bits:

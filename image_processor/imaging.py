@@ -294,7 +294,7 @@ def _check_coded_sizes(data: bytes, max_pixels: int) -> None:
     """Every AV1, HEVC and grid item codes the size its `ispe` declares (coded_size.py), and a size the
     decoder can hold: AVIF and HEIF decode into a frame of their own, so half of MAX_IMAGE_PIXELS."""
     for item in coded_size.item_sizes(data):
-        where = f"item {item.item_id} ({item.codec})"
+        where = f"{item.image} ({item.codec})"
         if item.coded is None:
             raise ImageRejectedError("corrupt_image", f"{where} has {item.source}")
         size = "x".join(map(str, item.coded))
@@ -306,7 +306,8 @@ def _check_coded_sizes(data: bytes, max_pixels: int) -> None:
             raise ImageRejectedError("too_many_pixels", f"{coded}, over {half}")
         if item.coded != item.declared:
             declared = "no size" if item.declared is None else "x".join(map(str, item.declared))
-            detail = f"{where}: its ispe property declares {declared} but {item.source} codes {size}"
+            header = "ispe property" if item.image.startswith("item") else "track header"
+            detail = f"{where}: its {header} declares {declared} but {item.source} codes {size}"
             raise ImageRejectedError("corrupt_image", detail)
 
 

@@ -7,6 +7,10 @@ does not fit inside its parent, so a hostile file can only make them return less
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+
+# A version 0 tkhd's content: version and flags, times, IDs, layer, volume, matrix, width and height.
+_TKHD_V0_SIZE = 84
 
 
 def box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
@@ -150,3 +154,52 @@ class _Reader:
         value = int.from_bytes(self.data[self.at : self.at + size], "big")
         self.at += size
         return value
+
+
+@dataclass(frozen=True)
+class Track:
+    """One track of moov, as far as a decoder reads it to show the first frame."""
+
+    track_id: int
+    size: tuple[int, int]  # tkhd's width and height (16.16 fixed point, whole pixels)
+    sample_entries: list[tuple[bytes, int, int]]  # stsd's entries as (format, content start, end)
+    first_sample: memoryview | None  # the first sample's bytes: the first frame
+
+
+def tracks(data: bytes) -> list[Track]:
+    """The tracks of moov (animated AVIF, image sequences); tracks without a readable tkhd are left out."""
+    moov = box(data, 0, len(data), b"moov")
+    found = []
+    for kind, start, end in boxes(data, *moov) if moov else ():
+        tkhd = box(data, start, end, b"tkhd") if kind == b"trak" else None
+        if not tkhd or tkhd[1] - tkhd[0] < _TKHD_V0_SIZE:
+            continue
+        id_at = tkhd[0] + (20 if data[tkhd[0]] == 1 else 12)  # after the creation and modification times
+        width, height = (int.from_bytes(data[at : at + 4], "big") >> 16 for at in (tkhd[1] - 8, tkhd[1] - 4))
+        stbl = _path(data, start, end, b"mdia", b"minf", b"stbl")
+        stsd = stbl and box(data, *stbl, b"stsd")
+        entries = list(boxes(data, stsd[0] + 8, stsd[1])) if stsd else []  # after version, flags and count
+        first = _first_sample(data, *stbl) if stbl else None
+        found.append(Track(int.from_bytes(data[id_at : id_at + 4], "big"), (width, height), entries, first))
+    return found
+
+
+def _path(data: bytes, start: int, end: int, *kinds: bytes) -> tuple[int, int] | None:
+    """(content start, end) of the box reached through `kinds`, one level each."""
+    found: tuple[int, int] | None = (start, end)
+    for kind in kinds:
+        found = found and box(data, *found, kind)
+    return found
+
+
+def _first_sample(data: bytes, start: int, end: int) -> memoryview | None:
+    """Sample 1 of a sample table: at the first chunk's offset (stco or co64), its size from stsz."""
+    stsz, stco, co64 = (box(data, start, end, kind) for kind in (b"stsz", b"stco", b"co64"))
+    offsets, offset_size = (stco, 4) if stco else (co64, 8)
+    if not stsz or not offsets or stsz[1] - stsz[0] < 12 or offsets[1] - offsets[0] < 8 + offset_size:
+        return None
+    size = int.from_bytes(data[stsz[0] + 4 : stsz[0] + 8], "big")  # one size for every sample, or 0
+    if size == 0 and stsz[1] - stsz[0] >= 16:
+        size = int.from_bytes(data[stsz[0] + 12 : stsz[0] + 16], "big")
+    offset = int.from_bytes(data[offsets[0] + 8 : offsets[0] + 8 + offset_size], "big")
+    return memoryview(data)[offset : offset + size] if offset + size <= len(data) else None

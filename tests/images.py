@@ -268,6 +268,18 @@ def with_ispe(data: bytes, width: int, height: int) -> bytes:
     return data[:at] + struct.pack(">II", width, height) + data[at + 8 :]
 
 
+def with_track_size(data: bytes, width: int, height: int) -> bytes:
+    """An animated AVIF whose track header (tkhd) and sample entry declare another size: what Pillow reports
+    for an animation, while every frame keeps its coded size."""
+    out = bytearray(data)
+    tkhd = data.index(b"tkhd") - 4
+    tkhd_end = tkhd + int.from_bytes(data[tkhd : tkhd + 4], "big")
+    struct.pack_into(">II", out, tkhd_end - 8, width << 16, height << 16)  # 16.16 fixed point
+    sample_entry = data.index(b"av01", data.index(b"stsd")) + 4
+    struct.pack_into(">HH", out, sample_entry + 24, width, height)  # after the reserved and predefined fields
+    return bytes(out)
+
+
 def avif_coding(width: int, height: int) -> bytes:
     """A 64x64 AVIF (Pillow with libaom) whose AV1 sequence header says the frame is width x height, while
     its `ispe` still declares 64x64: a decoder would allocate the large frame. The header is rewritten

@@ -605,6 +605,26 @@ CONTENT_CASES: tuple[Case, ...] = (
         "too_many_pixels",
     ),
     Case(
+        "avif-animation-track-under-coded",
+        "an animated AVIF whose track header says 64 x 64 over 1,024 x 1,024 frames",
+        f"{PREFIX}track-small.avif",
+        lambda: images.with_track_size(
+            images.encode(
+                Image.new("RGB", (1024, 1024), "red"),
+                "AVIF",
+                save_all=True,
+                append_images=[Image.new("RGB", (1024, 1024), "blue")],
+                speed=10,
+                quality=0,
+            ),
+            64,
+            64,
+        ),
+        "REJECTED",
+        "corrupt_image",
+        note="an animation is shown from its track: the first frame's sequence header must match the track header",
+    ),
+    Case(
         "ico",
         "a Windows icon (`.ico`)",
         f"{PREFIX}favicon.ico",

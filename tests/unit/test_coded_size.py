@@ -21,13 +21,13 @@ def rejection(data: bytes) -> ImageRejectedError:
 
 
 def coded(data: bytes) -> list[tuple[int, str, tuple[int, int] | None, tuple[int, int] | None]]:
-    return [(size.item_id, size.codec, size.declared, size.coded) for size in item_sizes(data)]
+    return [(size.image, size.codec, size.declared, size.coded) for size in item_sizes(data)]
 
 
 def test_item_sizes_reads_the_av1_sequence_header_of_an_avif_and_its_alpha():
     data = images.encode(Image.new("RGBA", (321, 241), (10, 20, 30, 128)), "AVIF", quality=60)
 
-    assert coded(data) == [(1, "AV1", (321, 241), (321, 241)), (2, "AV1", (321, 241), (321, 241))]
+    assert coded(data) == [("item 1", "AV1", (321, 241), (321, 241)), ("item 2", "AV1", (321, 241), (321, 241))]
 
 
 def test_item_sizes_reads_the_hevc_sps_less_its_conformance_window():
@@ -43,8 +43,8 @@ def test_item_sizes_reads_a_grid_and_each_of_its_tiles():
 
     sizes = coded(data)
 
-    assert sizes[0] == (1, "grid", (1100, 700), (1100, 700))
-    assert sizes[1:] == [(item, "HEVC", (512, 512), (512, 512)) for item in range(2, 8)]
+    assert sizes[0] == ("item 1", "grid", (1100, 700), (1100, 700))
+    assert sizes[1:] == [(f"item {item}", "HEVC", (512, 512), (512, 512)) for item in range(2, 8)]
 
 
 def test_a_grid_whose_ispe_is_not_its_output_size_is_rejected():
@@ -81,6 +81,29 @@ def test_an_avif_whose_ispe_is_larger_than_its_frame_is_rejected():
     data = images.with_ispe(images.encode(images.photo(64, 64), "AVIF", quality=60), 640, 480)
 
     assert rejection(data).reason == "corrupt_image"
+
+
+def animation(side: int) -> bytes:
+    frames = [Image.new("RGB", (side, side), colour) for colour in ("red", "blue")]
+    return images.encode(frames[0], "AVIF", save_all=True, append_images=frames[1:], duration=100, speed=10, quality=0)
+
+
+def test_item_sizes_reads_an_animated_avif_track_and_its_first_frame():
+    sizes = coded(animation(96))
+
+    assert ("track 1", "AV1", (96, 96), (96, 96)) in sizes
+
+
+def test_an_animated_avif_whose_track_declares_less_than_its_frames_is_rejected():
+    # Pillow reports an animation's size from its track header: this one would be "64 x 64"
+    data = images.with_track_size(animation(1024), 64, 64)
+
+    error = rejection(data)
+
+    assert error.reason == "corrupt_image"
+    assert error.detail == (
+        "track 1 (AV1): its track header declares 64x64 but the sequence header in the first frame codes 1024x1024"
+    )
 
 
 def test_a_heic_whose_ispe_is_smaller_than_its_picture_is_rejected():
