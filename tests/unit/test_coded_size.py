@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import random
 
+import pi_heif
 import pytest
 from PIL import Image
 
@@ -113,6 +115,15 @@ def test_a_heic_whose_ispe_is_smaller_than_its_picture_is_rejected():
 
     assert error.reason == "corrupt_image"
     assert error.detail == "item 1 (HEVC): its ispe property declares 64x48 but the SPS in hvcC codes 320x240"
+
+
+@pytest.mark.parametrize("declared", [(64, 48), (640, 480)])
+def test_libheif_itself_refuses_a_decoded_size_other_than_declared(declared):
+    # The second line behind the check above, which it must keep: libheif compares what it decoded with ispe.
+    data = images.with_ispe(images.heic(images.photo(320, 240)), *declared)
+
+    with pytest.raises((ValueError, RuntimeError), match="size"):
+        pi_heif.open_heif(io.BytesIO(data)).to_pillow()
 
 
 def test_a_sequence_header_rewritten_to_its_own_size_still_decodes():

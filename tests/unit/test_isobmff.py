@@ -1,0 +1,61 @@
+"""The ISO BMFF readers: item types, properties and data found where the standard puts them."""
+
+from __future__ import annotations
+
+import struct
+
+from image_processor import isobmff
+
+
+def box(kind: bytes, content: bytes, *, full: bool = False) -> bytes:
+    content = (bytes(4) if full else b"") + content
+    return struct.pack(">I", 8 + len(content)) + kind + content
+
+
+def iloc_v1(items: list[tuple[int, int, list[tuple[int, int]]]]) -> bytes:
+    """iloc version 1, 4-byte offsets and lengths, no base offset: (item ID, construction method, extents)."""
+    content = b"\x01\x00\x00\x00" + struct.pack(">BBH", 0x44, 0x00, len(items))
+    for item_id, method, extents in items:
+        content += struct.pack(">HHHH", item_id, method, 0, len(extents))
+        content += b"".join(struct.pack(">II", offset, length) for offset, length in extents)
+    return box(b"iloc", content)
+
+
+def test_item_data_joins_the_extents_of_an_item_in_the_file():
+    meta_size = len(box(b"meta", iloc_v1([(7, 0, [(0, 0), (0, 0)])]), full=True))
+    at = meta_size + 8  # the content of the mdat box that follows meta
+    meta = box(b"meta", iloc_v1([(7, 0, [(at, 5), (at + 9, 5)])]), full=True)
+    data = meta + box(b"mdat", b"HELLO....WORLD")
+
+    assert bytes(isobmff.item_data(data, 7)) == b"HELLOWORLD"
+
+
+def test_item_data_reads_an_item_stored_in_idat():
+    meta = box(b"meta", iloc_v1([(3, 1, [(2, 4)])]) + box(b"idat", b"xxGRIDxx"), full=True)
+
+    assert bytes(isobmff.item_data(meta, 3)) == b"GRID"
+
+
+def test_item_data_refuses_an_extent_past_the_file_and_an_item_built_from_another():
+    data = box(b"meta", iloc_v1([(1, 0, [(0, 10_000)]), (2, 2, [(0, 4)])]), full=True)
+
+    assert isobmff.item_data(data, 1) is None
+    assert isobmff.item_data(data, 2) is None
+    assert isobmff.item_data(data, 9) is None
+
+
+def test_item_types_and_properties_come_from_iinf_and_ipma():
+    infe = box(b"infe", struct.pack(">BBBBHH4s", 2, 0, 0, 0, 5, 0, b"av01"))
+    iinf = box(b"iinf", struct.pack(">H", 1) + infe, full=True)
+    ipco = box(
+        b"ipco", box(b"ispe", struct.pack(">II", 64, 48), full=True) + box(b"pixi", b"\x03\x08\x08\x08", full=True)
+    )
+    ipma = box(b"ipma", struct.pack(">IHBBB", 1, 5, 2, 0x81, 0x02), full=True)  # property 1 essential, then 2
+    data = box(b"meta", iinf + box(b"iprp", ipco + ipma), full=True)
+
+    assert isobmff.item_types(data) == {5: b"av01"}
+    assert [kind for kind, _, _ in isobmff.item_property_boxes(data)[5]] == [b"ispe", b"pixi"]
+
+
+def test_readers_return_nothing_for_a_file_without_meta():
+    assert (isobmff.item_types(b"junk"), isobmff.item_property_boxes(b"junk"), isobmff.tracks(b"junk")) == ({}, {}, [])
