@@ -31,10 +31,19 @@ def assert_close(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: 
     assert all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True)), (actual, expected)
 
 
-def test_make_thumbnail_converts_a_display_p3_photo_to_srgb_and_drops_the_profile():
+def p3_photo(fmt: str, profile: bytes) -> bytes:
+    picture = Image.new("RGB", (800, 600), P3_ORANGE)
+    if fmt == "HEIC":
+        picture.info["icc_profile"] = profile  # pillow-heif stores it as the colr property's profile
+        return images.heic(picture)
+    return images.encode(picture, fmt, quality=95, icc_profile=profile)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF", "AVIF", "HEIC"])
+def test_make_thumbnail_converts_a_display_p3_photo_to_srgb_and_drops_the_profile(fmt):
     # GIVEN a photo of one P3 colour, tagged Display P3 as phones tag theirs
     profile = images.display_p3_profile()
-    data = images.encode(Image.new("RGB", (800, 600), P3_ORANGE), "JPEG", quality=95, icc_profile=profile)
+    data = p3_photo(fmt, profile)
 
     info, thumbnail, decoded = thumbnail_of(data)
 
