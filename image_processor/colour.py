@@ -28,8 +28,11 @@ _MODE_SPACES = {
 }
 # Relative colorimetric, as browsers convert: colours inside sRGB stay exactly themselves, the rest clip.
 _INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
-# Transforms kept for profiles seen again: phones embed the same few, and building one takes ~2 ms.
+# Transforms kept for profiles seen again: phones embed the same few small ones, and building a transform
+# takes a few ms. Large profiles (print CMYK, or anything a hostile file calls a profile) are never kept,
+# so that a warm function holds at most 8 x 64 KB of them.
 _CACHED_TRANSFORMS = 8
+_CACHED_PROFILE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,9 @@ def conversion_for(image: Image.Image) -> Conversion:
     if space is None:
         return Conversion(ignored=f"profiles are not applied to {image.mode} images")
     try:
-        profile, transform = _transform(bytes(icc), space)
+        icc = bytes(icc)
+        build = _cached_transform if len(icc) <= _CACHED_PROFILE_BYTES else _transform
+        profile, transform = build(icc, space)
     except (OSError, ValueError, TypeError, ImageCms.PyCMSError) as error:
         return Conversion(ignored=safe_text(f"not a usable ICC profile ({len(icc):,} bytes): {error}"))
     if transform is None:
@@ -71,7 +76,6 @@ def to_srgb(image: Image.Image, conversion: Conversion) -> Image.Image:
     return converted
 
 
-@lru_cache(maxsize=_CACHED_TRANSFORMS)
 def _transform(icc: bytes, space: str) -> tuple[ImageCms.ImageCmsProfile, ImageCms.ImageCmsTransform | None]:
     """The profile read from `icc`, and its transform to sRGB (None when its colour space is not `space`)."""
     profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
@@ -79,6 +83,9 @@ def _transform(icc: bytes, space: str) -> tuple[ImageCms.ImageCmsProfile, ImageC
         return profile, None
     mode = _PROFILE_SPACES[space]
     return profile, ImageCms.buildTransform(profile, _srgb(), mode, "RGB", renderingIntent=_INTENT)
+
+
+_cached_transform = lru_cache(maxsize=_CACHED_TRANSFORMS)(_transform)
 
 
 @cache

@@ -63,7 +63,7 @@ def read_exif(image: Image.Image, *, include_gps: bool) -> tuple[int, dict[str, 
     if orientation != 1:
         fields["orientation"] = orientation
     if dropped:
-        fields["dropped"] = dropped
+        fields["dropped"] = ", ".join(dropped)  # a string: every EXIF value in the record is a scalar
     return orientation, fields
 
 
