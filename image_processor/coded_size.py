@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from image_processor import isobmff
 
 # Units (OBUs or NAL units) read from one item's data at most: a still image has a handful.
 MAX_UNITS = 10_000
+# Image items read at most (~25 us each): an iPhone's 48 MP photo has 192 tiles.
+MAX_ITEMS = 10_000
 # Bytes of a sequence header or SPS that hold every field read here, with room for HEVC's emulation prevention.
 _HEADER_PREFIX = 512
 _AV1_CONFIG_HEADER = 4  # av1C's marker, version, profile, level and flags, before its configOBUs
@@ -33,9 +36,13 @@ _VISUAL_SAMPLE_ENTRY = 78  # a sample entry's fixed fields (sizes, resolution, c
 _HEVC_CONFIG_HEADER = 22  # hvcC's fixed fields, before its count of NAL unit arrays
 _HEVC_LENGTH_SIZE_AT = 21
 _PROFILE_BITS, _LEVEL_BITS = 88, 8
+_SIZE_PROPERTIES = (b"ispe", b"av1C", b"hvcC")
 
 Size = tuple[int, int]
-Units = Iterator[tuple[int, "bytes | memoryview"]]  # (unit type, payload)
+Stream = bytes | memoryview
+Properties = dict[bytes, bytes]  # the content of an item's ispe, av1C and hvcC properties, by type
+Units = Iterator[tuple[int, Stream]]  # (unit type, payload)
+Source = tuple[str, Stream, Callable[[Stream], Units]]  # (where, its bytes, the reader of its units)
 
 
 @dataclass(frozen=True)
@@ -45,8 +52,8 @@ class ItemSize:
     image: str  # "item 1", "track 1"
     codec: str  # "AV1", "HEVC" or "grid"
     source: str  # where the coded size was read, for the rejection's detail
-    declared: tuple[int, int] | None  # the `ispe` property (a track's tkhd); None when the item has none
-    coded: tuple[int, int] | None  # None when no size could be read
+    declared: Size | None  # the `ispe` property (a track's tkhd); None when the item has none
+    coded: Size | None  # None when no size could be read
     decoded_pixels: int = 0  # what the decoder allocates: for HEVC, before the conformance window
 
 
@@ -55,7 +62,7 @@ class _Codec:
     name: str
     unit: str  # the header that holds the size
     unit_type: int
-    size: Callable[[bytes], tuple[tuple[int, int], int]]  # the header's payload -> (size, pixels decoded)
+    size: Callable[[bytes], tuple[Size, int]]  # the header's payload -> (size, pixels decoded)
 
 
 class _MalformedError(Exception):
@@ -65,31 +72,34 @@ class _MalformedError(Exception):
 def item_sizes(data: bytes) -> list[ItemSize]:
     """Every AV1, HEVC and grid item's and every AV1 track's declared and coded sizes: one entry per size
     found, or one with `coded` None for an item whose data codes no readable size."""
-    properties = isobmff.item_property_boxes(data)
+    properties, stored = isobmff.item_property_boxes(data), isobmff.item_data(data)
     readers = {b"av01": _av1_sizes, b"hvc1": _hevc_sizes, b"grid": _grid_sizes}
     sizes = []
-    for item_id, kind in isobmff.item_types(data).items():
-        if kind in readers:
-            # The first of each property type counts, as decoders take it.
-            boxes = {found: data[start:end] for found, start, end in reversed(properties.get(item_id, []))}
-            sizes += readers[kind](data, item_id, boxes, _ispe(boxes.get(b"ispe")))
+    coded_items = [(item_id, kind) for item_id, kind in isobmff.item_types(data).items() if kind in readers]
+    if len(coded_items) > MAX_ITEMS:
+        too_many = f"{len(coded_items):,} image items, over {MAX_ITEMS:,}"
+        return [ItemSize("the file", "AV1 or HEVC", too_many, None, None)]
+    for item_id, kind in coded_items:
+        # The first of each property type counts, as decoders take it; others are not copied.
+        listed = reversed(properties.get(item_id, []))
+        boxes = {found: data[start:end] for found, start, end in listed if found in _SIZE_PROPERTIES}
+        sizes += readers[kind](f"item {item_id}", boxes, stored.get(item_id), _ispe(boxes.get(b"ispe")))
     return sizes + _track_sizes(data)
 
 
-def _ispe(content: bytes | None) -> tuple[int, int] | None:
+def _ispe(content: bytes | None) -> Size | None:
     if content is None or len(content) < 12:
         return None
     return int.from_bytes(content[4:8], "big"), int.from_bytes(content[8:12], "big")
 
 
-def _sizes_from(
-    image: str, codec: _Codec, declared: tuple[int, int] | None, sources: Iterable[tuple[str, Units]]
-) -> list[ItemSize]:
-    """One ItemSize per size header found in each (where, units), or one saying none is readable."""
+def _sizes_from(image: str, codec: _Codec, declared: Size | None, sources: Iterable[Source]) -> list[ItemSize]:
+    """One ItemSize per size header found in each source, or one saying none is readable."""
     sizes = []
-    for where, units in sources:
+    for where, stream, read in sources:
         try:
-            found = [codec.size(bytes(payload[:_HEADER_PREFIX])) for kind, payload in units if kind == codec.unit_type]
+            # A configuration box (bytes) is usually shared by every tile of a grid: it is read once.
+            found = (_cached_headers if isinstance(stream, bytes) else _headers)(codec, read, stream)
         except _MalformedError:
             return [ItemSize(image, codec.name, f"an unreadable {codec.unit} or stream in {where}", declared, None)]
         source = f"the {codec.unit} in {where}"
@@ -97,20 +107,28 @@ def _sizes_from(
     return sizes or [ItemSize(image, codec.name, f"no {codec.unit} in its configuration or data", declared, None)]
 
 
-def _with_item_data(data: bytes, item_id: int, units: Callable[[memoryview | bytes], Units]) -> list[tuple[str, Units]]:
-    stream = isobmff.item_data(data, item_id)
-    return [] if stream is None else [("the image data", units(stream))]
+def _headers(codec: _Codec, read: Callable[[Stream], Units], stream: Stream) -> tuple[tuple[Size, int], ...]:
+    """(size, pixels decoded) from each size header among the units `read` finds in `stream`."""
+    units = read(stream)
+    return tuple(codec.size(bytes(payload[:_HEADER_PREFIX])) for kind, payload in units if kind == codec.unit_type)
+
+
+_cached_headers = lru_cache(maxsize=16)(_headers)
+
+
+def _in_data(stream: memoryview | None, read: Callable[[Stream], Units]) -> list[Source]:
+    return [] if stream is None else [("the image data", stream, read)]
 
 
 # --- AV1 ---------------------------------------------------------------------------------------------
 
 
-def _av1_sizes(data: bytes, item_id: int, boxes: dict[bytes, bytes], declared: Size | None) -> list[ItemSize]:
-    config = ("av1C's configOBUs", _obus(boxes.get(b"av1C", b"")[_AV1_CONFIG_HEADER:]))
-    return _sizes_from(f"item {item_id}", _AV1, declared, [config, *_with_item_data(data, item_id, _obus)])
+def _av1_sizes(image: str, boxes: Properties, stream: memoryview | None, declared: Size | None) -> list[ItemSize]:
+    config = ("av1C's configOBUs", boxes.get(b"av1C", b"")[_AV1_CONFIG_HEADER:], _obus)
+    return _sizes_from(image, _AV1, declared, [config, *_in_data(stream, _obus)])
 
 
-def _obus(stream: bytes | memoryview) -> Units:
+def _obus(stream: Stream) -> Units:
     """(type, payload) of each OBU (AV1 spec 5.3): a one-byte header, an optional extension byte, an
     optional LEB128 size (without one, the OBU runs to the end)."""
     at = 0
@@ -128,7 +146,7 @@ def _obus(stream: bytes | memoryview) -> Units:
     raise _MalformedError
 
 
-def _leb128(stream: bytes | memoryview, at: int) -> tuple[int, int]:
+def _leb128(stream: Stream, at: int) -> tuple[int, int]:
     value = 0
     for index in range(8):
         if at + index >= len(stream):
@@ -140,7 +158,7 @@ def _leb128(stream: bytes | memoryview, at: int) -> tuple[int, int]:
     raise _MalformedError
 
 
-def _av1_frame_size(payload: bytes) -> tuple[tuple[int, int], int]:
+def _av1_frame_size(payload: bytes) -> tuple[Size, int]:
     """max_frame_width_minus_1 + 1 by max_frame_height_minus_1 + 1 of a sequence header (AV1 spec 5.5.1)."""
     bits = _Bits(payload)
     bits.read(3)  # seq_profile
@@ -187,9 +205,10 @@ def _track_sizes(data: bytes) -> list[ItemSize]:
             if kind != b"av01":
                 continue
             av1c = isobmff.box(data, start + _VISUAL_SAMPLE_ENTRY, end, b"av1C")
-            sources = [("av1C's configOBUs", _obus(data[av1c[0] + _AV1_CONFIG_HEADER : av1c[1]] if av1c else b""))]
+            config = data[av1c[0] + _AV1_CONFIG_HEADER : av1c[1]] if av1c else b""
+            sources: list[Source] = [("av1C's configOBUs", config, _obus)]
             if track.first_sample is not None:
-                sources.append(("the first frame", _obus(track.first_sample)))
+                sources.append(("the first frame", track.first_sample, _obus))
             sizes += _sizes_from(f"track {track.track_id}", _AV1, track.size, sources)
     return sizes
 
@@ -197,21 +216,25 @@ def _track_sizes(data: bytes) -> list[ItemSize]:
 # --- HEVC --------------------------------------------------------------------------------------------
 
 
-def _hevc_sizes(data: bytes, item_id: int, boxes: dict[bytes, bytes], declared: Size | None) -> list[ItemSize]:
+def _hevc_sizes(image: str, boxes: Properties, stream: memoryview | None, declared: Size | None) -> list[ItemSize]:
     config = boxes.get(b"hvcC", b"")
     length_size = (config[_HEVC_LENGTH_SIZE_AT] & 3) + 1 if len(config) > _HEVC_LENGTH_SIZE_AT else 4
-    in_config = ("hvcC", _nal_types(_hvcc_nal_units(config)))
-    in_data = _with_item_data(data, item_id, lambda stream: _nal_types(_length_prefixed(stream, length_size)))
-    return _sizes_from(f"item {item_id}", _HEVC, declared, [in_config, *in_data])
+    in_config = ("hvcC", config, _hvcc_units)
+    in_data = _in_data(stream, lambda units: _nal_types(_length_prefixed(units, length_size)))
+    return _sizes_from(image, _HEVC, declared, [in_config, *in_data])
 
 
-def _nal_types(units: Iterator[bytes | memoryview]) -> Units:
+def _hvcc_units(config: Stream) -> Units:
+    return _nal_types(_hvcc_nal_units(config))
+
+
+def _nal_types(units: Iterator[Stream]) -> Units:
     for unit in units:
         if len(unit) >= 2:  # shorter ones (zero padding) hold nothing a decoder reads
             yield unit[0] >> 1 & 0x3F, unit[2:]  # a two-byte NAL unit header, its type in bits 1-6
 
 
-def _hvcc_nal_units(config: bytes) -> Iterator[bytes | memoryview]:
+def _hvcc_nal_units(config: bytes) -> Iterator[Stream]:
     """The NAL units in an hvcC box's arrays (ISO/IEC 14496-15 8.3.3.1)."""
     if len(config) <= _HEVC_CONFIG_HEADER:
         return
@@ -226,7 +249,7 @@ def _hvcc_nal_units(config: bytes) -> Iterator[bytes | memoryview]:
             at += 2 + len(unit)
 
 
-def _length_prefixed(stream: bytes | memoryview, length_size: int) -> Iterator[bytes | memoryview]:
+def _length_prefixed(stream: Stream, length_size: int) -> Iterator[Stream]:
     at = 0
     for _ in range(MAX_UNITS):
         if at >= len(stream):
@@ -237,14 +260,14 @@ def _length_prefixed(stream: bytes | memoryview, length_size: int) -> Iterator[b
     raise _MalformedError
 
 
-def _prefixed(stream: bytes | memoryview, at: int, length_size: int) -> bytes | memoryview:
+def _prefixed(stream: Stream, at: int, length_size: int) -> Stream:
     length = int.from_bytes(stream[at : at + length_size], "big")
     if at + length_size + length > len(stream):
         raise _MalformedError
     return stream[at + length_size : at + length_size + length]
 
 
-def _hevc_picture_size(payload: bytes) -> tuple[tuple[int, int], int]:
+def _hevc_picture_size(payload: bytes) -> tuple[Size, int]:
     """(size after the conformance window, pixels decoded before it) of an SPS (H.265 7.3.2.2)."""
     bits = _Bits(payload.replace(b"\x00\x00\x03", b"\x00\x00"))  # emulation prevention bytes out
     bits.read(4)  # sps_video_parameter_set_id
@@ -277,14 +300,13 @@ _HEVC = _Codec("HEVC", "SPS", 33, _hevc_picture_size)
 # --- grid --------------------------------------------------------------------------------------------
 
 
-def _grid_sizes(data: bytes, item_id: int, boxes: dict[bytes, bytes], declared: Size | None) -> list[ItemSize]:
+def _grid_sizes(image: str, boxes: Properties, grid: memoryview | None, declared: Size | None) -> list[ItemSize]:
     """The output size an image grid's data declares (ISO/IEC 23008-12 6.6.2.3): its tiles are items of their own."""
-    grid = isobmff.item_data(data, item_id)
     field = 4 if grid is not None and len(grid) > 1 and grid[1] & 1 else 2  # flags bit 0: 32-bit sizes
     if grid is None or len(grid) < 4 + 2 * field:
-        return [ItemSize(f"item {item_id}", "grid", "no readable grid description", declared, None)]
+        return [ItemSize(image, "grid", "no readable grid description", declared, None)]
     width, height = (int.from_bytes(grid[at : at + field], "big") for at in (4, 4 + field))
-    return [ItemSize(f"item {item_id}", "grid", "its grid description", declared, (width, height), width * height)]
+    return [ItemSize(image, "grid", "its grid description", declared, (width, height), width * height)]
 
 
 class _Bits:

@@ -82,31 +82,30 @@ def item_property_boxes(data: bytes) -> dict[int, list[tuple[bytes, int, int]]]:
     return associated
 
 
-def item_data(data: bytes, item_id: int) -> bytes | memoryview | None:
-    """The item's bytes as meta > iloc places them (in the file or in meta > idat), or None when the
-    location is missing, runs past its source, or is built from another item (construction method 2)."""
+def item_data(data: bytes) -> dict[int, memoryview]:
+    """Each item's bytes as meta > iloc places them (in the file or in meta > idat), by item ID; an item
+    whose location runs past its source, or is built from another item (construction method 2), is left out."""
     meta = _meta_content(data)
     iloc = meta and box(data, *meta, b"iloc")
     if not iloc:
-        return None
-    location = _item_locations(data, *iloc).get(item_id)
-    if location is None:
-        return None
-    method, base, extents = location
-    if method == 0:
-        source = (0, len(data))
-    elif method == 1 and (idat := box(data, *meta, b"idat")):
-        source = idat
-    else:
-        return None
-    parts = []
-    for offset, length in extents:
-        start = source[0] + base + offset
-        end = source[1] if length == 0 else start + length  # length 0: up to the end of the source
-        if end > source[1]:
-            return None
-        parts.append(memoryview(data)[start:end])
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+        return {}
+    idat = box(data, *meta, b"idat")
+    sources = {0: (0, len(data)), **({1: idat} if idat else {})}
+    found = {}
+    for item_id, (method, base, extents) in _item_locations(data, *iloc).items():
+        if method not in sources:
+            continue
+        begin, end = sources[method]
+        parts = []
+        for offset, length in extents:
+            start = begin + base + offset
+            stop = end if length == 0 else start + length  # length 0: up to the end of the source
+            if stop > end:
+                break
+            parts.append(memoryview(data)[start:stop])
+        else:
+            found[item_id] = parts[0] if len(parts) == 1 else memoryview(b"".join(parts))
+    return found
 
 
 def _meta_content(data: bytes) -> tuple[int, int] | None:

@@ -9,6 +9,7 @@ import pi_heif
 import pytest
 from PIL import Image
 
+from image_processor import coded_size
 from image_processor.coded_size import item_sizes
 from image_processor.imaging import ImageRejectedError, make_thumbnail
 from tests import images
@@ -144,3 +145,12 @@ def test_item_sizes_never_raises_on_damaged_files(fmt):
         cut = damaged[: rng.randint(0, len(damaged))] if rng.random() < 0.3 else damaged
 
         assert isinstance(item_sizes(bytes(cut)), list)
+
+
+def test_item_sizes_reads_no_more_than_its_item_limit(monkeypatch):
+    monkeypatch.setattr(coded_size, "MAX_ITEMS", 5)
+    data = images.heic(images.photo(1100, 700), tile_size=512)  # a grid and its six tiles
+
+    [size] = item_sizes(data)
+
+    assert (size.coded, size.source) == (None, "7 image items, over 5")
