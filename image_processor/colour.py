@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 
 from PIL import Image, ImageCms
 
-from image_processor.exif import safe_text
+from image_processor.storable import safe_text
 
 # The ICC colour space signature for each family of Pillow modes a profile can be applied to, and the
 # mode Little CMS converts from. Deeper modes (16-bit and float grey) are thumbnailed without a profile.

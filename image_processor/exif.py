@@ -10,11 +10,11 @@ so a broken field costs that field only, a broken GPS directory the coordinates 
 from __future__ import annotations
 
 import math
-import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from PIL import Image
+
+from image_processor.storable import fits_dynamodb, safe_text
 
 _ORIENTATION_TAG = 0x0112
 _EXIF_IFD = 0x8769
@@ -30,17 +30,7 @@ _EXIF_IFD_FIELDS = {
 }
 # (record field, reference tag, value tag, the reference letter that makes it negative, largest magnitude)
 _GPS_FIELDS = (("gps_latitude", 1, 2, "S", 90), ("gps_longitude", 3, 4, "W", 180))
-TEXT_LIMIT = 128
 NUMBER_DECIMALS = 6
-# DynamoDB's number type: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
-DYNAMODB_NUMBER_MAX = Decimal("9.9999999999999999999999999999999999999E+125")
-DYNAMODB_NUMBER_MIN = Decimal("1E-130")
-DYNAMODB_NUMBER_DIGITS = 38
-# Unpaired surrogates cannot be encoded as UTF-8 at all; noncharacters (U+FDD0-U+FDEF and the last two code
-# points of every plane) are valid but reserved for a program's internal use, never for interchange.
-_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(chr(plane << 16 | low) for plane in range(17) for low in (0xFFFE, 0xFFFF))
-_UNSTORABLE = re.compile(f"[\ud800-\udfff{_NONCHARACTERS}\x00]")
-_CONTROL = re.compile("[\x01-\x1f\x7f-\x9f]")
 
 
 class _UnusableValueError(ValueError):
@@ -65,26 +55,6 @@ def read_exif(image: Image.Image, *, include_gps: bool) -> tuple[int, dict[str, 
     if dropped:
         fields["dropped"] = ", ".join(dropped)  # a string: every EXIF value in the record is a scalar
     return orientation, fields
-
-
-def safe_text(text: str, limit: int = TEXT_LIMIT) -> str:
-    """`text` without what cannot be stored or shown: NULs, surrogates and noncharacters go, control
-    characters (tab and newline included) become spaces; at most `limit` characters."""
-    return _CONTROL.sub(" ", _UNSTORABLE.sub("", text)).strip()[:limit]
-
-
-def fits_dynamodb(number: int | float) -> bool:
-    """Whether `number`, written to JSON and read back as a Decimal (as db_writer reads it), is a DynamoDB number."""
-    if isinstance(number, float) and not math.isfinite(number):
-        return False
-    try:
-        value = Decimal(repr(number))
-    except InvalidOperation:
-        return False
-    if value == 0:
-        return True
-    significant = "".join(map(str, value.as_tuple().digits)).strip("0")  # not normalize(): it rounds to 28 digits
-    return DYNAMODB_NUMBER_MIN <= abs(value) <= DYNAMODB_NUMBER_MAX and len(significant) <= DYNAMODB_NUMBER_DIGITS
 
 
 def _pick(tags: Any, wanted: dict[int, str], dropped: list[str]) -> dict[str, Any]:

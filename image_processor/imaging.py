@@ -20,7 +20,8 @@ import pi_heif
 from PIL import Image, UnidentifiedImageError
 
 from image_processor import coded_size, colour, isobmff
-from image_processor.exif import read_exif, safe_text
+from image_processor.exif import read_exif
+from image_processor.storable import safe_text
 
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")

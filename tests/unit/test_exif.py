@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from image_processor.exif import fits_dynamodb, safe_text
 from image_processor.imaging import make_thumbnail
 from tests import images
 
@@ -88,15 +87,3 @@ def test_read_exif_names_a_field_of_several_values_as_dropped():
     exif = exif_of({0x8827: (images.SHORT, (100, 200))})
 
     assert exif == {"make": "Canon", "dropped": "iso"}
-
-
-def test_safe_text_bounds_and_cleans():
-    assert safe_text("\x00 a\tb\u0085c\ud83d \U0001fffe" + "x" * 200, limit=10) == "a b c xxxx"
-
-
-@pytest.mark.parametrize(
-    ("number", "fits"),
-    [(0, True), (2**64, True), (10**38 - 1, True), (10**38 + 1, False), (1e-130, True), (1e-131, False)],
-)
-def test_fits_dynamodb_follows_dynamodb_number_limits(number, fits):
-    assert fits_dynamodb(number) is fits
