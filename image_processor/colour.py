@@ -28,11 +28,11 @@ _MODE_SPACES = {
 }
 # Relative colorimetric, as browsers convert: colours inside sRGB stay exactly themselves, the rest clip.
 _INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
-# Transforms kept for profiles seen again: phones embed the same few small ones, and building a transform
-# takes a few ms. Large profiles (print CMYK, or anything a hostile file calls a profile) are never kept,
-# so that a warm function holds at most 8 x 64 KB of them.
+# Transforms kept for profiles seen again: phones embed the same few, and building a transform takes
+# ~2 ms from an RGB profile, ~75 ms from a CMYK press profile (a table of 0.2-2 MB). Larger ones (anything
+# a hostile file calls a profile, up to 16 MB in a JPEG) are never kept: a warm function holds at most 8 x 4 MB.
 _CACHED_TRANSFORMS = 8
-_CACHED_PROFILE_BYTES = 64 * 1024
+_CACHED_PROFILE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
