@@ -83,29 +83,41 @@ def item_property_boxes(data: bytes) -> dict[int, list[tuple[bytes, int, int]]]:
 
 
 def item_data(data: bytes) -> dict[int, memoryview]:
-    """Each item's bytes as meta > iloc places them (in the file or in meta > idat), by item ID; an item
-    whose location runs past its source, or is built from another item (construction method 2), is left out."""
+    """Each item's bytes as meta > iloc places them (in the file or in meta > idat), by item ID. Left out:
+    an item whose location runs past its source or is built from another item (construction method 2),
+    and items in several extents once joining them would copy more than the file's size (extents that
+    overlap, which only a hostile file has)."""
     meta = _meta_content(data)
     iloc = meta and box(data, *meta, b"iloc")
     if not iloc:
         return {}
     idat = box(data, *meta, b"idat")
     sources = {0: (0, len(data)), **({1: idat} if idat else {})}
-    found = {}
+    found, copied = {}, 0
     for item_id, (method, base, extents) in _item_locations(data, *iloc).items():
-        if method not in sources:
+        parts = _extents(data, sources.get(method), base, extents)
+        if parts is None or (len(parts) > 1 and copied + sum(map(len, parts)) > len(data)):
             continue
-        begin, end = sources[method]
-        parts = []
-        for offset, length in extents:
-            start = begin + base + offset
-            stop = end if length == 0 else start + length  # length 0: up to the end of the source
-            if stop > end:
-                break
-            parts.append(memoryview(data)[start:stop])
-        else:
-            found[item_id] = parts[0] if len(parts) == 1 else memoryview(b"".join(parts))
+        if len(parts) > 1:
+            copied += sum(map(len, parts))
+        found[item_id] = parts[0] if len(parts) == 1 else memoryview(b"".join(parts))
     return found
+
+
+def _extents(
+    data: bytes, source: tuple[int, int] | None, base: int, extents: list[tuple[int, int]]
+) -> list[memoryview] | None:
+    """Views of an item's extents in `source` (start, end), or None when one runs past it."""
+    if source is None:
+        return None
+    parts = []
+    for offset, length in extents:
+        start = source[0] + base + offset
+        stop = source[1] if length == 0 else start + length  # length 0: up to the end of the source
+        if stop > source[1]:
+            return None
+        parts.append(memoryview(data)[start:stop])
+    return parts
 
 
 def _meta_content(data: bytes) -> tuple[int, int] | None:

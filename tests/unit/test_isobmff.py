@@ -58,3 +58,13 @@ def test_item_types_and_properties_come_from_iinf_and_ipma():
 def test_readers_return_nothing_for_a_file_without_meta():
     readers = (isobmff.item_types, isobmff.item_property_boxes, isobmff.item_data, isobmff.tracks)
     assert [read(b"junk") for read in readers] == [{}, {}, {}, []]
+
+
+def test_item_data_copies_no_more_than_the_file_for_items_whose_extents_overlap():
+    # GIVEN 50 items of two extents each covering the whole file (length 0: to the end), 100 files in all
+    meta = box(b"meta", iloc_v1([(item, 0, [(0, 0), (0, 0)]) for item in range(50)]), full=True)
+    data = meta + box(b"mdat", bytes(10_000))
+
+    joined = isobmff.item_data(data)
+
+    assert sum(len(part) for part in joined.values()) <= len(data)
