@@ -25,8 +25,10 @@ from functools import lru_cache
 
 from image_processor import isobmff
 
-# Units (OBUs or NAL units) read from one item's data at most: a still image has a handful.
+# Units (OBUs or NAL units) read from one stream at most, and from all the file's image data: a still
+# image has a handful per item, a grid of 1,000 tiles a few thousand.
 MAX_UNITS = 10_000
+MAX_UNITS_IN_FILE = 100_000
 # Image items read at most (~25 us each): an iPhone's 48 MP photo has 192 tiles.
 MAX_ITEMS = 10_000
 # Bytes of a sequence header or SPS that hold every field read here, with room for HEVC's emulation prevention.
@@ -37,6 +39,7 @@ _HEVC_CONFIG_HEADER = 22  # hvcC's fixed fields, before its count of NAL unit ar
 _HEVC_LENGTH_SIZE_AT = 21
 _PROFILE_BITS, _LEVEL_BITS = 88, 8
 _SIZE_PROPERTIES = (b"ispe", b"av1C", b"hvcC")
+_CODED_ITEM_TYPES = (b"av01", b"hvc1", b"grid")
 
 Size = tuple[int, int]
 Stream = bytes | memoryview
@@ -69,22 +72,44 @@ class _MalformedError(Exception):
     """A field runs past the end of its data."""
 
 
+class _TooManyUnitsError(_MalformedError):
+    """The file's image data holds more units than MAX_UNITS_IN_FILE."""
+
+
+class _Budget:
+    """Units left to read from the file's image data, over all its items and tracks."""
+
+    def __init__(self, units: int) -> None:
+        self.left = units
+
+    def spend(self, units: Units) -> Units:
+        for unit in units:
+            self.left -= 1
+            if self.left < 0:
+                raise _TooManyUnitsError
+            yield unit
+
+
 def item_sizes(data: bytes) -> list[ItemSize]:
     """Every AV1, HEVC and grid item's and every AV1 track's declared and coded sizes: one entry per size
     found, or one with `coded` None for an item whose data codes no readable size."""
-    properties, stored = isobmff.item_property_boxes(data), isobmff.item_data(data)
-    readers = {b"av01": _av1_sizes, b"hvc1": _hevc_sizes, b"grid": _grid_sizes}
-    sizes = []
-    coded_items = [(item_id, kind) for item_id, kind in isobmff.item_types(data).items() if kind in readers]
+    coded_items = [(item, kind) for item, kind in isobmff.item_types(data).items() if kind in _CODED_ITEM_TYPES]
     if len(coded_items) > MAX_ITEMS:
         too_many = f"{len(coded_items):,} image items, over {MAX_ITEMS:,}"
         return [ItemSize("the file", "AV1 or HEVC", too_many, None, None)]
+    properties, stored, budget = isobmff.item_property_boxes(data), isobmff.item_data(data), _Budget(MAX_UNITS_IN_FILE)
+    readers = {b"av01": _av1_sizes, b"hvc1": _hevc_sizes}
+    sizes = []
     for item_id, kind in coded_items:
         # The first of each property type counts, as decoders take it; others are not copied.
         listed = reversed(properties.get(item_id, []))
         boxes = {found: data[start:end] for found, start, end in listed if found in _SIZE_PROPERTIES}
-        sizes += readers[kind](f"item {item_id}", boxes, stored.get(item_id), _ispe(boxes.get(b"ispe")))
-    return sizes + _track_sizes(data)
+        image, stream, declared = f"item {item_id}", stored.get(item_id), _ispe(boxes.get(b"ispe"))
+        if kind == b"grid":
+            sizes += _grid_sizes(image, stream, declared)
+        else:
+            sizes += readers[kind](image, boxes, stream, declared, budget)
+    return sizes + _track_sizes(data, budget)
 
 
 def _ispe(content: bytes | None) -> Size | None:
@@ -100,6 +125,9 @@ def _sizes_from(image: str, codec: _Codec, declared: Size | None, sources: Itera
         try:
             # A configuration box (bytes) is usually shared by every tile of a grid: it is read once.
             found = (_cached_headers if isinstance(stream, bytes) else _headers)(codec, read, stream)
+        except _TooManyUnitsError:
+            too_many = f"more than {MAX_UNITS_IN_FILE:,} OBUs or NAL units in the file's image data"
+            return [ItemSize(image, codec.name, too_many, declared, None)]
         except _MalformedError:
             return [ItemSize(image, codec.name, f"an unreadable {codec.unit} or stream in {where}", declared, None)]
         source = f"the {codec.unit} in {where}"
@@ -116,16 +144,18 @@ def _headers(codec: _Codec, read: Callable[[Stream], Units], stream: Stream) -> 
 _cached_headers = lru_cache(maxsize=16)(_headers)
 
 
-def _in_data(stream: memoryview | None, read: Callable[[Stream], Units]) -> list[Source]:
-    return [] if stream is None else [("the image data", stream, read)]
+def _in_data(stream: memoryview | None, read: Callable[[Stream], Units], budget: _Budget) -> list[Source]:
+    return [] if stream is None else [("the image data", stream, lambda units: budget.spend(read(units)))]
 
 
 # --- AV1 ---------------------------------------------------------------------------------------------
 
 
-def _av1_sizes(image: str, boxes: Properties, stream: memoryview | None, declared: Size | None) -> list[ItemSize]:
+def _av1_sizes(
+    image: str, boxes: Properties, stream: memoryview | None, declared: Size | None, budget: _Budget
+) -> list[ItemSize]:
     config = ("av1C's configOBUs", boxes.get(b"av1C", b"")[_AV1_CONFIG_HEADER:], _obus)
-    return _sizes_from(image, _AV1, declared, [config, *_in_data(stream, _obus)])
+    return _sizes_from(image, _AV1, declared, [config, *_in_data(stream, _obus, budget)])
 
 
 def _obus(stream: Stream) -> Units:
@@ -197,7 +227,7 @@ def _skip_av1_operating_points(bits: _Bits) -> None:
 _AV1 = _Codec("AV1", "sequence header", 1, _av1_frame_size)
 
 
-def _track_sizes(data: bytes) -> list[ItemSize]:
+def _track_sizes(data: bytes, budget: _Budget) -> list[ItemSize]:
     """An animated AVIF is shown from its track: each AV1 track's size (tkhd) against its av1C and first frame."""
     sizes = []
     for track in isobmff.tracks(data):
@@ -208,7 +238,7 @@ def _track_sizes(data: bytes) -> list[ItemSize]:
             config = data[av1c[0] + _AV1_CONFIG_HEADER : av1c[1]] if av1c else b""
             sources: list[Source] = [("av1C's configOBUs", config, _obus)]
             if track.first_sample is not None:
-                sources.append(("the first frame", track.first_sample, _obus))
+                sources.append(("the first frame", track.first_sample, lambda units: budget.spend(_obus(units))))
             sizes += _sizes_from(f"track {track.track_id}", _AV1, track.size, sources)
     return sizes
 
@@ -216,11 +246,13 @@ def _track_sizes(data: bytes) -> list[ItemSize]:
 # --- HEVC --------------------------------------------------------------------------------------------
 
 
-def _hevc_sizes(image: str, boxes: Properties, stream: memoryview | None, declared: Size | None) -> list[ItemSize]:
+def _hevc_sizes(
+    image: str, boxes: Properties, stream: memoryview | None, declared: Size | None, budget: _Budget
+) -> list[ItemSize]:
     config = boxes.get(b"hvcC", b"")
     length_size = (config[_HEVC_LENGTH_SIZE_AT] & 3) + 1 if len(config) > _HEVC_LENGTH_SIZE_AT else 4
     in_config = ("hvcC", config, _hvcc_units)
-    in_data = _in_data(stream, lambda units: _nal_types(_length_prefixed(units, length_size)))
+    in_data = _in_data(stream, lambda units: _nal_types(_length_prefixed(units, length_size)), budget)
     return _sizes_from(image, _HEVC, declared, [in_config, *in_data])
 
 
@@ -300,7 +332,7 @@ _HEVC = _Codec("HEVC", "SPS", 33, _hevc_picture_size)
 # --- grid --------------------------------------------------------------------------------------------
 
 
-def _grid_sizes(image: str, boxes: Properties, grid: memoryview | None, declared: Size | None) -> list[ItemSize]:
+def _grid_sizes(image: str, grid: memoryview | None, declared: Size | None) -> list[ItemSize]:
     """The output size an image grid's data declares (ISO/IEC 23008-12 6.6.2.3): its tiles are items of their own."""
     field = 4 if grid is not None and len(grid) > 1 and grid[1] & 1 else 2  # flags bit 0: 32-bit sizes
     if grid is None or len(grid) < 4 + 2 * field:

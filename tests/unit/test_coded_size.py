@@ -154,3 +154,13 @@ def test_item_sizes_reads_no_more_than_its_item_limit(monkeypatch):
     [size] = item_sizes(data)
 
     assert (size.coded, size.source) == (None, "7 image items, over 5")
+
+
+def test_item_sizes_reads_no_more_units_than_its_file_limit(monkeypatch):
+    monkeypatch.setattr(coded_size, "MAX_UNITS_IN_FILE", 3)
+    data = images.heic(images.photo(1100, 700), tile_size=512)  # six tiles, a NAL unit or more each
+
+    sizes = item_sizes(data)
+
+    assert sizes[-1].coded is None
+    assert sizes[-1].source == "more than 3 OBUs or NAL units in the file's image data"
