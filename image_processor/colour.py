@@ -62,8 +62,7 @@ def conversion_for(image: Image.Image) -> Conversion:
     if transform is None:
         found = profile.profile.xcolor_space.strip()
         return Conversion(ignored=f"a {found} profile does not fit a {image.mode} image")
-    description = safe_text(profile.profile.profile_description or "") or "unnamed"
-    return Conversion(transform=transform, source_mode=_PROFILE_SPACES[space], description=description)
+    return Conversion(transform=transform, source_mode=_PROFILE_SPACES[space], description=_description(profile))
 
 
 def to_srgb(image: Image.Image, conversion: Conversion) -> Image.Image:
@@ -74,6 +73,13 @@ def to_srgb(image: Image.Image, conversion: Conversion) -> Image.Image:
     if "A" in image.mode or image.has_transparency_data:
         converted.putalpha(image.convert("RGBA").getchannel("A"))
     return converted
+
+
+def _description(profile: ImageCms.ImageCmsProfile) -> str:
+    try:
+        return safe_text(profile.profile.profile_description or "") or "unnamed"
+    except ValueError:  # a description of code points outside Unicode: the profile itself still converts
+        return "unnamed"
 
 
 def _transform(icc: bytes, space: str) -> tuple[ImageCms.ImageCmsProfile, ImageCms.ImageCmsTransform | None]:

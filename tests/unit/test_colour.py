@@ -55,6 +55,17 @@ def test_make_thumbnail_converts_a_display_p3_photo_to_srgb_and_drops_the_profil
     assert (info.icc_profile, info.icc_profile_ignored) == ("Display P3", None)
 
 
+def test_make_thumbnail_converts_through_a_profile_whose_name_is_not_ascii():
+    # Latin-1 in an ASCII description, as older European tools write it: Little CMS reads it as no character
+    profile = images.display_p3_profile().replace(b"Display P3", b"Display \xe9P")
+    data = images.encode(Image.new("RGB", (400, 300), P3_ORANGE), "JPEG", quality=95, icc_profile=profile)
+
+    info, _, decoded = thumbnail_of(data)
+
+    assert info.icc_profile == "unnamed"
+    assert_close(decoded.getpixel((50, 50)), in_srgb(P3_ORANGE, profile))
+
+
 def test_make_thumbnail_keeps_transparency_while_converting_to_srgb():
     profile = images.display_p3_profile()
     data = images.encode(Image.new("RGBA", (400, 300), (*P3_ORANGE, 100)), "PNG", icc_profile=profile)
