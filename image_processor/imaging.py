@@ -108,6 +108,7 @@ def make_thumbnails(
     if not data:
         raise ImageRejectedError("empty_object", "the object is 0 bytes long")
     _check_riff_complete(data)
+    _check_item_texts(data)
     with _rejecting_decode_errors(), _open(data) as image:
         _check_pixels(image, max_pixels)
         if image.format in ("AVIF", "HEIF"):
@@ -324,6 +325,19 @@ def _check_riff_complete(data: bytes) -> None:
             raise ImageRejectedError(
                 "truncated_image", f"the WebP file is {len(data):,} bytes but its header declares {declared:,}"
             )
+
+
+def _check_item_texts(data: bytes) -> None:
+    """The texts in an ISO BMFF file's item descriptions are UTF-8, as HEIF requires: pi-heif 1.4.0 crashes
+    (a segmentation fault, while opening) on an item type or content type that is not."""
+    if data[4:8] != b"ftyp":
+        return
+    for text in isobmff.item_texts(data):
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            detail = f"an item description (iinf) holds text that is not UTF-8: {text[:64]!r}"
+            raise ImageRejectedError("corrupt_image", detail) from None
 
 
 def _frame_count(image: Image.Image, data: bytes) -> int:

@@ -41,21 +41,32 @@ def item_properties(data: bytes) -> tuple[int, int] | None:
 
 def item_types(data: bytes) -> dict[int, bytes]:
     """Each item's type (`av01`, `hvc1`, `grid`, `Exif`, ...) from meta > iinf, by item ID."""
-    meta = _meta_content(data)
-    iinf = meta and box(data, *meta, b"iinf")
-    if not iinf or iinf[0] == iinf[1]:
-        return {}
-    first_entry = iinf[0] + (6 if data[iinf[0]] == 0 else 8)  # version, flags, then a 16- or 32-bit count
     types = {}
-    for kind, start, end in boxes(data, first_entry, iinf[1]):
-        version = data[start] if start < end else 0
-        if kind != b"infe" or version < 2:  # versions 0 and 1 describe files, not image items
+    for start, end in _item_infos(data):
+        version = data[start]
+        if version < 2:  # versions 0 and 1 describe files, not image items
             continue
         id_size = 2 if version == 2 else 4
         type_at = start + 4 + id_size + 2  # version and flags, the ID, the protection index
         if type_at + 4 <= end:
             types[int.from_bytes(data[start + 4 : start + 4 + id_size], "big")] = data[type_at : type_at + 4]
     return types
+
+
+def item_texts(data: bytes) -> list[bytes]:
+    """The texts of every item's description (meta > iinf > infe), as the file holds them: its type, its
+    name, and a `mime` item's content type and encoding or a `uri ` item's URI type."""
+    texts = []
+    for start, end in _item_infos(data):
+        version, kind = data[start], b""
+        at = start + 4 + (4 if version == 3 else 2) + 2  # version and flags, the ID, the protection index
+        if version >= 2:
+            kind, at = data[at : at + 4], at + 4
+            texts.append(kind)
+        # Null-terminated strings follow; versions 0 and 1 have a name, a content type and an encoding.
+        count = 3 if version < 2 or kind == b"mime" else 2 if kind == b"uri " else 1
+        texts += _strings(data, at, end, count)
+    return texts
 
 
 def item_property_boxes(data: bytes) -> dict[int, list[tuple[bytes, int, int]]]:
@@ -118,6 +129,29 @@ def _extents(
             return None
         parts.append(memoryview(data)[start:stop])
     return parts
+
+
+def _item_infos(data: bytes) -> Iterator[tuple[int, int]]:
+    """(content start, end) of each infe box in meta > iinf."""
+    meta = _meta_content(data)
+    iinf = meta and box(data, *meta, b"iinf")
+    if not iinf or iinf[0] == iinf[1]:
+        return
+    first_entry = iinf[0] + (6 if data[iinf[0]] == 0 else 8)  # version, flags, then a 16- or 32-bit count
+    for kind, start, end in boxes(data, first_entry, iinf[1]):
+        if kind == b"infe" and end - start >= 8:
+            yield start, end
+
+
+def _strings(data: bytes, at: int, end: int, count: int) -> list[bytes]:
+    """Up to `count` null-terminated strings from data[at:end] (the last may run to `end`)."""
+    strings = []
+    while len(strings) < count and at < end:
+        stop = data.find(b"\x00", at, end)
+        stop = end if stop < 0 else stop
+        strings.append(data[at:stop])
+        at = stop + 1
+    return strings
 
 
 def _meta_content(data: bytes) -> tuple[int, int] | None:

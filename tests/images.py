@@ -311,3 +311,12 @@ def _av1_sequence_header_of_size(payload: bytes, width: int, height: int) -> byt
     new += "0" * (-len(new) % 8)
     body = int(new, 2).to_bytes(len(new) // 8, "big")
     return bytes([len(body)]) + body
+
+
+def heic_with_xmp(image: Image.Image, xmp: bytes) -> bytes:
+    """A HEIC whose XMP is an item of type `mime`, content type application/rdf+xml, as phones store it."""
+    heif = pillow_heif.HeifFile()
+    heif.add_from_pillow(image)
+    buffer = io.BytesIO()
+    heif.save(buffer, quality=75, xmp=xmp, enc_params={"preset": "ultrafast"})
+    return buffer.getvalue()

@@ -275,6 +275,13 @@ def _heic_declaring(width: int, height: int) -> bytes:
     return data[:at] + struct.pack(">II", width, height) + data[at + 8 :]
 
 
+def _heic_item_text_changed(text: bytes) -> bytes:
+    """A HEIC whose item description text `text` starts with 0xFC, which no UTF-8 text does."""
+    data = images.heic(images.photo(320, 240))
+    at = data.index(text, data.index(b"iinf"))
+    return data[:at] + b"\xfc" + data[at + 1 :]
+
+
 def _heic_zeroed_decoder_configuration() -> bytes:
     data = images.heic(images.photo(320, 240))
     at = data.index(b"hvcC") + 4
@@ -821,6 +828,15 @@ HEIC_CASES: tuple[Case, ...] = (
         "REJECTED",
         "corrupt_image",
         note="the SPS's picture size, less its conformance window, must equal `ispe`",
+    ),
+    Case(
+        "heic-exif-item-type-not-text",
+        "a HEIC whose Exif item's type has one byte changed to a non-UTF-8 one",
+        f"{PREFIX}item-type.heic",
+        lambda: _heic_item_text_changed(b"Exif"),
+        "REJECTED",
+        "corrupt_image",
+        note="pi-heif 1.4.0 crashes opening it (a segmentation fault): the item descriptions' texts are checked first",
     ),
     Case(
         "heic-over-half-limit",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 from image_processor import isobmff
+from tests import images
 
 
 def box(kind: bytes, content: bytes, *, full: bool = False) -> bytes:
@@ -68,3 +69,11 @@ def test_item_data_copies_no_more_than_the_file_for_items_whose_extents_overlap(
     joined = isobmff.item_data(data)
 
     assert sum(len(part) for part in joined.values()) <= len(data)
+
+
+def test_item_texts_are_the_types_names_and_content_types():
+    data = images.heic_with_xmp(images.photo(64, 48), b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+
+    texts = isobmff.item_texts(data)
+
+    assert b"hvc1" in texts and b"mime" in texts and b"application/rdf+xml" in texts
