@@ -9,11 +9,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from image_processor.storable import safe_text
+
 THUMBNAIL_CONTENT_TYPE = "image/webp"
 THUMBNAIL_EXTENSION = ".webp"
 S3_MAX_KEY_BYTES = 1024
 _HASHED_FOLDER = "_long/"
 _SIZES_FOLDER = "_sizes/"
+_DETAIL_LIMIT = 1000
 
 
 class ImageRejectedError(Exception):
@@ -24,6 +27,8 @@ class ImageRejectedError(Exception):
     """
 
     def __init__(self, reason: str, detail: str) -> None:
+        # Details quote decoders' messages, which may quote the file: only storable text goes on.
+        detail = safe_text(detail, _DETAIL_LIMIT)
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -40,6 +45,8 @@ class ImageInfo:
     mode: str
     frame_count: int
     exif: dict[str, Any] = field(default_factory=dict)
+    icc_profile: str | None = None  # the name of the embedded colour profile the thumbnail was converted from
+    icc_profile_ignored: str | None = None  # why an embedded colour profile was not used
     # From the upright thumbnail image (fingerprints.py): a ThumbHash placeholder, `#rrggbb`, a 64-bit dHash.
     placeholder: str = ""
     dominant_color: str = ""

@@ -10,7 +10,6 @@ several times slower on large photos and needs several times the memory.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,7 +18,8 @@ from typing import Any
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
-from image_processor import isobmff, prechecks
+from image_processor import coded_size, colour, isobmff, prechecks
+from image_processor.exif import read_exif
 from image_processor.fingerprints import fingerprints
 from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail
 
@@ -46,19 +46,6 @@ _UPRIGHT_TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_ORIENTATION_TAG = 0x0112
-_EXIF_IFD = 0x8769
-_GPS_IFD = 0x8825
-_BASE_EXIF_FIELDS = {0x010F: "make", 0x0110: "model", 0x0132: "datetime"}
-_EXIF_IFD_FIELDS = {
-    0x9003: "datetime_original",
-    0x829A: "exposure_time",
-    0x829D: "f_number",
-    0x8827: "iso",
-    0x920A: "focal_length",
-    0xA434: "lens_model",
-}
-_EXIF_TEXT_LIMIT = 128
 
 # HEIF/HEIC through pi-heif (libheif with its HEVC decoder): the primary image only, so the thumbnails,
 # depth maps and auxiliary images a phone stores beside it are neither decoded nor kept.
@@ -79,11 +66,15 @@ def make_thumbnails(
     limit_decoder_pixels(max_pixels)
     _check_riff_complete(data)
     prechecks.check(data, max_pixels=max_pixels)
+    _check_item_texts(data)
     with _rejecting_decode_errors(), _open(data) as image:
         _check_pixels(image, max_pixels)
+        if image.format in ("AVIF", "HEIF"):
+            _check_coded_sizes(data, max_pixels)
         orientation, exif = read_exif(image, include_gps=include_gps)
         if image.format == "HEIF":
             orientation = _heif_orientation(image, data, exif)
+        conversion = colour.conversion_for(image)
         info = ImageInfo(
             format=image.format or "",
             mime_type=image.get_format_mimetype() or "",
@@ -94,14 +85,14 @@ def make_thumbnails(
             mode=image.mode,
             frame_count=_frame_count(image, data),
             exif=exif,
+            icc_profile=conversion.description,
+            icc_profile_ignored=conversion.ignored,
         )
-        # An ICC profile describes the source's colour space: only an RGB one fits the RGB thumbnail.
-        icc_profile = image.info.get("icc_profile") if image.mode in ("RGB", "RGBA") else None
-        largest = _decode_small(image, max(sizes))
+        largest = _decode_small(image, max(sizes), conversion)
     if orientation in _UPRIGHT_TRANSPOSE:
         largest = largest.transpose(_UPRIGHT_TRANSPOSE[orientation])
     info = replace(info, **fingerprints(largest))
-    return info, tuple(_encode(_fitted(largest, size), icc_profile=icc_profile) for size in sizes)
+    return info, tuple(_encode(_fitted(largest, size)) for size in sizes)
 
 
 def make_thumbnail(
@@ -116,23 +107,6 @@ def limit_decoder_pixels(max_pixels: int) -> None:
     """Aligns Pillow's own bomb check (it also guards every animation frame) with our limit; a
     process-wide setting, set by every make_thumbnails call for itself (the worker runs one at a time)."""
     Image.MAX_IMAGE_PIXELS = max_pixels
-
-
-def read_exif(image: Image.Image, *, include_gps: bool) -> tuple[int, dict[str, Any]]:
-    """Returns (orientation 1-8, a bounded allow-list of EXIF fields). Corrupt EXIF is not fatal."""
-    try:
-        exif = image.getexif()
-        orientation = exif.get(_ORIENTATION_TAG, 1)
-        fields = _pick(exif, _BASE_EXIF_FIELDS) | _pick(exif.get_ifd(_EXIF_IFD), _EXIF_IFD_FIELDS)
-        if include_gps:
-            fields |= _gps_coordinates(exif.get_ifd(_GPS_IFD))
-    except Exception as error:  # noqa: BLE001 - a broken EXIF block must not lose the image
-        return 1, {"error": f"unreadable EXIF: {type(error).__name__}: {error}"[:_EXIF_TEXT_LIMIT]}
-    if not isinstance(orientation, int) or not 1 <= orientation <= 8:
-        orientation = 1
-    if orientation != 1:
-        fields["orientation"] = orientation
-    return orientation, fields
 
 
 def _heif_orientation(image: Image.Image, data: bytes, exif: dict[str, Any]) -> int:
@@ -262,6 +236,27 @@ def _needs_two_full_frames(image: Image.Image) -> bool:
     return image.format != "JPEG" and ("A" in image.mode or image.has_transparency_data)
 
 
+def _check_coded_sizes(data: bytes, max_pixels: int) -> None:
+    """Every AV1, HEVC and grid item codes the size its `ispe` declares (coded_size.py), and a size the
+    decoder can hold: AVIF and HEIF decode into a frame of their own, so half of MAX_IMAGE_PIXELS."""
+    for item in coded_size.item_sizes(data):
+        where = f"{item.image} ({item.codec})"
+        if item.coded is None:
+            raise ImageRejectedError("corrupt_image", f"{where} has {item.source}")
+        size = "x".join(map(str, item.coded))
+        coded = f"{where}: {item.source} codes {size} = {item.decoded_pixels:,} pixels"
+        if item.decoded_pixels > 2 * max_pixels:
+            raise ImageRejectedError("decompression_bomb", f"{coded}, over twice MAX_IMAGE_PIXELS={max_pixels:,}")
+        if item.decoded_pixels > max_pixels // 2:
+            half = f"{max_pixels // 2:,}, half of MAX_IMAGE_PIXELS, the limit for AVIF and HEIF"
+            raise ImageRejectedError("too_many_pixels", f"{coded}, over {half}")
+        if item.coded != item.declared:
+            declared = "no size" if item.declared is None else "x".join(map(str, item.declared))
+            header = "ispe property" if item.image.startswith("item") else "track header"
+            detail = f"{where}: its {header} declares {declared} but {item.source} codes {size}"
+            raise ImageRejectedError("corrupt_image", detail)
+
+
 def _size(image: Image.Image) -> str:
     return f"{image.width}x{image.height} = {image.width * image.height:,} pixels"
 
@@ -274,6 +269,19 @@ def _check_riff_complete(data: bytes) -> None:
             raise ImageRejectedError(
                 "truncated_image", f"the WebP file is {len(data):,} bytes but its header declares {declared:,}"
             )
+
+
+def _check_item_texts(data: bytes) -> None:
+    """The texts in an ISO BMFF file's item descriptions are UTF-8, as HEIF requires: pi-heif 1.4.0 crashes
+    (a segmentation fault, while opening) on an item type or content type that is not."""
+    if data[4:8] != b"ftyp":
+        return
+    for text in isobmff.item_texts(data):
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            detail = f"an item description (iinf) holds text that is not UTF-8: {text[:64]!r}"
+            raise ImageRejectedError("corrupt_image", detail) from None
 
 
 def _frame_count(image: Image.Image, data: bytes) -> int:
@@ -300,8 +308,8 @@ def _tiff_page_count(data: bytes) -> int:
     return max(len(seen), 1)
 
 
-def _decode_small(image: Image.Image, size: int) -> Image.Image:
-    """Decodes the first frame, reduced to fit size x size, in RGB or RGBA, detached from the file."""
+def _decode_small(image: Image.Image, size: int, conversion: colour.Conversion) -> Image.Image:
+    """Decodes the first frame, reduced to fit size x size, in sRGB (RGB or RGBA), detached from the file."""
     if image.mode == "F" or image.mode.startswith("I"):
         return _deep_grey_thumbnail(image, size)
     resizable = _resizable_mode(image)
@@ -313,6 +321,8 @@ def _decode_small(image: Image.Image, size: int) -> Image.Image:
         resizable = resizable.resize(box, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
     else:
         resizable.thumbnail((size, size), reducing_gap=REDUCING_GAP)
+    if conversion.transform is not None:
+        return colour.to_srgb(resizable, conversion)
     if resizable.mode in ("RGB", "RGBA"):
         return resizable.copy() if resizable is image else resizable
     has_alpha = "A" in resizable.mode or resizable.has_transparency_data
@@ -368,10 +378,11 @@ def _eight_bit_mapping(image: Image.Image) -> tuple[float, float]:
     return (1.0 if high <= 255 else 255 / 65535), 0.0
 
 
-def _encode(image: Image.Image, *, icc_profile: bytes | None) -> Thumbnail:
+def _encode(image: Image.Image) -> Thumbnail:
     buffer = io.BytesIO()
-    # exif/xmp left out on purpose: the thumbnail must not carry camera or GPS data.
-    image.save(buffer, "WEBP", quality=THUMBNAIL_QUALITY, icc_profile=icc_profile or b"", exif=b"")
+    # exif/xmp left out on purpose: the thumbnail must not carry camera or GPS data. No ICC profile either:
+    # the pixels are sRGB by now, which is what an image without one means (colour.py).
+    image.save(buffer, "WEBP", quality=THUMBNAIL_QUALITY, icc_profile=b"", exif=b"")
     return Thumbnail(data=buffer.getvalue(), width=image.width, height=image.height)
 
 
@@ -384,45 +395,3 @@ def _decode_failure(error: Exception) -> ImageRejectedError:
     if any(word in str(error).lower() for word in ("truncated", "end of file")) or isinstance(error, EOFError):
         return ImageRejectedError("truncated_image", text)
     return ImageRejectedError("corrupt_image", text)
-
-
-def _pick(tags: Any, wanted: dict[int, str]) -> dict[str, Any]:
-    picked = {}
-    for tag, name in wanted.items():
-        value = _plain(tags.get(tag))
-        if value is not None:
-            picked[name] = value
-    return picked
-
-
-def _plain(value: Any) -> Any:
-    """EXIF values as JSON-friendly scalars; None for anything unusable."""
-    if isinstance(value, tuple | list):
-        return _plain(value[0]) if len(value) == 1 else None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        text = value.replace("\x00", "").strip()
-        return text[:_EXIF_TEXT_LIMIT] or None
-    if isinstance(value, int):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    return round(number, 6) if math.isfinite(number) else None
-
-
-def _gps_coordinates(gps: Any) -> dict[str, float]:
-    coordinates = {}
-    for name, ref_tag, value_tag, negative in (("gps_latitude", 1, 2, "S"), ("gps_longitude", 3, 4, "W")):
-        parts = gps.get(value_tag)
-        if not parts or len(parts) != 3:
-            continue
-        degrees, minutes, seconds = (float(part) for part in parts)
-        decimal = degrees + minutes / 60 + seconds / 3600
-        if not math.isfinite(decimal):
-            continue
-        sign = -1 if str(gps.get(ref_tag, "")).upper().startswith(negative) else 1
-        coordinates[name] = round(sign * decimal, 6)
-    return coordinates

@@ -150,6 +150,9 @@ def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings, decode: Dec
         "thumbnails": renditions,
         "rendered_with": settings.rendered_with,
     }
+    # Only when the file embeds a colour profile: the one the thumbnail was converted from, or why not.
+    colour = {"icc_profile": info.icc_profile, "icc_profile_ignored": info.icc_profile_ignored}
+    fields |= {name: value for name, value in colour.items() if value is not None}
     bytes_out = sum(rendition["bytes"] for rendition in renditions)
     return _Synced(source.version, fields, bytes_in=len(source.data), bytes_out=bytes_out)
 

@@ -61,6 +61,9 @@ class MetadataMessage(TypedDict):
     placeholder: NotRequired[str]
     dominant_color: NotRequired[str]
     phash: NotRequired[str]
+    # Only when the file embeds a colour profile: the one used, or why it was not.
+    icc_profile: NotRequired[str]
+    icc_profile_ignored: NotRequired[str]
     thumbnail_bucket: NotRequired[str]
     thumbnails: NotRequired[list[Rendition]]
     rendered_with: NotRequired[str]
@@ -70,6 +73,8 @@ MESSAGE_FIELDS: tuple[str, ...] = tuple(MetadataMessage.__annotations__)
 # Image fields added after schema 2 first shipped: a PROCESSED message still queued from an earlier
 # image_processor, or a record it wrote, lacks them (scripts/reprocess.py --force fills them in).
 LATER_FIELDS: tuple[str, ...] = ("placeholder", "dominant_color", "phash")
+# Image fields a PROCESSED message carries only when they apply.
+OPTIONAL_FIELDS: tuple[str, ...] = ("icc_profile", "icc_profile_ignored")
 # Schema version 1's flat fields for the first thumbnail, and the name each has in a `Rendition`.
 _SCHEMA_1_THUMBNAIL_FIELDS = {
     "thumbnail_key": "key",
@@ -108,7 +113,8 @@ def check_message(message: Mapping[str, Any]) -> MetadataMessage:
     if message["status"] == "REJECTED" and not message["reason"]:
         raise ContractError("reason", "is missing: a REJECTED message says why")
     if message["status"] == "PROCESSED":
-        missing = [name for name in MESSAGE_FIELDS if name not in message and name not in LATER_FIELDS]
+        optional = (*LATER_FIELDS, *OPTIONAL_FIELDS)
+        missing = [name for name in MESSAGE_FIELDS if name not in message and name not in optional]
         if missing:
             raise ContractError(missing[0], "is missing: a PROCESSED message carries every image field")
         if not message["thumbnails"]:

@@ -45,6 +45,96 @@ def jpeg_with_exif(
     return encode(photo(width, height), "JPEG", quality=85, exif=exif.tobytes())
 
 
+# EXIF field types (TIFF 6.0): the value's type decides how it is written, whatever the tag usually holds.
+ASCII, SHORT, LONG, RATIONAL, UNDEFINED, DOUBLE = 2, 3, 4, 5, 7, 12
+_EXIF_TYPE_FORMATS = {ASCII: "s", SHORT: "H", LONG: "I", RATIONAL: "II", UNDEFINED: "s", DOUBLE: "d"}
+
+
+def raw_exif(
+    base: dict[int, tuple[int, object]], exif: dict[int, tuple[int, object]], gps: dict[int, tuple[int, object]]
+) -> bytes:
+    """An APP1 EXIF payload written field by field ({tag: (type, value)}), so that any type can hold any
+    tag: what a camera should never write, and a crafted file can. A value is a tuple of numbers (a
+    RATIONAL's numerators and denominators in turn) or bytes for ASCII and UNDEFINED."""
+    directories = [dict(base), dict(exif), dict(gps)]
+    sizes = [2 + 12 * (len(fields) + (2 if at == 0 else 0)) + 4 for at, fields in enumerate(directories)]
+    starts = list(itertools.accumulate(sizes, initial=8))
+    directories[0] |= {0x8769: (LONG, (starts[1],)), 0x8825: (LONG, (starts[2],))}
+    data_at = starts[3]
+    tables, data = b"", b""
+    for fields in directories:
+        table = struct.pack("<H", len(fields))
+        for tag, (kind, value) in sorted(fields.items()):
+            fmt = _EXIF_TYPE_FORMATS[kind]
+            payload = value if isinstance(value, bytes) else struct.pack(f"<{len(value)}{fmt[0]}", *value)
+            count = len(payload) if fmt == "s" else len(value) // len(fmt)
+            if len(payload) <= 4:
+                table += struct.pack("<HHI", tag, kind, count) + payload.ljust(4, b"\x00")
+            else:
+                table += struct.pack("<HHII", tag, kind, count, data_at + len(data))
+                data += payload + b"\x00" * (len(payload) % 2)
+        tables += table + struct.pack("<I", 0)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + tables + data
+
+
+def jpeg_with_raw_exif(payload: bytes, width: int = 400, height: int = 300) -> bytes:
+    """A JPEG whose first segment is the APP1 `payload` (see raw_exif)."""
+    data = jpeg(width, height)
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+# ICC profiles (ICC.1:2001, version 2.1), written tag by tag: the suite needs Display P3 and others that
+# Little CMS cannot create. Colours in the profile connection space are XYZ relative to D50.
+_D50 = (0.9642, 1.0, 0.8249)
+# Display P3's primaries adapted to D50 (Bradford), as Apple's profile holds them; they add up to D50.
+DISPLAY_P3_PRIMARIES = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+
+
+def _s15fixed16(*values: float) -> bytes:
+    return b"".join(struct.pack(">i", round(value * 65536)) for value in values)
+
+
+def _icc_xyz(xyz: tuple[float, float, float]) -> bytes:
+    return b"XYZ \x00\x00\x00\x00" + _s15fixed16(*xyz)
+
+
+def _icc_srgb_curve() -> bytes:
+    """sRGB's transfer function as a parametric curve (type 3), which Display P3 shares."""
+    return (
+        b"para\x00\x00\x00\x00"
+        + struct.pack(">HH", 3, 0)
+        + _s15fixed16(2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045)
+    )
+
+
+def icc_profile(space: bytes, description: str, tags: dict[bytes, bytes]) -> bytes:
+    """A display ('mntr') profile of colour space `space` (b"RGB ", b"GRAY") holding `tags` beside its
+    description and D50 white point."""
+    text = description.encode("ascii") + b"\x00"
+    desc = b"desc\x00\x00\x00\x00" + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
+    tags = {b"desc": desc, b"wtpt": _icc_xyz(_D50), **tags}
+    table_end = 128 + 4 + 12 * len(tags)
+    entries, payload = b"", b""
+    for signature, data in tags.items():
+        entries += signature + struct.pack(">II", table_end + len(payload), len(data))
+        payload += data + bytes(-len(data) % 4)
+    size = table_end + len(payload)
+    header = struct.pack(">I4sI4s4s4s", size, b"", 0x02100000, b"mntr", space, b"XYZ ") + bytes(12) + b"acsp"
+    header += bytes(4 + 4 + 4 + 4 + 8 + 4) + _s15fixed16(*_D50) + bytes(4 + 16 + 28)
+    return header + struct.pack(">I", len(tags)) + entries + payload
+
+
+def display_p3_profile() -> bytes:
+    red, green, blue = (_icc_xyz(primary) for primary in DISPLAY_P3_PRIMARIES)
+    curves = dict.fromkeys((b"rTRC", b"gTRC", b"bTRC"), _icc_srgb_curve())
+    return icc_profile(b"RGB ", "Display P3", {b"rXYZ": red, b"gXYZ": green, b"bXYZ": blue, **curves})
+
+
+def linear_grey_profile() -> bytes:
+    """A grey profile with gamma 1.0: mid-grey 128 in it is much lighter in sRGB (188)."""
+    return icc_profile(b"GRAY", "Linear Grey", {b"kTRC": b"curv\x00\x00\x00\x00" + struct.pack(">IH", 1, 256)})
+
+
 def marked_for_orientation(orientation: int) -> bytes:
     """A 300x200 stored image whose red marker is top-left once the EXIF orientation is applied."""
     exif = Image.Exif()
@@ -278,3 +368,63 @@ def heic(
             at = data.index(entry) + len(entry) - 2
             return data[:at] + struct.pack(f"{order}H", wanted) + data[at + 2 :]
     raise ValueError("pillow-heif wrote no EXIF Orientation entry")
+
+
+def with_ispe(data: bytes, width: int, height: int) -> bytes:
+    """An AVIF or HEIF file whose first `ispe` property declares another size: a container that lies."""
+    at = data.index(b"ispe") + 8  # after the type and the full box's version and flags
+    return data[:at] + struct.pack(">II", width, height) + data[at + 8 :]
+
+
+def with_track_size(data: bytes, width: int, height: int) -> bytes:
+    """An animated AVIF whose track header (tkhd) and sample entry declare another size: what Pillow reports
+    for an animation, while every frame keeps its coded size."""
+    out = bytearray(data)
+    tkhd = data.index(b"tkhd") - 4
+    tkhd_end = tkhd + int.from_bytes(data[tkhd : tkhd + 4], "big")
+    struct.pack_into(">II", out, tkhd_end - 8, width << 16, height << 16)  # 16.16 fixed point
+    sample_entry = data.index(b"av01", data.index(b"stsd")) + 4
+    struct.pack_into(">HH", out, sample_entry + 24, width, height)  # after the reserved and predefined fields
+    return bytes(out)
+
+
+def avif_coding(width: int, height: int) -> bytes:
+    """A 64x64 AVIF (Pillow with libaom) whose AV1 sequence header says the frame is width x height, while
+    its `ispe` still declares 64x64: a decoder would allocate the large frame. The header is rewritten
+    bit by bit, and the OBU, the `mdat` box and the item's `iloc` extent resized to fit."""
+    data = encode(photo(64, 64), "AVIF", quality=60, speed=10)
+    mdat = data.index(b"mdat") - 4
+    header_at = data.index(b"\x0a", mdat + 8)  # the sequence header OBU (type 1, with a size), after the delimiter
+    old = data[header_at : header_at + 2 + data[header_at + 1]]
+    new = b"\x0a" + _av1_sequence_header_of_size(old[2:], width, height)
+    grown = len(new) - len(old)
+    iloc = data.index(b"iloc")
+    extent_length_at = iloc + 4 + 4 + 2 + 2 + 2 + 2 + 2 + 4  # version 0, one item, one extent, 4-byte fields
+    (extent_length,) = struct.unpack_from(">I", data, extent_length_at)
+    out = bytearray(data[:header_at] + new + data[header_at + len(old) :])
+    struct.pack_into(">I", out, extent_length_at, extent_length + grown)
+    struct.pack_into(">I", out, mdat, len(data) - mdat + grown)
+    return bytes(out)
+
+
+def _av1_sequence_header_of_size(payload: bytes, width: int, height: int) -> bytes:
+    """A reduced still-picture sequence header (AV1 spec 5.5.1) with another max frame size, then its size byte."""
+    bits = "".join(f"{byte:08b}" for byte in payload)
+    assert bits[4] == "1", "libaom writes still images with a reduced sequence header"
+    width_bits, height_bits = int(bits[10:14], 2) + 1, int(bits[14:18], 2) + 1
+    rest = bits[18 + width_bits + height_bits :].rstrip("0")  # the other fields, up to the trailing one bit
+    size_bits = max((width - 1).bit_length(), (height - 1).bit_length())
+    sizes = f"{size_bits - 1:04b}" * 2 + f"{width - 1:0{size_bits}b}" + f"{height - 1:0{size_bits}b}"
+    new = bits[:10] + sizes + rest
+    new += "0" * (-len(new) % 8)
+    body = int(new, 2).to_bytes(len(new) // 8, "big")
+    return bytes([len(body)]) + body
+
+
+def heic_with_xmp(image: Image.Image, xmp: bytes) -> bytes:
+    """A HEIC whose XMP is an item of type `mime`, content type application/rdf+xml, as phones store it."""
+    heif = pillow_heif.HeifFile()
+    heif.add_from_pillow(image)
+    buffer = io.BytesIO()
+    heif.save(buffer, quality=75, xmp=xmp, enc_params={"preset": "ultrafast"})
+    return buffer.getvalue()

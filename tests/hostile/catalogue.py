@@ -46,6 +46,8 @@ HALF_LIMIT_SIDE = 7_071
 WEBP_AT_LIMIT_MB = 900
 S3_MAX_KEY_BYTES = 1024
 PREFIX = "hostile/"
+ICC_TEXT = (b"Lorem ipsum dolor sit amet. " * 40_000)[: 1024 * 1024]
+P3_COLOUR = (200, 100, 50)  # inside sRGB's gamut, where Display P3 and sRGB give it other numbers
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,11 @@ def _exif_loop() -> bytes:
     )
 
 
+def _exif_fields(exif: dict[int, tuple[int, object]], gps: dict[int, tuple[int, object]] | None = None) -> bytes:
+    """A JPEG whose EXIF holds Make "Canon", the given Exif-directory fields and GPS fields, each as typed."""
+    return images.jpeg_with_raw_exif(images.raw_exif({0x010F: (images.ASCII, b"Canon\x00")}, exif, gps or {}))
+
+
 def _zip(name: str, payload: bytes) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -270,6 +277,13 @@ def _heic_declaring(width: int, height: int) -> bytes:
     data = images.heic(images.photo(320, 240))
     at = data.index(b"ispe") + 8  # after the type and the full box's version and flags
     return data[:at] + struct.pack(">II", width, height) + data[at + 8 :]
+
+
+def _heic_item_text_changed(text: bytes) -> bytes:
+    """A HEIC whose item description text `text` starts with 0xFC, which no UTF-8 text does."""
+    data = images.heic(images.photo(320, 240))
+    at = data.index(text, data.index(b"iinf"))
+    return data[:at] + b"\xfc" + data[at + 1 :]
 
 
 def _heic_zeroed_decoder_configuration() -> bytes:
@@ -565,6 +579,63 @@ CONTENT_CASES: tuple[Case, ...] = (
         note="Pillow 13 decodes AVIF itself",
     ),
     Case(
+        "avif-ispe-under-coded",
+        "an AVIF whose `ispe` says 64 x 64 over a real 2,048 x 2,048 AV1 frame",
+        f"{PREFIX}ispe-small.avif",
+        lambda: images.with_ispe(
+            images.encode(Image.new("RGB", (2048, 2048), (90, 140, 200)), "AVIF", quality=0, speed=10), 64, 64
+        ),
+        "REJECTED",
+        "corrupt_image",
+        note="every AV1 and HEVC item's own size (sequence header, SPS) is compared with `ispe` before decoding; "
+        "libavif would decode the large frame and scale it to the declared size",
+    ),
+    Case(
+        "avif-ispe-over-coded",
+        "an AVIF whose `ispe` says 640 x 480 over a 64 x 64 AV1 frame",
+        f"{PREFIX}ispe-large.avif",
+        lambda: images.with_ispe(images.encode(images.photo(64, 64), "AVIF", quality=60, speed=10), 640, 480),
+        "REJECTED",
+        "corrupt_image",
+    ),
+    Case(
+        "avif-coded-16384",
+        "a 454-byte AVIF whose `ispe` says 64 x 64 but whose AV1 sequence header says 16,384 x 16,384",
+        f"{PREFIX}coded-16384.avif",
+        lambda: images.avif_coding(16_384, 16_384),
+        "REJECTED",
+        "decompression_bomb",
+        note="the size the decoder would allocate counts against the limit, whatever `ispe` says",
+    ),
+    Case(
+        "avif-coded-12288",
+        "an AVIF whose `ispe` says 64 x 64 but whose AV1 sequence header says 12,288 x 12,288",
+        f"{PREFIX}coded-12288.avif",
+        lambda: images.avif_coding(12_288, 12_288),
+        "REJECTED",
+        "too_many_pixels",
+    ),
+    Case(
+        "avif-animation-track-under-coded",
+        "an animated AVIF whose track header says 64 x 64 over 1,024 x 1,024 frames",
+        f"{PREFIX}track-small.avif",
+        lambda: images.with_track_size(
+            images.encode(
+                Image.new("RGB", (1024, 1024), "red"),
+                "AVIF",
+                save_all=True,
+                append_images=[Image.new("RGB", (1024, 1024), "blue")],
+                speed=10,
+                quality=0,
+            ),
+            64,
+            64,
+        ),
+        "REJECTED",
+        "corrupt_image",
+        note="an animation is shown from its track: the first frame's sequence header must match the track header",
+    ),
+    Case(
         "ico",
         "a Windows icon (`.ico`)",
         f"{PREFIX}favicon.ico",
@@ -591,6 +662,53 @@ CONTENT_CASES: tuple[Case, ...] = (
         _exif_loop,
         "PROCESSED",
         note="each directory read once; orientation 6 applied",
+    ),
+    Case(
+        "exif-huge-number",
+        "a JPEG whose EXIF FNumber is the double 1e300",
+        f"{PREFIX}exif-1e300.jpg",
+        lambda: _exif_fields({0x829D: (images.DOUBLE, (1e300,)), 0x8827: (images.SHORT, (200,))}),
+        "PROCESSED",
+        note="a number DynamoDB cannot store (not finite, past 1E+125 or below 1E-130) is dropped and named in "
+        "`exif.dropped`; the other fields stay",
+    ),
+    Case(
+        "exif-bad-gps",
+        "a JPEG whose EXIF GPS longitude is text",
+        f"{PREFIX}exif-gps.jpg",
+        lambda: _exif_fields(
+            {0x8827: (images.SHORT, (200,))},
+            {1: (images.ASCII, b"N\x00"), 2: (images.RATIONAL, (52, 1, 22, 1, 30, 1)), 4: (images.ASCII, b"east\x00")},
+        ),
+        "PROCESSED",
+        note="with `INCLUDE_GPS=true`, both coordinates are dropped and named in `exif.dropped`; nothing else is",
+    ),
+    Case(
+        "exif-noncharacters",
+        "a JPEG whose EXIF lens model holds Unicode noncharacters, an unpaired surrogate and control characters",
+        f"{PREFIX}exif-text.jpg",
+        lambda: _exif_fields({0xA434: (images.UNDEFINED, "Lens\ufffe\ufdd0\x07 Pro".encode() + b"\xed\xa0\x80")}),
+        "PROCESSED",
+        note="text keeps what can be stored: noncharacters and surrogates removed, control characters made spaces",
+    ),
+    Case(
+        "icc-garbage",
+        "a JPEG whose 1 MB \u201cICC profile\u201d is text",
+        f"{PREFIX}icc-text.jpg",
+        lambda: images.encode(images.photo(400, 300), "JPEG", quality=85, icc_profile=ICC_TEXT),
+        "PROCESSED",
+        note="the profile is ignored (`icc_profile_ignored` says why) and never reaches the thumbnail, which "
+        "carries no profile",
+    ),
+    Case(
+        "display-p3",
+        "a photo tagged Display P3, as phones take them",
+        f"{PREFIX}p3.jpg",
+        lambda: images.encode(
+            Image.new("RGB", (400, 300), P3_COLOUR), "JPEG", quality=95, icc_profile=images.display_p3_profile()
+        ),
+        "PROCESSED",
+        note="converted to sRGB, so browsers show its colours; `icc_profile` names the profile",
     ),
     Case(
         "cmyk-jpeg",
@@ -871,6 +989,24 @@ HEIC_CASES: tuple[Case, ...] = (
         "REJECTED",
         "decompression_bomb",
         note="rejected from the header, before libheif decodes anything",
+    ),
+    Case(
+        "heic-ispe-under-coded",
+        "a HEIC whose `ispe` says 64 x 48 over a 320 x 240 HEVC picture",
+        f"{PREFIX}ispe-small.heic",
+        lambda: images.with_ispe(images.heic(images.photo(320, 240)), 64, 48),
+        "REJECTED",
+        "corrupt_image",
+        note="the SPS's picture size, less its conformance window, must equal `ispe`",
+    ),
+    Case(
+        "heic-exif-item-type-not-text",
+        "a HEIC whose Exif item's type has one byte changed to a non-UTF-8 one",
+        f"{PREFIX}item-type.heic",
+        lambda: _heic_item_text_changed(b"Exif"),
+        "REJECTED",
+        "corrupt_image",
+        note="pi-heif 1.4.0 crashes opening it (a segmentation fault): the item descriptions' texts are checked first",
     ),
     Case(
         "heic-over-half-limit",

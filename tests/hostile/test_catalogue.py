@@ -18,11 +18,12 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
-from PIL import Image
+from PIL import Image, ImageCms
 
 from image_processor.images import thumbnail_key
+from tests import images
 from tests.conftest import LambdaContext, Stack, fresh_import, load_event, s3_event
-from tests.hostile.catalogue import CASES, Case, light_cases, readme_tables
+from tests.hostile.catalogue import CASES, P3_COLOUR, Case, light_cases, readme_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RELIABILITY_DOC = REPO_ROOT / "docs" / "reliability.md"
@@ -153,8 +154,25 @@ def assert_thumbnail(result: Processed, case: Case) -> None:
     thumbnail = Image.open(io.BytesIO(body))
     assert thumbnail.format == "WEBP" and max(thumbnail.size) <= 256
     assert len(thumbnail.getexif()) == 0 and b"PK\x03\x04" not in body and b"<script" not in body
+    assert "icc_profile" not in thumbnail.info  # sRGB, which is what a thumbnail without a profile means
     if case.frame_count is not None:
         assert item["frame_count"] == case.frame_count
+
+
+def test_display_p3_photo_gets_an_srgb_thumbnail_of_its_colours(processed: dict[str, Processed]):
+    source = ImageCms.ImageCmsProfile(io.BytesIO(images.display_p3_profile()))
+    pixel = Image.new("RGB", (1, 1), P3_COLOUR)
+    expected = ImageCms.profileToProfile(pixel, source, ImageCms.createProfile("sRGB"), renderingIntent=1)
+
+    shown = Image.open(io.BytesIO(processed["display-p3"].thumbnail)).getpixel((100, 75))
+
+    assert all(abs(a - e) <= 4 for a, e in zip(shown, expected.getpixel((0, 0)), strict=True)), shown
+
+
+def test_text_icc_profile_never_reaches_the_thumbnail(processed: dict[str, Processed]):
+    thumbnail = processed["icc-garbage"].thumbnail
+
+    assert len(thumbnail) < 20_000 and b"Lorem" not in thumbnail
 
 
 def test_long_keys_get_the_hashed_thumbnail_key():
