@@ -170,3 +170,93 @@ def heic(
             at = data.index(entry) + len(entry) - 2
             return data[:at] + struct.pack(f"{order}H", wanted) + data[at + 2 :]
     raise ValueError("pillow-heif wrote no EXIF Orientation entry")
+
+
+def heif_with_property(data: bytes, kind: bytes, content: bytes, *, first: bool = True) -> bytes:
+    """The HEIF/AVIF file with one more property (`kind`, `content`) associated with its primary item, listed
+    before its other transformations (`first`) or after them. The `meta` box grows, so the boxes around it
+    are resized and every item's offset into `mdat` (iloc, base offsets and extents) is moved along."""
+    box = struct.pack(">I", 8 + len(content)) + kind + content
+    meta_at = data.index(b"meta") - 4
+    meta_end = meta_at + int.from_bytes(data[meta_at : meta_at + 4], "big")
+    ipco_at = data.index(b"ipco", meta_at) - 4
+    ipco_end = ipco_at + int.from_bytes(data[ipco_at : ipco_at + 4], "big")
+    ipma_at = data.index(b"ipma", meta_at) - 4
+    ipma_end = ipma_at + int.from_bytes(data[ipma_at : ipma_at + 4], "big")
+    new_index = sum(1 for _ in _child_boxes(data, ipco_at + 8, ipco_end)) + 1
+    primary = int.from_bytes(data[data.index(b"pitm", meta_at) + 8 :][:2], "big")
+    ipma = bytearray(data[ipma_at:ipma_end])
+    version, flags = ipma[8], ipma[11]
+    id_width, index_width = (2 if version == 0 else 4), (2 if flags & 1 else 1)
+    at = 16
+    for _ in range(int.from_bytes(ipma[12:16], "big")):
+        item_id, count = int.from_bytes(ipma[at : at + id_width], "big"), ipma[at + id_width]
+        if item_id == primary:
+            indexes = ipma[at + id_width + 1 : at + id_width + 1 + count * index_width]
+            essential = (0x8000 if index_width == 2 else 0x80) | new_index
+            added = essential.to_bytes(index_width, "big")
+            transforms_at = next(
+                (
+                    n * index_width
+                    for n in range(count)
+                    if _property_type(data, ipco_at, ipco_end, indexes, n, index_width) in (b"irot", b"imir", b"clap")
+                ),
+                len(indexes),
+            )
+            place = transforms_at if first else len(indexes)
+            ipma[at + id_width] = count + 1
+            ipma[at + id_width + 1 : at + id_width + 1 + count * index_width] = (
+                indexes[:place] + added + indexes[place:]
+            )
+            break
+        at += id_width + 1 + count * index_width
+    ipma[0:4] = struct.pack(">I", len(ipma))
+    grown = len(box) + len(ipma) - (ipma_end - ipma_at)
+    out = bytearray(data[:ipco_end] + box + data[ipco_end:ipma_at] + bytes(ipma) + data[ipma_end:])
+    for size_at in (meta_at, data.index(b"iprp", meta_at) - 4):
+        out[size_at : size_at + 4] = struct.pack(">I", int.from_bytes(out[size_at : size_at + 4], "big") + grown)
+    out[ipco_at : ipco_at + 4] = struct.pack(">I", ipco_end - ipco_at + len(box))
+    _move_item_offsets(out, out.index(b"iloc", meta_at) - 4, grown, after=meta_end)
+    return bytes(out)
+
+
+def _child_boxes(data: bytes, start: int, end: int):
+    while start + 8 <= end:
+        size = int.from_bytes(data[start : start + 4], "big")
+        yield data[start + 4 : start + 8], start
+        start += size
+
+
+def _property_type(data: bytes, ipco_at: int, ipco_end: int, indexes: bytes, n: int, width: int) -> bytes:
+    index = int.from_bytes(indexes[n * width : (n + 1) * width], "big") & (0x7FFF if width == 2 else 0x7F)
+    boxes = list(_child_boxes(data, ipco_at + 8, ipco_end))
+    return boxes[index - 1][0] if 0 < index <= len(boxes) else b""
+
+
+def _move_item_offsets(data: bytearray, iloc_at: int, delta: int, *, after: int) -> None:
+    """Adds `delta` to every file offset in the `iloc` box that points past `after` (into mdat)."""
+    version = data[iloc_at + 8]
+    at = iloc_at + 12
+    offset_size, length_size = data[at] >> 4, data[at] & 15
+    base_size, index_size = data[at + 1] >> 4, (data[at + 1] & 15 if version in (1, 2) else 0)
+    at += 2
+    count_width = 2 if version < 2 else 4
+    count = int.from_bytes(data[at : at + count_width], "big")
+    at += count_width
+    for _ in range(count):
+        at += 2 if version < 2 else 4  # item ID
+        method = data[at + 1] & 15 if version in (1, 2) else 0
+        at += 2 if version in (1, 2) else 0
+        at += 2  # data reference index
+        base = int.from_bytes(data[at : at + base_size], "big")
+        if base and method == 0 and base >= after:
+            data[at : at + base_size] = (base + delta).to_bytes(base_size, "big")
+        at += base_size
+        extents = int.from_bytes(data[at : at + 2], "big")
+        at += 2
+        for _ in range(extents):
+            at += index_size
+            offset = int.from_bytes(data[at : at + offset_size], "big")
+            if method == 0 and not base and offset >= after:
+                data[at : at + offset_size] = (offset + delta).to_bytes(offset_size, "big")
+            at += offset_size + length_size
