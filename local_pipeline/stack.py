@@ -195,6 +195,7 @@ def default_stack(project_name: str = "image-pipeline", environment: str = "dev"
                 "MAX_IMAGE_BYTES": "52428800",
                 "MAX_IMAGE_PIXELS": "100000000",
                 "INCLUDE_GPS": "false",
+                "EMBEDDED_THUMBNAILS": "true",
                 "LOG_LEVEL": log_level,
             },
         ),

@@ -59,6 +59,7 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
         "display_height": 800,
         "mode": "RGB",
         "frame_count": 1,
+        "thumbnail_source": "primary",
         "exif": {},
         "thumbnail_bucket": stack.thumbnails_bucket,
         "thumbnail_key": thumbnail_key,
@@ -66,7 +67,7 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
         "thumbnail_width": 256,
         "thumbnail_height": 171,
         "thumbnails": None,
-        "rendered_with": "256;thumbnails/;52428800;100000000;0",
+        "rendered_with": "256;thumbnails/;52428800;100000000;0;1",
         "processing_ms": 0,
         "processed_at": "",
     }
