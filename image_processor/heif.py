@@ -114,13 +114,13 @@ def thumbnail_item(data: bytes, *, fit: int) -> Item | None:
     """The embedded thumbnail to decode instead of the primary image for a thumbnail fitting fit x fit.
 
     The smallest HEVC thumbnail of the primary image at least as large as the primary image fitted into that
-    box, and a scaled copy of it: the same aspect ratio within rounding, the same rotation and mirroring in the
-    same order, the same crop in proportion, and the same colour profile or none. None when there is no such
-    thumbnail: then the primary image is decoded.
+    box, and a scaled copy of it: the same aspect ratio within 2 pixels (encoders make 4:2:0 sides even), the
+    same rotation and mirroring in the same order, the same crop in proportion, and the same colour profile or
+    none. None when there is no such thumbnail: then the primary image is decoded.
     """
     meta = _meta(data)
     main = meta.items.get(meta.primary) if meta.primary is not None else None
-    size = main.size if main else None
+    size = _kept(main) if main else None
     if main is None or size is None or min(size) < 1:
         return None
     scale = min(fit / size[0], fit / size[1], 1)
@@ -151,9 +151,11 @@ def _is_scaled_copy(thumbnail: Item, main: Item, wanted: tuple[int, int]) -> boo
         return False
     width, height = size
     main_width, main_height = main_size
-    if width < wanted[0] or height < wanted[1] or (width >= main_width and height >= main_height):
+    kept = _kept(thumbnail)
+    if kept is None or kept[0] < wanted[0] or kept[1] < wanted[1] or (width >= main_width and height >= main_height):
         return False
-    if abs(width * main_height - height * main_width) > max(main_width, main_height):  # beyond rounding
+    # Beyond rounding: encoders round a 4:2:0 thumbnail's sides to even numbers, up to 2 pixels off.
+    if abs(width * main_height - height * main_width) > 2 * max(main_width, main_height):
         return False
     if _orientation(thumbnail) != _orientation(main) or not _same_crop(thumbnail, main):
         return False
@@ -172,6 +174,16 @@ def _same_crop(thumbnail: Item, main: Item) -> bool:
         return crop is None and main_crop is None
     width = thumbnail.size[0]  # type: ignore[index]
     return all(abs(part - main_part) * width <= 1 for part, main_part in zip(crop, main_crop, strict=True))
+
+
+def _kept(item: Item) -> tuple[int, int] | None:
+    """The stored size, less what the crop cuts away."""
+    size, crop = item.size, _crop(item)
+    if size is None or crop is None:
+        return size
+    if len(crop) < 2:
+        return None
+    return math.floor(size[0] * crop[0]), math.floor(size[1] * crop[1])
 
 
 def _crop(item: Item) -> tuple[Fraction, ...] | None:

@@ -217,8 +217,8 @@ def _heif_orientation(image: Image.Image, data: bytes, exif: dict[str, Any]) -> 
 
 def _embedded_thumbnail(image: Image.Image, data: bytes, visible: tuple[int, int], size: int) -> Image.Image | None:
     """The HEIF file's own thumbnail, decoded by libheif with its crop, rotation and mirroring as the primary
-    image is, when it can stand in for the primary (`visible` once cropped) in a thumbnail of `size`
-    (heif.thumbnail_item); else None."""
+    image is and resized to fit `size` as the primary (`visible` once cropped) would be, when it can stand in
+    for the primary (heif.thumbnail_item); else None."""
     item = heif.thumbnail_item(data, fit=size) if image.format == "HEIF" else None
     if item is None:
         return None
@@ -231,9 +231,13 @@ def _embedded_thumbnail(image: Image.Image, data: bytes, visible: tuple[int, int
         return None
     width, height = visible
     scale = min(size / width, size / height, 1)
-    fits = thumbnail.width >= round(width * scale) and thumbnail.height >= round(height * scale)
-    same_shape = abs(thumbnail.width * height - thumbnail.height * width) <= max(visible)
-    return thumbnail if fits and same_shape and thumbnail.mode == image.mode else None
+    box = (max(1, round(width * scale)), max(1, round(height * scale)))
+    fits = thumbnail.width >= box[0] and thumbnail.height >= box[1]
+    same_shape = abs(thumbnail.width * height - thumbnail.height * width) <= 2 * max(visible)
+    if not fits or not same_shape or thumbnail.mode != image.mode:
+        return None
+    # To the size the primary image would give: the embedded one's sides may be rounded to even numbers.
+    return thumbnail.resize(box, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
 
 
 def _uncropped(data: bytes) -> tuple[bytes, tuple[int, int, int, int] | None]:

@@ -125,6 +125,7 @@ def heic(
     primary: int = 0,
     bits: int = 8,
     tile_size: int = 0,
+    thumbnails: tuple[int, ...] = (),
 ) -> bytes:
     """A HEIC file made by pillow-heif (libheif with x265), the encoder the tests use.
 
@@ -132,7 +133,8 @@ def heic(
     orientation value it stands for; `exif_orientation`: the EXIF Orientation tag the file carries beside it
     (None: the same value as `transform`, as an iPhone writes it). A list of images becomes a file of several,
     `primary` the index of the one viewers show. `bits` 10 or 12 stores deep colour from a 16-bit copy.
-    `tile_size` > 0 stores each image as a grid of tiles that size, as an iPhone does (512).
+    `tile_size` > 0 stores each image as a grid of tiles that size, as an iPhone does (512). `thumbnails`: the
+    longest side of each thumbnail libheif embeds beside each image (an iPhone's is 320), rotated as it is.
     """
     frames = image if isinstance(image, list) else [image]
     tags = exif if exif is not None else Image.Exif()
@@ -156,6 +158,7 @@ def heic(
             exif=tags.tobytes(),
             primary_index=primary,
             tile_size=tile_size,
+            thumbnails=list(thumbnails),
         )
     finally:
         pillow_heif.options.SAVE_HDR_TO_12_BIT = False
@@ -172,10 +175,12 @@ def heic(
     raise ValueError("pillow-heif wrote no EXIF Orientation entry")
 
 
-def heif_with_property(data: bytes, kind: bytes, content: bytes, *, first: bool = True) -> bytes:
-    """The HEIF/AVIF file with one more property (`kind`, `content`) associated with its primary item, listed
-    before its other transformations (`first`) or after them. The `meta` box grows, so the boxes around it
-    are resized and every item's offset into `mdat` (iloc, base offsets and extents) is moved along."""
+def heif_with_property(
+    data: bytes, kind: bytes, content: bytes, *, first: bool = True, item: int | None = None
+) -> bytes:
+    """The HEIF/AVIF file with one more property (`kind`, `content`) associated with its primary item (or
+    `item`), listed before its other transformations (`first`) or after them. The `meta` box grows, so the
+    boxes around it are resized and every item's offset into `mdat` (iloc, base offsets, extents) moves along."""
     box = struct.pack(">I", 8 + len(content)) + kind + content
     meta_at = data.index(b"meta") - 4
     meta_end = meta_at + int.from_bytes(data[meta_at : meta_at + 4], "big")
@@ -184,7 +189,7 @@ def heif_with_property(data: bytes, kind: bytes, content: bytes, *, first: bool 
     ipma_at = data.index(b"ipma", meta_at) - 4
     ipma_end = ipma_at + int.from_bytes(data[ipma_at : ipma_at + 4], "big")
     new_index = sum(1 for _ in _child_boxes(data, ipco_at + 8, ipco_end)) + 1
-    primary = int.from_bytes(data[data.index(b"pitm", meta_at) + 8 :][:2], "big")
+    primary = item if item is not None else int.from_bytes(data[data.index(b"pitm", meta_at) + 8 :][:2], "big")
     ipma = bytearray(data[ipma_at:ipma_end])
     version, flags = ipma[8], ipma[11]
     id_width, index_width = (2 if version == 0 else 4), (2 if flags & 1 else 1)
