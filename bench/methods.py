@@ -9,7 +9,12 @@ and resampling strategies differ.
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageOps
@@ -20,6 +25,11 @@ from image_processor.config import Settings
 THUMBNAIL_SIZE = Settings.thumbnail_size
 WEBP_QUALITY = imaging.THUMBNAIL_QUALITY
 LIBVIPS_THREADS = 1
+
+# The environment this process started with, for Debian's libvips in a child: pyvips-binary's libvips sets
+# VIPSHOME to its build prefix in the C environment, which a child inherits by default and where Debian's
+# libvips then finds no HEIF module.
+CHILD_ENVIRONMENT = dict(os.environ)
 
 try:
     import pyvips
@@ -84,6 +94,21 @@ METHODS: dict[str, Method] = {
     "c": common_example,
     "d": libvips,
 }
+
+
+def heic_libvips_unavailable(sample: Path) -> str | None:
+    """Why libvips with a HEVC decoder cannot thumbnail HEIC here, or None when it can.
+
+    pyvips-binary's libvips reads HEIF but bundles no HEVC decoder (HEVC's patents), so HEIC goes to Debian's
+    `vipsthumbnail` (libvips-tools, with libheif and libde265), which the benchmark's set-up installs."""
+    if shutil.which("vipsthumbnail") is None:
+        return "no `vipsthumbnail` on PATH (Debian's libvips-tools, with libheif's HEVC decoder)"
+    with tempfile.TemporaryDirectory() as folder:
+        command = ["vipsthumbnail", str(sample), "-s", str(THUMBNAIL_SIZE), "-o", f"{folder}/probe.webp"]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False, env=CHILD_ENVIRONMENT)
+    if completed.returncode != 0:
+        return f"`vipsthumbnail` cannot decode HEIC: {completed.stderr.strip()[:200]}"
+    return None
 
 
 def available_methods() -> dict[str, Method]:

@@ -20,7 +20,7 @@ from bench.coldstart import BARE, WITH_CLIENTS, ColdStart
 from bench.handlers import HandlerFigures, ImageProcessorFigures
 from bench.pipeline import PipelineFigures
 from bench.sizing import SizingResult
-from bench.thumbnails import ImageResult
+from bench.thumbnails import HeicLibvipsResult, ImageResult
 from image_processor import imaging
 
 TEMPLATE = Path(__file__).with_name("results_template.md")
@@ -39,6 +39,7 @@ class Target:
     memory: bool = False  # peak extra memory instead of CPU time
 
 
+HEIC_LIBVIPS_LIMIT = 1.15  # (a)'s CPU time over libvips', with the embedded thumbnail and without
 TARGETS = [
     Target("JPEG: (a) ≥ 5× faster than (b)", "JPEG", 12, "b", "a", 5.0),
     Target("JPEG: (a) ≤ 1.15× (d)'s time", "JPEG", 12, "a", "d", 1.15),
@@ -56,8 +57,10 @@ class Results:
     cold_start_repeats: int
     typical: str  # the image the cost model prices
     largest: str  # the largest one the memory default must carry well within the timeout
+    heic_typical: str  # the iPhone photo the cost model prices next to the JPEG
     thumbnails: list[ImageResult] = field(init=False)
     heic: list[tuple[ImageResult, ImageResult]] = field(init=False)  # (HEIC, the same photo as JPEG)
+    heic_libvips: list[HeicLibvipsResult] | str = field(init=False)  # or why libvips could not decode HEIC
     sizing: list[SizingResult] = field(init=False)
     cold_start: ColdStart = field(init=False)
     zips: tuple[dict[str, int], str] = field(init=False)  # each zip's size, and where the sizes come from
@@ -117,6 +120,8 @@ def render(results: Results) -> str:
         "pipeline": results.pipeline,
         "statuses": ", ".join(f"{count} {status}" for status, count in sorted(results.pipeline.statuses.items())),
         **_cost(figures, typical, options),
+        **_heic_libvips(results.heic_libvips),
+        **_heic_cost(figures, typical, figures.processor(results.heic_typical)),
     }
     return TEMPLATE.read_text().format(**fields)
 
@@ -165,6 +170,46 @@ def _thumbnails(thumbnails: list[ImageResult]) -> dict[str, Any]:
         "core_rows": _rows(core),
         "target_rows": _rows(targets),
         "webp": {"time": _times(webp.ratio("a", "d")), "ours_mb": _mb(webp, "a"), "vips_mb": _mb(webp, "d")},
+    }
+
+
+def _heic_libvips(results: list[HeicLibvipsResult] | str) -> dict[str, Any]:
+    label = f"(a) ≤ {HEIC_LIBVIPS_LIMIT}× libvips' time"
+    if isinstance(results, str):
+        skipped = f"skipped: {results}"
+        return {
+            "heic_libvips_rows": _rows([[skipped, *[""] * 6]]),
+            "heic_target_rows": _rows([[f"HEIC: {label}", "all", "n/a", "", skipped]]),
+        }
+    rows, targets = [], []
+    for r in results:
+        rows.append(
+            [
+                r.spec.name,
+                f"{r.file_bytes / 1e6:.1f} MB",
+                f"{r.ours.median_cpu_ms:.0f} ms",
+                f"{r.libvips.median_cpu_ms:.0f} ms",
+                _times(r.ratio),
+                f"{_fmt(r.ours.peak_extra_mb, '.0f')} / {_fmt(r.libvips.peak_extra_mb, '.0f')}",
+                r.source,
+            ]
+        )
+        kind = "with an embedded thumbnail" if r.spec.thumbnail else "without a thumbnail"
+        met = "met" if r.ratio <= HEIC_LIBVIPS_LIMIT else "**missed**"
+        targets.append([f"HEIC {kind}: {label}", r.spec.name, _times(r.ratio), "", met])
+    return {"heic_libvips_rows": _rows(rows), "heic_target_rows": _rows(targets)}
+
+
+def _heic_cost(figures: HandlerFigures, jpeg: ImageProcessorFigures, heic: ImageProcessorFigures) -> dict[str, Any]:
+    jpeg_total = cost.total(cost.per_million(figures, jpeg, CONTRACT_MEMORY_MB))
+    lines = cost.per_million(figures, heic, CONTRACT_MEMORY_MB)
+    times_jpeg = cost.total(lines) / jpeg_total
+    return {
+        "heic_cost_rows": _cost_rows(lines),
+        "heic_total": cost.total(lines),
+        "heic_cpu_ms": heic.median_cpu_ms,
+        "heic_times_jpeg": times_jpeg,
+        "heic_cost_verdict": "met" if times_jpeg <= cost.HEIC_COST_TARGET_TIMES_JPEG else "**missed**",
     }
 
 

@@ -21,6 +21,7 @@ SECTIONS = (
     "## Thumbnail core",
     "## Targets",
     "## HEIC against JPEG",
+    "## HEIC against libvips",
     "## Memory sizing",
     "## Cold start",
     "## Handlers, one invocation at a time",
@@ -58,6 +59,17 @@ def test_quick_run_times_a_heic_against_the_same_photo_as_jpeg(quick_report: str
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert len(cells) == 6 and all(" / " in cell for cell in (cells[1], cells[2], cells[3], cells[5])), row
     assert cells[4].endswith("×")
+
+
+@pytest.mark.slow
+def test_quick_run_compares_heic_with_and_without_a_thumbnail_against_libvips(quick_report: str) -> None:
+    section = quick_report.split("## HEIC against libvips", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| HEIC 1 MP")}
+    assert set(rows) == {"HEIC 1 MP, embedded thumbnail", "HEIC 1 MP, no thumbnail"}, section
+    assert rows["HEIC 1 MP, embedded thumbnail"].rstrip(" |").endswith("embedded")
+    assert rows["HEIC 1 MP, no thumbnail"].rstrip(" |").endswith("primary")
+    heic_cost = quick_report.split("### The same for an iPhone's HEIC", 1)[1]
+    assert re.search(r"\d+\.\d\d× the JPEG's \$\d+\.\d\d \(target: at most 1\.2×\): (met|\*\*missed\*\*)", heic_cost)
 
 
 @pytest.mark.slow
