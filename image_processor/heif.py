@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import islice
 
 from image_processor import isobmff
 
@@ -39,6 +40,9 @@ CODECS = {
 # Derived images: made from other items (`dimg` references), so the codec is that of their inputs.
 _DERIVED = (b"grid", b"iovl", b"iden")
 _TRANSFORMS = (b"clap", b"irot", b"imir")
+# At most this many entries of any one list (items, properties, associations, references, brands) are read:
+# libheif's own default limit on a box's children. A crafted file listing millions costs no more.
+_MAX_ENTRIES = 65_536
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def brands(data: bytes) -> frozenset[bytes]:
     if ftyp is None:
         return frozenset({data[8:12]})
     _, start, end = ftyp
-    compatible = (data[at : at + 4] for at in range(start + 8, end - 3, 4))
+    compatible = (data[at : at + 4] for at in range(start + 8, min(end, start + 8 + 4 * _MAX_ENTRIES) - 3, 4))
     return frozenset({data[start : start + 4], *compatible})
 
 
@@ -199,7 +203,7 @@ def _crop(item: Item) -> tuple[Fraction, ...] | None:
 
 
 def _meta(data: bytes) -> _Meta:
-    meta = isobmff.box(data, 0, len(data), b"meta")
+    meta = _box(data, 0, len(data), b"meta")
     if meta is None:
         return _Meta(None, {}, (), ())
     start, end = meta[0] + 4, meta[1]  # meta is a full box: skip version and flags
@@ -213,10 +217,16 @@ def _meta(data: bytes) -> _Meta:
     return _Meta(primary_id, items, references, thmb_at)
 
 
+def _box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    """isobmff.box among the first _MAX_ENTRIES boxes only."""
+    boxes = islice(isobmff.boxes(data, start, end), _MAX_ENTRIES)
+    return next(((begin, stop) for found, begin, stop in boxes if found == kind), None)
+
+
 def _pitm_at(data: bytes) -> tuple[int, int] | None:
     """(offset, width) of the primary item's ID inside the `pitm` box."""
-    meta = isobmff.box(data, 0, len(data), b"meta")
-    pitm = meta and isobmff.box(data, meta[0] + 4, meta[1], b"pitm")
+    meta = _box(data, 0, len(data), b"meta")
+    pitm = meta and _box(data, meta[0] + 4, meta[1], b"pitm")
     if not pitm:
         return None
     width = 2 if data[pitm[0]] == 0 else 4
@@ -224,12 +234,12 @@ def _pitm_at(data: bytes) -> tuple[int, int] | None:
 
 
 def _item_types(data: bytes, start: int, end: int) -> list[tuple[int, bytes]]:
-    iinf = isobmff.box(data, start, end, b"iinf")
+    iinf = _box(data, start, end, b"iinf")
     if iinf is None:
         return []
     entries_at = iinf[0] + (6 if data[iinf[0]] == 0 else 8)
     types = []
-    for kind, begin, stop in isobmff.boxes(data, entries_at, iinf[1]):
+    for kind, begin, stop in islice(isobmff.boxes(data, entries_at, iinf[1]), _MAX_ENTRIES):
         version = data[begin] if begin < stop else 0
         if kind != b"infe" or version < 2:
             continue
@@ -241,12 +251,12 @@ def _item_types(data: bytes, start: int, end: int) -> list[tuple[int, bytes]]:
 
 
 def _associated_properties(data: bytes, start: int, end: int) -> dict[int, tuple[tuple[bytes, bytes], ...]]:
-    iprp = isobmff.box(data, start, end, b"iprp")
-    ipco = iprp and isobmff.box(data, iprp[0], iprp[1], b"ipco")
-    ipma = iprp and isobmff.box(data, iprp[0], iprp[1], b"ipma")
+    iprp = _box(data, start, end, b"iprp")
+    ipco = iprp and _box(data, iprp[0], iprp[1], b"ipco")
+    ipma = iprp and _box(data, iprp[0], iprp[1], b"ipma")
     if not ipco or not ipma:
         return {}
-    listed = [(kind, data[begin:stop]) for kind, begin, stop in isobmff.boxes(data, *ipco)]
+    listed = [(kind, data[begin:stop]) for kind, begin, stop in islice(isobmff.boxes(data, *ipco), _MAX_ENTRIES)]
     associated = {}
     for item_id, slots in _associations(data, *ipma):
         indexes = (_index(data, at, width) for at, width in slots)
@@ -258,15 +268,16 @@ def _associations(data: bytes, start: int, end: int) -> list[tuple[int, list[tup
     """Each item of an `ipma` box's content with the (offset, width) of each of its property indexes."""
     version, flags = data[start], data[start + 3]
     id_width, index_width = (2 if version == 0 else 4), (2 if flags & 1 else 1)
-    at, items = start + 8, []
-    for _ in range(int.from_bytes(data[start + 4 : start + 8], "big")):
-        if at + id_width + 1 > end:
+    at, items, slots = start + 8, [], 0
+    for _ in range(min(int.from_bytes(data[start + 4 : start + 8], "big"), _MAX_ENTRIES)):
+        if at + id_width + 1 > end or slots > _MAX_ENTRIES:
             break
         item_id, count = int.from_bytes(data[at : at + id_width], "big"), data[at + id_width]
         at += id_width + 1
         if at + count * index_width > end:
             break
         items.append((item_id, [(at + n * index_width, index_width) for n in range(count)]))
+        slots += count
         at += count * index_width
     return items
 
@@ -279,12 +290,14 @@ def _index(data: bytes, at: int, width: int) -> int:
 def _references(
     data: bytes, start: int, end: int
 ) -> tuple[tuple[tuple[bytes, int, tuple[int, ...]], ...], tuple[int, ...]]:
-    iref = isobmff.box(data, start, end, b"iref")
+    iref = _box(data, start, end, b"iref")
     if iref is None:
         return (), ()
     width = 2 if data[iref[0]] == 0 else 4
-    references, thmb_at = [], []
-    for kind, begin, stop in isobmff.boxes(data, iref[0] + 4, iref[1]):
+    references, thmb_at, targeted = [], [], 0
+    for kind, begin, stop in islice(isobmff.boxes(data, iref[0] + 4, iref[1]), _MAX_ENTRIES):
+        if targeted > _MAX_ENTRIES:
+            break
         if begin + 2 * width + 2 > stop:
             continue
         source = int.from_bytes(data[begin : begin + width], "big")
@@ -295,6 +308,7 @@ def _references(
             for at in range(first, min(first + count * width, stop - width + 1), width)
         )
         references.append((kind, source, targets))
+        targeted += len(targets)
         if kind == b"thmb" and data[begin - 4 : begin] == b"thmb":  # a plain 8-byte box header
             thmb_at.append(begin - 4)
     return tuple(references), tuple(thmb_at)
@@ -331,15 +345,15 @@ def crop_box(data: bytes, *, rotated: bool) -> tuple[int, int, int, int] | None:
 def without_crop(data: bytes) -> bytes:
     """A copy of the file whose `clap` properties no reader applies: each is renamed `free` and its
     associations made non-essential. Same length, same offsets."""
-    meta = isobmff.box(data, 0, len(data), b"meta")
-    iprp = meta and isobmff.box(data, meta[0] + 4, meta[1], b"iprp")
-    ipco = iprp and isobmff.box(data, iprp[0], iprp[1], b"ipco")
-    ipma = iprp and isobmff.box(data, iprp[0], iprp[1], b"ipma")
+    meta = _box(data, 0, len(data), b"meta")
+    iprp = meta and _box(data, meta[0] + 4, meta[1], b"iprp")
+    ipco = iprp and _box(data, iprp[0], iprp[1], b"ipco")
+    ipma = iprp and _box(data, iprp[0], iprp[1], b"ipma")
     if not ipco or not ipma:
         return data
     patched = bytearray(data)
     crops = set()
-    for index, (kind, begin, _) in enumerate(isobmff.boxes(data, *ipco), start=1):
+    for index, (kind, begin, _) in enumerate(islice(isobmff.boxes(data, *ipco), _MAX_ENTRIES), start=1):
         if kind == b"clap" and data[begin - 4 : begin] == b"clap":
             patched[begin - 4 : begin] = b"free"
             crops.add(index)

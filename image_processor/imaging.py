@@ -20,7 +20,7 @@ from typing import Any
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
-from image_processor import heif, isobmff
+from image_processor import heif
 
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")
@@ -287,9 +287,10 @@ def _is_heif_candidate(prefix: bytes) -> bool:
 
 
 def _heif_transform_properties(data: bytes) -> bool:
-    """Whether the file's item properties (meta > iprp > ipco) include a rotation or a mirroring."""
-    ipco = isobmff.item_properties(data)
-    return bool(ipco) and any(kind in (b"irot", b"imir") for kind, _, _ in isobmff.boxes(data, *ipco))
+    """Whether the primary image has a rotation or a mirroring among its properties (heif.py reads a bounded
+    number of boxes: a file of millions costs no more)."""
+    item = heif.primary(data)
+    return item is not None and any(kind in (b"irot", b"imir") for kind, _ in item.transforms)
 
 
 @contextmanager

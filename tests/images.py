@@ -175,6 +175,17 @@ def heic(
     raise ValueError("pillow-heif wrote no EXIF Orientation entry")
 
 
+def heif_with_major_brand(data: bytes, brand: bytes) -> bytes:
+    return data[:8] + brand + data[12:]
+
+
+def heif_with_item_type(data: bytes, old: bytes, new: bytes) -> bytes:
+    """Every item of type `old` made of type `new`, in the `iinf` box only (version 2 entries, 2-byte IDs)."""
+    start = data.index(b"iinf")
+    end = start - 4 + int.from_bytes(data[start - 4 : start], "big")
+    return data[:start] + data[start:end].replace(b"\x00\x00" + old, b"\x00\x00" + new) + data[end:]
+
+
 def heif_with_property(
     data: bytes, kind: bytes, content: bytes, *, first: bool = True, item: int | None = None
 ) -> bytes:

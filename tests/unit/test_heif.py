@@ -330,19 +330,9 @@ def test_an_embedded_thumbnail_keeps_the_primarys_transparency():
 # The wrong answers real files showed: brands libheif reads, crops, codecs we do not decode, over-limit AVIF.
 
 
-def with_major_brand(data: bytes, brand: bytes) -> bytes:
-    return data[:8] + brand + data[12:]
-
-
-def with_item_type(data: bytes, old: bytes, new: bytes) -> bytes:
-    """Every image item of type `old` (in the `iinf` box, not the coded data) made of type `new`."""
-    start, end = data.index(b"iinf"), data.index(b"iinf") + int.from_bytes(data[data.index(b"iinf") - 4 :][:4], "big")
-    return data[:start] + data[start:end].replace(b"\x00\x00" + old, b"\x00\x00" + new) + data[end:]
-
-
 @pytest.mark.parametrize("brand", [b"mif2", b"mif3", b"miaf", b"heix"])
 def test_a_heic_whose_major_brand_libheif_reads_is_thumbnailed(brand):
-    data = with_major_brand(marked_heic(6), brand)
+    data = images.heif_with_major_brand(marked_heic(6), brand)
 
     info, thumbnail = thumbnail_of(data)
 
@@ -356,7 +346,9 @@ def test_a_heic_whose_major_brand_libheif_reads_is_thumbnailed(brand):
 )
 @pytest.mark.parametrize("tile_size", [0, 64], ids=["one-image", "grid"])
 def test_a_heif_of_another_codec_is_unsupported_naming_it(item_type, brand, codec, tile_size):
-    data = with_major_brand(with_item_type(marked_heic(1, tile_size=tile_size), b"hvc1", item_type), brand)
+    data = images.heif_with_major_brand(
+        images.heif_with_item_type(marked_heic(1, tile_size=tile_size), b"hvc1", item_type), brand
+    )
 
     error = rejection(data)
 
