@@ -340,6 +340,16 @@ def test_a_heic_whose_major_brand_libheif_reads_is_thumbnailed(brand):
     assert_upright(thumbnail)
 
 
+def test_a_heic_naming_heic_only_among_its_compatible_brands_is_thumbnailed():
+    # GIVEN a file whose major brand is the generic `isom`, `mif1` and `heic` only compatible (some cameras)
+    data = images.heif_with_major_brand(marked_heic(6), b"isom")
+
+    info, thumbnail = thumbnail_of(data)
+
+    assert info.format == "HEIF"
+    assert_upright(thumbnail)
+
+
 @pytest.mark.parametrize(
     ("item_type", "brand", "codec"),
     [(b"avc1", b"avci", "AVC (H.264)"), (b"jpeg", b"jpeg", "JPEG"), (b"vvc1", b"vvic", "VVC (H.266)")],
