@@ -416,6 +416,25 @@ def test_a_crop_and_a_rotation_apply_in_the_order_the_file_lists_them(first, kep
     assert {colour_at(thumbnail, x, y) for x in (0.1, 0.9) for y in (0.1, 0.9)} == {kept}
 
 
+@pytest.mark.parametrize(
+    ("first", "kept"), [(True, (255, 0, 0)), (False, (0, 0, 255))], ids=["crop-first", "turn-first"]
+)
+def test_an_avif_crop_and_rotation_apply_in_the_order_the_file_lists_them(first, kept):
+    # GIVEN the quadrants picture as an AVIF turned a quarter clockwise (irot, which libavif leaves to EXIF),
+    # and a 300x200 crop up and left of the middle: before the rotation it keeps the stored top-left quadrant
+    # (red); after it, the top-left of the turned picture, which is the stored bottom-left quadrant (blue)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = images.encode(quadrants(), "AVIF", quality=90, exif=exif.tobytes())
+    box = crop(300, 200, -150, -100) if first else crop(200, 300, -100, -150)
+    data = images.heif_with_property(data, b"clap", box, first=first)
+
+    info, thumbnail = thumbnail_of(data)
+
+    assert (info.display_width, info.display_height, thumbnail.size) == (200, 300, (171, 256))
+    assert {colour_at(thumbnail, x, y) for x in (0.1, 0.9) for y in (0.1, 0.9)} == {kept}
+
+
 def test_an_embedded_thumbnail_cropped_as_the_primary_is_used_and_cropped():
     # GIVEN a 1200x800 photo and its 640x426 thumbnail, both cropped to their top-left quarter: 600x400, 320x213
     data = images.heic(quadrants(1200, 800), thumbnails=(640,))
