@@ -17,6 +17,9 @@ from pathlib import Path
 
 from bench.environment import ROOT, json_result, lambda_like_environment
 
+IN_PROCESS = "image_processor.handler, decoding in its own process"
+# The decoding worker may add at most this to image_processor's cold start (issue 22).
+WORKER_COLD_START_BUDGET = 0.10
 _CLIENT_CONFIG = (
     "from botocore.config import Config; "
     "config = Config(retries={'mode': 'standard', 'max_attempts': 3}, connect_timeout=5, read_timeout=20); "
@@ -41,6 +44,9 @@ VARIANTS = {
         "try: handler.decoders.thumbnails(b'', Limits(2**30, 60), sizes=(256,), max_pixels=1)\n"
         "except ImageRejectedError: handler.decoders.close()"
     ),
+    # What the handler would cost if it decoded in its own process: everything the worker imports, imported
+    # by the handler (its worker is started but neither waited for nor counted).
+    IN_PROCESS: "import image_processor.imaging, image_processor.handler",
 }
 BARE = {"db_writer": "boto3", "image_processor": "boto3 + PIL.Image"}
 WITH_CLIENTS = {"db_writer": "boto3 + dynamodb client", "image_processor": "boto3 + PIL.Image + s3, sqs clients"}

@@ -115,6 +115,8 @@ WELL_UNDER_FRACTION = 1 / 6
 CANDIDATE_MEMORY_MB = (256, 512, 768, 1024, 1280, 1536, 1769, 2048)
 # Issue 15's target: the default settings at no more than this multiple of the floor.
 COST_TARGET_TIMES_FLOOR = 1.5
+# An iPhone's 12 MP HEIC should cost about what the same photo as JPEG does (issue 23).
+HEIC_COST_TARGET_TIMES_JPEG = 1.2
 
 
 def cpu_share(memory_mb: int) -> float:

@@ -3,7 +3,8 @@
 `.venv-bench` sees the dev virtualenv's packages through a .pth file and adds only
 requirements-bench.txt (pyvips and its bundled libvips) on top, so it takes seconds to create
 and can never drift from the versions the tests use. build.sh packages each function's own
-requirements.txt, so nothing installed here reaches a Lambda zip.
+requirements.txt, so nothing installed here reaches a Lambda zip. HEIC's anchor is Debian's
+libvips-tools (bench.methods.heic_libvips_unavailable), installed with apt where there is apt.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -76,7 +78,25 @@ def prepare_bench_venv() -> Path:
         pip = [str(bench_python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         _run([*pip, "-r", str(REQUIREMENTS)])
         stamp_path.write_text(stamp)
+    install_libvips_tools()
     return bench_python
+
+
+def install_libvips_tools() -> None:
+    """Debian's libvips-tools (libvips with libheif's HEVC decoder) where it is missing and apt can install it;
+    elsewhere the run goes on, and the HEIC-against-libvips rows say why they are missing."""
+    if shutil.which("vipsthumbnail") or not shutil.which("apt-get"):
+        return
+    if os.geteuid() != 0:
+        progress("libvips-tools is not installed and apt-get needs root: HEIC is not compared with libvips")
+        return
+    progress("installing libvips-tools with apt-get, HEIC's libvips (pyvips-binary's has no HEVC decoder)")
+    apt = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "libvips-tools"]):
+        completed = subprocess.run(command, capture_output=True, text=True, check=False, env=apt)
+        if completed.returncode != 0:
+            progress(f"`{' '.join(command)}` failed, HEIC is not compared with libvips: {completed.stderr[-300:]}")
+            return
 
 
 def _run(command: list[str]) -> str:

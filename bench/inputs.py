@@ -44,6 +44,7 @@ class ImageSpec:
     smooth_only: bool = False  # no noise: the most compressible file, for worst-case memory probes
     progressive: bool = False
     seed: int = 1
+    thumbnail: int = 0  # HEIC: the longest side of the thumbnail embedded beside the photo (an iPhone's: 320)
 
     @property
     def megapixels(self) -> float:
@@ -101,9 +102,13 @@ def encode(spec: ImageSpec) -> bytes:
         image.save(buffer, "AVIF", quality=WEBP_QUALITY, speed=10)
     elif spec.format == "HEIC":
         # As a phone writes it: a grid of 512-pixel tiles (one HEVC picture cannot exceed 35.6 MP, so a 48 MP
-        # photo must be a grid), x265's default preset and the camera EXIF. pillow-heif is a test-only encoder.
+        # photo must be a grid), x265's default preset, the camera EXIF, and the thumbnail libheif embeds beside
+        # it when the spec asks for one. pillow-heif is a test-only encoder.
         heif = pillow_heif.from_pillow(image)
-        heif.save(buffer, quality=JPEG_QUALITY, exif=_camera_exif(spec.orientation), tile_size=512)
+        thumbnails = [spec.thumbnail] if spec.thumbnail else []
+        heif.save(
+            buffer, quality=JPEG_QUALITY, exif=_camera_exif(spec.orientation), tile_size=512, thumbnails=thumbnails
+        )
     elif spec.format == "TIFF" and spec.mode == "I;16B":
         return images.big_endian_grey_tiff(image)
     elif spec.format == "TIFF":

@@ -48,6 +48,18 @@ HEIC_PAIRS = [
 QUICK_HEIC_PAIRS = [
     (ImageSpec("HEIC 1 MP", "HEIC", 1152, 864), ImageSpec("JPEG 1 MP (same photo)", "JPEG", 1152, 864)),
 ]
+# HEIC as an iPhone saves it (a grid of 512-pixel tiles, 8-bit), with and without the 320-pixel thumbnail
+# iPhones embed, against libvips with a HEVC decoder.
+HEIC_LIBVIPS_IMAGES = [
+    ImageSpec("HEIC 12 MP, embedded thumbnail", "HEIC", 4032, 3024, thumbnail=320),
+    ImageSpec("HEIC 12 MP, no thumbnail", "HEIC", 4032, 3024),
+    ImageSpec("HEIC 48 MP, embedded thumbnail", "HEIC", 8064, 6048, thumbnail=320),
+    ImageSpec("HEIC 48 MP, no thumbnail", "HEIC", 8064, 6048),
+]
+QUICK_HEIC_LIBVIPS_IMAGES = [
+    ImageSpec("HEIC 1 MP, embedded thumbnail", "HEIC", 1152, 864, thumbnail=320),
+    ImageSpec("HEIC 1 MP, no thumbnail", "HEIC", 1152, 864),
+]
 
 
 @dataclass
@@ -64,6 +76,21 @@ class MethodResult:
     @property
     def median_cpu_ms(self) -> float:
         return statistics.median(self.cpu_ms)
+
+
+@dataclass
+class HeicLibvipsResult:
+    """(a) and libvips' `vipsthumbnail` on one HEIC; libvips' CPU times less its start-up (bench.probe)."""
+
+    spec: ImageSpec
+    file_bytes: int
+    ours: MethodResult
+    libvips: MethodResult
+    source: str  # what (a) made the thumbnail from: ImageInfo.thumbnail_source
+
+    @property
+    def ratio(self) -> float:
+        return self.ours.median_cpu_ms / self.libvips.median_cpu_ms
 
 
 @dataclass
@@ -119,6 +146,31 @@ def heic_against_jpeg(pairs: list[tuple[ImageSpec, ImageSpec]], *, runs: int) ->
     return results
 
 
+def heic_against_libvips(specs: list[ImageSpec], *, runs: int) -> list[HeicLibvipsResult] | str:
+    """(a) in this process and `vipsthumbnail` in a child per run, on each HEIC; or why libvips cannot run."""
+    unavailable = methods.heic_libvips_unavailable(ensure_file(warmup_spec(specs[0])))
+    if unavailable:
+        progress(f"HEIC against libvips skipped: {unavailable}")
+        return unavailable
+    results = []
+    for spec in specs:
+        progress(f"HEIC against libvips: {spec.name}, {runs} runs of (a) and of vipsthumbnail")
+        data = load(spec)
+        ours = time_methods(data, {"a": methods.ours}, runs=runs)["a"]
+        ours.peak_extra_mb = peak_extra_mb("a", spec)
+        files = [str(ensure_file(spec)), str(ensure_file(warmup_spec(spec)))]
+        settings = [str(runs), str(methods.THUMBNAIL_SIZE), str(methods.WEBP_QUALITY), str(methods.LIBVIPS_THREADS)]
+        # Its own interpreter, importing nothing heavy: a child's peak RSS starts from its parent's.
+        command = [sys.executable, "-m", "bench.probe", "vipsthumbnail", *files, *settings]
+        report = json_result(command, env=methods.CHILD_ENVIRONMENT)
+        start_up_ms = statistics.median(report["warmup"]["cpu_ms"])
+        libvips = MethodResult(cpu_ms=[max(0.0, ms - start_up_ms) for ms in report["image"]["cpu_ms"]])
+        libvips.peak_extra_mb = max(0, report["image"]["peak_kb"] - report["warmup"]["peak_kb"]) / 1024
+        source = methods.ours(data)[0].thumbnail_source
+        results.append(HeicLibvipsResult(spec, len(data), ours, libvips, source))
+    return results
+
+
 def time_methods(data: bytes, chosen: dict[str, methods.Method], *, runs: int) -> dict[str, MethodResult]:
     results = {key: MethodResult() for key in chosen}
     for method in chosen.values():
@@ -126,16 +178,11 @@ def time_methods(data: bytes, chosen: dict[str, methods.Method], *, runs: int) -
     keys = list(chosen)
     for round_number in range(runs):
         for key in keys if round_number % 2 == 0 else reversed(keys):
-            wall, cpu = time.perf_counter(), _cpu_seconds()
+            wall, cpu = time.perf_counter(), methods.cpu_seconds()
             chosen[key](data)
             results[key].wall_ms.append((time.perf_counter() - wall) * 1000)
-            results[key].cpu_ms.append((_cpu_seconds() - cpu) * 1000)
+            results[key].cpu_ms.append((methods.cpu_seconds() - cpu) * 1000)
     return results
-
-
-def _cpu_seconds() -> float:
-    """This process's CPU time and that of (a)'s worker, which decodes for it."""
-    return time.process_time() + methods.worker_cpu_seconds()
 
 
 def peak_extra_mb(key: str, spec: ImageSpec) -> float:

@@ -81,6 +81,7 @@ def _report(outcome: Outcome, context: Any) -> None:
         outcome=outcome.status,
         reason=message["reason"],
         reason_detail=message["reason_detail"],
+        thumbnail_source=message.get("thumbnail_source"),
         ms=message["processing_ms"],
         bytes_in=outcome.bytes_in,
         bytes_out=outcome.bytes_out,

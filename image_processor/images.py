@@ -47,6 +47,8 @@ class ImageInfo:
     exif: dict[str, Any] = field(default_factory=dict)
     icc_profile: str | None = None  # the name of the embedded colour profile the thumbnail was converted from
     icc_profile_ignored: str | None = None  # why an embedded colour profile was not used
+    # "embedded" when a HEIF file's own thumbnail made the thumbnails, "primary" when the image itself did.
+    thumbnail_source: str = "primary"
     # From the upright thumbnail image (fingerprints.py): a ThumbHash placeholder, `#rrggbb`, a 64-bit dHash.
     placeholder: str = ""
     dominant_color: str = ""

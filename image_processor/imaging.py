@@ -18,7 +18,7 @@ from typing import Any
 import pi_heif
 from PIL import Image, UnidentifiedImageError
 
-from image_processor import coded_size, colour, isobmff, prechecks
+from image_processor import coded_size, colour, heif, isobmff, prechecks
 from image_processor.exif import read_exif
 from image_processor.fingerprints import fingerprints
 from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail
@@ -26,7 +26,8 @@ from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail
 # AVIF before HEIF: both live in ISO BMFF (`ftyp`) files, and Pillow tries the formats in this order.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "AVIF", "HEIF")
 _DOUBLE_BUFFERED_FORMATS = ("WEBP", "AVIF", "HEIF")
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
+# The codecs whose HEIF files are decoded: HEVC (HEIC) by libheif through pi-heif, AV1 (AVIF) by Pillow's libavif.
+_DECODED_HEIF_CODECS = ("HEVC", "AV1")
 THUMBNAIL_QUALITY = 80
 # thumbnail() decodes a JPEG draft at least reducing_gap times the target box, then resamples.
 # 1.4 lets a 4000x3000 photo decode at 1/8 scale (500x375, still ~2x the thumbnail) instead of 1/4:
@@ -50,16 +51,25 @@ _UPRIGHT_TRANSPOSE = {
 # HEIF/HEIC through pi-heif (libheif with its HEVC decoder): the primary image only, so the thumbnails,
 # depth maps and auxiliary images a phone stores beside it are neither decoded nor kept.
 pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+# pi-heif's own check knows ten major brands and misses mif2/mif3 and files that list `heic` as a compatible
+# brand only: every ISO BMFF file but an AVIF one goes to libheif, whose reader decides by all its brands.
+Image.register_open(pi_heif.HeifImageFile.format, pi_heif.HeifImageFile, lambda prefix: _is_heif_candidate(prefix))
 
 
 def make_thumbnails(
-    data: bytes, *, sizes: Sequence[int], max_pixels: int, include_gps: bool = False
+    data: bytes,
+    *,
+    sizes: Sequence[int],
+    max_pixels: int,
+    include_gps: bool = False,
+    embedded_thumbnails: bool = True,
 ) -> tuple[ImageInfo, tuple[Thumbnail, ...]]:
     """Decodes `data` once and returns its metadata and one WebP thumbnail per size, each fitting size x size.
 
     The largest is made from the decoded image and every other from the largest, so each extra size
-    costs one small resize and encode, not another decode. Raises ImageRejectedError for anything that
-    is not a well-formed image we accept.
+    costs one small resize and encode, not another decode. With `embedded_thumbnails`, a HEIF file's own
+    thumbnail is decoded instead of the image when it is a faithful copy at least that large
+    (heif.thumbnail_item). Raises ImageRejectedError for anything that is not a well-formed image we accept.
     """
     if not data:
         raise ImageRejectedError("empty_object", "the object is 0 bytes long")
@@ -67,28 +77,34 @@ def make_thumbnails(
     _check_riff_complete(data)
     prechecks.check(data, max_pixels=max_pixels)
     _check_item_texts(data)
-    with _rejecting_decode_errors(), _open(data) as image:
+    _check_heif_container(data, max_pixels)
+    decoded, crop = _uncropped(data)
+    with _rejecting_decode_errors(), _open(decoded) as image:
         _check_pixels(image, max_pixels)
         if image.format in ("AVIF", "HEIF"):
             _check_coded_sizes(data, max_pixels)
+        width, height = (crop[2] - crop[0], crop[3] - crop[1]) if crop else image.size
         orientation, exif = read_exif(image, include_gps=include_gps)
         if image.format == "HEIF":
             orientation = _heif_orientation(image, data, exif)
         conversion = colour.conversion_for(image)
+        embedded = _embedded_thumbnail(image, data, (width, height), max(sizes)) if embedded_thumbnails else None
         info = ImageInfo(
             format=image.format or "",
             mime_type=image.get_format_mimetype() or "",
-            width=image.width,
-            height=image.height,
-            display_width=image.height if orientation >= 5 else image.width,
-            display_height=image.width if orientation >= 5 else image.height,
+            width=width,
+            height=height,
+            display_width=height if orientation >= 5 else width,
+            display_height=width if orientation >= 5 else height,
             mode=image.mode,
             frame_count=_frame_count(image, data),
             exif=exif,
             icc_profile=conversion.description,
             icc_profile_ignored=conversion.ignored,
+            thumbnail_source="embedded" if embedded else "primary",
         )
-        largest = _decode_small(image, max(sizes), conversion)
+        # The embedded thumbnail is used only when its colour profile is the primary's, or it has none.
+        largest = _decode_small(embedded or _cropped(image, crop), max(sizes), conversion)
     if orientation in _UPRIGHT_TRANSPOSE:
         largest = largest.transpose(_UPRIGHT_TRANSPOSE[orientation])
     info = replace(info, **fingerprints(largest))
@@ -96,10 +112,12 @@ def make_thumbnails(
 
 
 def make_thumbnail(
-    data: bytes, *, size: int, max_pixels: int, include_gps: bool = False
+    data: bytes, *, size: int, max_pixels: int, include_gps: bool = False, embedded_thumbnails: bool = True
 ) -> tuple[ImageInfo, Thumbnail]:
     """make_thumbnails for one size."""
-    info, (thumbnail,) = make_thumbnails(data, sizes=(size,), max_pixels=max_pixels, include_gps=include_gps)
+    info, (thumbnail,) = make_thumbnails(
+        data, sizes=(size,), max_pixels=max_pixels, include_gps=include_gps, embedded_thumbnails=embedded_thumbnails
+    )
     return info, thumbnail
 
 
@@ -120,10 +138,82 @@ def _heif_orientation(image: Image.Image, data: bytes, exif: dict[str, Any]) -> 
     return original
 
 
+def _embedded_thumbnail(image: Image.Image, data: bytes, visible: tuple[int, int], size: int) -> Image.Image | None:
+    """The HEIF file's own thumbnail, decoded by libheif with its crop, rotation and mirroring as the primary
+    image is and resized to fit `size` as the primary (`visible` once cropped) would be, when it can stand in
+    for the primary (heif.thumbnail_item); else None."""
+    item = heif.thumbnail_item(data, fit=size) if image.format == "HEIF" else None
+    if item is None:
+        return None
+    try:
+        decoded, crop = _uncropped(heif.as_primary(data, item))
+        with Image.open(io.BytesIO(decoded), formats=("HEIF",)) as opened:
+            thumbnail = _cropped(opened, crop)
+            thumbnail.load()
+    except Exception:  # noqa: BLE001 - a thumbnail libheif cannot decode is no reason to refuse the image
+        return None
+    width, height = visible
+    scale = min(size / width, size / height, 1)
+    box = (max(1, round(width * scale)), max(1, round(height * scale)))
+    fits = thumbnail.width >= box[0] and thumbnail.height >= box[1]
+    same_shape = abs(thumbnail.width * height - thumbnail.height * width) <= 2 * max(visible)
+    if not fits or not same_shape or thumbnail.mode != image.mode:
+        return None
+    # To the size the primary image would give: the embedded one's sides may be rounded to even numbers.
+    return thumbnail.resize(box, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+
+
+def _uncropped(data: bytes) -> tuple[bytes, tuple[int, int, int, int] | None]:
+    """The bytes to decode and the `clap` crop still to apply to what they decode to, for HEIF and AVIF.
+
+    libavif ignores the crop; pi-heif's libheif refuses it (its memory limit is set from the cropped size),
+    so libheif gets a copy without it, rotates and mirrors, and the crop is applied here, where the file
+    lists it among those (MIAF: first)."""
+    codec = heif.primary_codec(data) if heif.is_heif(data) else None
+    if codec == "HEVC":
+        crop = heif.crop_box(data, rotated=True)
+        return (heif.without_crop(data), crop) if crop else (data, None)
+    if codec == "AV1":
+        return data, heif.crop_box(data, rotated=False)
+    return data, None
+
+
+def _cropped(image: Image.Image, crop: tuple[int, int, int, int] | None) -> Image.Image:
+    return image.crop(crop) if crop else image
+
+
+def _check_heif_container(data: bytes, max_pixels: int) -> None:
+    """What a HEIF file's boxes already tell: a codec we do not decode, or more pixels than the limit.
+
+    libheif and libavif refuse both at open with a generic error (libavif past its own 268 MP limit)."""
+    if not heif.is_heif(data):
+        return
+    codec = heif.primary_codec(data)
+    if codec is not None and codec not in _DECODED_HEIF_CODECS:
+        raise ImageRejectedError(
+            "unsupported_format", f"a HEIF file of {codec} images (decoded: HEVC, as HEIC, and AV1, as AVIF)"
+        )
+    item = heif.primary(data)
+    size = item.size if item else None
+    if size and size[0] * size[1] > max_pixels:
+        pixels = size[0] * size[1]
+        reason = "decompression_bomb" if pixels > 2 * max_pixels else "too_many_pixels"
+        twice = "twice " if reason == "decompression_bomb" else ""
+        raise ImageRejectedError(
+            reason, f"{size[0]}x{size[1]} = {pixels:,} pixels is over {twice}MAX_IMAGE_PIXELS={max_pixels:,}"
+        )
+
+
+def _is_heif_candidate(prefix: bytes) -> bool:
+    """Pillow's check for the HEIF plugin, which sees the first 16 bytes: an ISO BMFF file that is no AVIF."""
+    return prefix[4:8] == b"ftyp" and prefix[8:12] not in (b"avif", b"avis")
+
+
 def _heif_transform_properties(data: bytes) -> bool:
-    """Whether the file's item properties (meta > iprp > ipco) include a rotation or a mirroring."""
-    ipco = isobmff.item_properties(data)
-    return bool(ipco) and any(kind in (b"irot", b"imir") for kind, _, _ in isobmff.boxes(data, *ipco))
+    """Whether the primary image has a rotation or a mirroring among its properties (heif.py reads a bounded
+    number of boxes: a file of millions costs no more)."""
+    item = heif.primary(data)
+    return item is not None and any(kind in (b"irot", b"imir") for kind, _ in item.transforms)
 
 
 @contextmanager
@@ -182,7 +272,7 @@ def _accepted_signature(data: bytes) -> str | None:
         return "WEBP"
     if data[4:8] == b"ftyp" and data[8:12] in {b"avif", b"avis"}:
         return "AVIF"
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+    if heif.is_heif(data):
         return "HEIF"
     return None
 

@@ -108,6 +108,7 @@ def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings, decode: Dec
             sizes=settings.thumbnail_sizes,
             max_pixels=settings.max_image_pixels,
             include_gps=settings.include_gps,
+            embedded_thumbnails=settings.embedded_thumbnails,
         )
     except SourceMissingError as error:
         return _removed_thumbnail(None, _rejection("source_missing", str(error), settings), event, s3, settings)
@@ -142,6 +143,7 @@ def _sync_thumbnail(event: ObjectEvent, s3: Any, settings: Settings, decode: Dec
         "display_height": info.display_height,
         "mode": info.mode,
         "frame_count": info.frame_count,
+        "thumbnail_source": info.thumbnail_source,
         "exif": info.exif,
         "placeholder": info.placeholder,
         "dominant_color": info.dominant_color,

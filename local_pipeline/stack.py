@@ -248,6 +248,7 @@ def default_stack(project_name: str = "image-pipeline", environment: str = "dev"
                 "MAX_IMAGE_PIXELS": "100000000",
                 "MAX_DECODE_SECONDS": "30",
                 "INCLUDE_GPS": "false",
+                "EMBEDDED_THUMBNAILS": "true",
                 "LOG_LEVEL": log_level,
             },
         ),

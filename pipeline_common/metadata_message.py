@@ -57,6 +57,7 @@ class MetadataMessage(TypedDict):
     display_height: NotRequired[int]
     mode: NotRequired[str]
     frame_count: NotRequired[int]
+    thumbnail_source: NotRequired[str]
     exif: NotRequired[dict[str, ExifValue]]
     placeholder: NotRequired[str]
     dominant_color: NotRequired[str]
@@ -72,7 +73,7 @@ class MetadataMessage(TypedDict):
 MESSAGE_FIELDS: tuple[str, ...] = tuple(MetadataMessage.__annotations__)
 # Image fields added after schema 2 first shipped: a PROCESSED message still queued from an earlier
 # image_processor, or a record it wrote, lacks them (scripts/reprocess.py --force fills them in).
-LATER_FIELDS: tuple[str, ...] = ("placeholder", "dominant_color", "phash")
+LATER_FIELDS: tuple[str, ...] = ("thumbnail_source", "placeholder", "dominant_color", "phash")
 # Image fields a PROCESSED message carries only when they apply.
 OPTIONAL_FIELDS: tuple[str, ...] = ("icc_profile", "icc_profile_ignored")
 # Schema version 1's flat fields for the first thumbnail, and the name each has in a `Rendition`.

@@ -44,15 +44,16 @@ resource "aws_lambda_function" "image_processor" {
     # EXTRA_THUMBNAIL_SIZES only when there are some: with one size the configuration is what it always was.
     variables = merge(
       {
-        THUMBNAIL_BUCKET   = aws_s3_bucket.this["thumbnails"].bucket
-        METADATA_QUEUE_URL = aws_sqs_queue.metadata.url
-        THUMBNAIL_SIZE     = tostring(var.thumbnail_size)
-        THUMBNAIL_PREFIX   = var.thumbnail_prefix
-        MAX_IMAGE_BYTES    = tostring(var.max_image_bytes)
-        MAX_IMAGE_PIXELS   = tostring(var.max_image_pixels)
-        MAX_DECODE_SECONDS = tostring(var.max_decode_seconds)
-        INCLUDE_GPS        = tostring(var.include_gps)
-        LOG_LEVEL          = var.log_level
+        THUMBNAIL_BUCKET    = aws_s3_bucket.this["thumbnails"].bucket
+        METADATA_QUEUE_URL  = aws_sqs_queue.metadata.url
+        THUMBNAIL_SIZE      = tostring(var.thumbnail_size)
+        THUMBNAIL_PREFIX    = var.thumbnail_prefix
+        MAX_IMAGE_BYTES     = tostring(var.max_image_bytes)
+        MAX_IMAGE_PIXELS    = tostring(var.max_image_pixels)
+        MAX_DECODE_SECONDS  = tostring(var.max_decode_seconds)
+        INCLUDE_GPS         = tostring(var.include_gps)
+        EMBEDDED_THUMBNAILS = tostring(var.embedded_thumbnails)
+        LOG_LEVEL           = var.log_level
       },
       length(var.extra_thumbnail_sizes) > 0 ? { EXTRA_THUMBNAIL_SIZES = join(",", var.extra_thumbnail_sizes) } : {},
     )

@@ -266,6 +266,12 @@ variable "include_gps" {
   default     = false
 }
 
+variable "embedded_thumbnails" {
+  description = "EMBEDDED_THUMBNAILS: make a HEIF photo's thumbnails from the smaller copy the file embeds (iPhones do) when it is a faithful copy at least as large, about 10x less CPU. Turn off to thumbnail exactly the primary image's pixels: a file can embed a different picture as its thumbnail."
+  type        = bool
+  default     = true
+}
+
 ################################################################################
 # Metadata queue and db_writer
 ################################################################################

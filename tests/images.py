@@ -323,6 +323,7 @@ def heic(
     primary: int = 0,
     bits: int = 8,
     tile_size: int = 0,
+    thumbnails: tuple[int, ...] = (),
 ) -> bytes:
     """A HEIC file made by pillow-heif (libheif with x265), the encoder the tests use.
 
@@ -330,7 +331,8 @@ def heic(
     orientation value it stands for; `exif_orientation`: the EXIF Orientation tag the file carries beside it
     (None: the same value as `transform`, as an iPhone writes it). A list of images becomes a file of several,
     `primary` the index of the one viewers show. `bits` 10 or 12 stores deep colour from a 16-bit copy.
-    `tile_size` > 0 stores each image as a grid of tiles that size, as an iPhone does (512).
+    `tile_size` > 0 stores each image as a grid of tiles that size, as an iPhone does (512). `thumbnails`: the
+    longest side of each thumbnail libheif embeds beside each image (an iPhone's is 320), rotated as it is.
     """
     frames = image if isinstance(image, list) else [image]
     tags = exif if exif is not None else Image.Exif()
@@ -354,6 +356,7 @@ def heic(
             exif=tags.tobytes(),
             primary_index=primary,
             tile_size=tile_size,
+            thumbnails=list(thumbnails),
         )
     finally:
         pillow_heif.options.SAVE_HDR_TO_12_BIT = False
@@ -428,3 +431,106 @@ def heic_with_xmp(image: Image.Image, xmp: bytes) -> bytes:
     buffer = io.BytesIO()
     heif.save(buffer, quality=75, xmp=xmp, enc_params={"preset": "ultrafast"})
     return buffer.getvalue()
+
+
+def heif_with_major_brand(data: bytes, brand: bytes) -> bytes:
+    return data[:8] + brand + data[12:]
+
+
+def heif_with_item_type(data: bytes, old: bytes, new: bytes) -> bytes:
+    """Every item of type `old` made of type `new`, in the `iinf` box only (version 2 entries, 2-byte IDs)."""
+    start = data.index(b"iinf")
+    end = start - 4 + int.from_bytes(data[start - 4 : start], "big")
+    return data[:start] + data[start:end].replace(b"\x00\x00" + old, b"\x00\x00" + new) + data[end:]
+
+
+def heif_with_property(
+    data: bytes, kind: bytes, content: bytes, *, first: bool = True, item: int | None = None
+) -> bytes:
+    """The HEIF/AVIF file with one more property (`kind`, `content`) associated with its primary item (or
+    `item`), listed before its other transformations (`first`) or after them. The `meta` box grows, so the
+    boxes around it are resized and every item's offset into `mdat` (iloc, base offsets, extents) moves along."""
+    box = struct.pack(">I", 8 + len(content)) + kind + content
+    meta_at = data.index(b"meta") - 4
+    meta_end = meta_at + int.from_bytes(data[meta_at : meta_at + 4], "big")
+    ipco_at = data.index(b"ipco", meta_at) - 4
+    ipco_end = ipco_at + int.from_bytes(data[ipco_at : ipco_at + 4], "big")
+    ipma_at = data.index(b"ipma", meta_at) - 4
+    ipma_end = ipma_at + int.from_bytes(data[ipma_at : ipma_at + 4], "big")
+    new_index = sum(1 for _ in _child_boxes(data, ipco_at + 8, ipco_end)) + 1
+    primary = item if item is not None else int.from_bytes(data[data.index(b"pitm", meta_at) + 8 :][:2], "big")
+    ipma = bytearray(data[ipma_at:ipma_end])
+    version, flags = ipma[8], ipma[11]
+    id_width, index_width = (2 if version == 0 else 4), (2 if flags & 1 else 1)
+    at = 16
+    for _ in range(int.from_bytes(ipma[12:16], "big")):
+        item_id, count = int.from_bytes(ipma[at : at + id_width], "big"), ipma[at + id_width]
+        if item_id == primary:
+            indexes = ipma[at + id_width + 1 : at + id_width + 1 + count * index_width]
+            essential = (0x8000 if index_width == 2 else 0x80) | new_index
+            added = essential.to_bytes(index_width, "big")
+            transforms_at = next(
+                (
+                    n * index_width
+                    for n in range(count)
+                    if _property_type(data, ipco_at, ipco_end, indexes, n, index_width) in (b"irot", b"imir", b"clap")
+                ),
+                len(indexes),
+            )
+            place = transforms_at if first else len(indexes)
+            ipma[at + id_width] = count + 1
+            ipma[at + id_width + 1 : at + id_width + 1 + count * index_width] = (
+                indexes[:place] + added + indexes[place:]
+            )
+            break
+        at += id_width + 1 + count * index_width
+    ipma[0:4] = struct.pack(">I", len(ipma))
+    grown = len(box) + len(ipma) - (ipma_end - ipma_at)
+    out = bytearray(data[:ipco_end] + box + data[ipco_end:ipma_at] + bytes(ipma) + data[ipma_end:])
+    for size_at in (meta_at, data.index(b"iprp", meta_at) - 4):
+        out[size_at : size_at + 4] = struct.pack(">I", int.from_bytes(out[size_at : size_at + 4], "big") + grown)
+    out[ipco_at : ipco_at + 4] = struct.pack(">I", ipco_end - ipco_at + len(box))
+    _move_item_offsets(out, out.index(b"iloc", meta_at) - 4, grown, after=meta_end)
+    return bytes(out)
+
+
+def _child_boxes(data: bytes, start: int, end: int):
+    while start + 8 <= end:
+        size = int.from_bytes(data[start : start + 4], "big")
+        yield data[start + 4 : start + 8], start
+        start += size
+
+
+def _property_type(data: bytes, ipco_at: int, ipco_end: int, indexes: bytes, n: int, width: int) -> bytes:
+    index = int.from_bytes(indexes[n * width : (n + 1) * width], "big") & (0x7FFF if width == 2 else 0x7F)
+    boxes = list(_child_boxes(data, ipco_at + 8, ipco_end))
+    return boxes[index - 1][0] if 0 < index <= len(boxes) else b""
+
+
+def _move_item_offsets(data: bytearray, iloc_at: int, delta: int, *, after: int) -> None:
+    """Adds `delta` to every file offset in the `iloc` box that points past `after` (into mdat)."""
+    version = data[iloc_at + 8]
+    at = iloc_at + 12
+    offset_size, length_size = data[at] >> 4, data[at] & 15
+    base_size, index_size = data[at + 1] >> 4, (data[at + 1] & 15 if version in (1, 2) else 0)
+    at += 2
+    count_width = 2 if version < 2 else 4
+    count = int.from_bytes(data[at : at + count_width], "big")
+    at += count_width
+    for _ in range(count):
+        at += 2 if version < 2 else 4  # item ID
+        method = data[at + 1] & 15 if version in (1, 2) else 0
+        at += 2 if version in (1, 2) else 0
+        at += 2  # data reference index
+        base = int.from_bytes(data[at : at + base_size], "big")
+        if base and method == 0 and base >= after:
+            data[at : at + base_size] = (base + delta).to_bytes(base_size, "big")
+        at += base_size
+        extents = int.from_bytes(data[at : at + 2], "big")
+        at += 2
+        for _ in range(extents):
+            at += index_size
+            offset = int.from_bytes(data[at : at + offset_size], "big")
+            if method == 0 and not base and offset >= after:
+                data[at : at + offset_size] = (offset + delta).to_bytes(offset_size, "big")
+            at += offset_size + length_size

@@ -72,11 +72,12 @@ def test_put_event_with_encoded_key_writes_thumbnail_and_processed_message(stack
         "display_height": 800,
         "mode": "RGB",
         "frame_count": 1,
+        "thumbnail_source": "primary",
         "exif": {},
         **fingerprints,
         "thumbnail_bucket": stack.thumbnails_bucket,
         "thumbnails": [{"size": 256, "key": thumbnail_key, "bytes": 0, "width": 256, "height": 171}],
-        "rendered_with": "256;thumbnails/;52428800;100000000;0",
+        "rendered_with": "256;thumbnails/;52428800;100000000;0;1",
         "processing_ms": 0,
         "processed_at": "",
     }
@@ -125,6 +126,25 @@ def test_removed_event_deletes_thumbnail_and_sends_deleted(stack, image_processo
     [message] = stack.queued_messages()
     assert (message["status"], message["key"], message["event_name"]) == ("DELETED", TRICKY_KEY, "ObjectRemoved:Delete")
     assert check_message(message) == message
+
+
+@pytest.mark.parametrize(("setting", "source"), [("true", "embedded"), ("false", "primary")])
+def test_a_heic_record_and_log_say_which_image_made_the_thumbnail(stack, monkeypatch, context, capsys, setting, source):
+    # GIVEN an iPhone-style HEIC with its 320-pixel thumbnail, and EMBEDDED_THUMBNAILS on or off
+    monkeypatch.setenv("EMBEDDED_THUMBNAILS", setting)
+    monkeypatch.setenv("THUMBNAIL_BUCKET", stack.thumbnails_bucket)
+    monkeypatch.setenv("METADATA_QUEUE_URL", stack.queue_url)
+    image_processor = fresh_import("image_processor.handler")
+    upload(stack, "IMG_0001.HEIC", images.heic(images.photo(1200, 900), thumbnails=(320,)))
+
+    image_processor.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key="IMG_0001.HEIC"), context)
+
+    [message] = stack.queued_messages()
+    assert (message["status"], message["thumbnail_source"]) == ("PROCESSED", source)
+    assert (message["thumbnails"][0]["width"], message["thumbnails"][0]["height"]) == (256, 192)
+    assert message["rendered_with"].endswith(f";{int(setting == 'true')}")
+    [log] = [line for line in json_lines(capsys.readouterr().out) if "level" in line]
+    assert log["thumbnail_source"] == source
 
 
 def test_extra_sizes_are_written_listed_in_the_message_and_deleted_with_the_upload(stack, monkeypatch, context):

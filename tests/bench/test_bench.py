@@ -22,6 +22,7 @@ SECTIONS = (
     "## Targets",
     "## Placeholder, dominant colour and perceptual hash",
     "## HEIC against JPEG",
+    "## HEIC against libvips",
     "## Memory sizing",
     "## Cold start",
     "## Handlers, one invocation at a time",
@@ -66,6 +67,16 @@ def test_quick_run_reports_the_cpu_the_fingerprints_add(quick_report: str) -> No
     section = quick_report.split("## Placeholder, dominant colour and perceptual hash", 1)[1].split("\n## ", 1)[0]
     assert re.search(r"take\s+\d+\.\d\d ms of CPU per image, \d+\.\d% of \(a\)'s \d+ ms on JPEG 1 MP", section), section
     assert re.search(r"are \d+ bytes of the item: without them it would pass\s+1 KB from a key of \d+", quick_report)
+
+
+def test_quick_run_compares_heic_with_and_without_a_thumbnail_against_libvips(quick_report: str) -> None:
+    section = quick_report.split("## HEIC against libvips", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| HEIC 1 MP")}
+    assert set(rows) == {"HEIC 1 MP, embedded thumbnail", "HEIC 1 MP, no thumbnail"}, section
+    assert rows["HEIC 1 MP, embedded thumbnail"].rstrip(" |").endswith("embedded")
+    assert rows["HEIC 1 MP, no thumbnail"].rstrip(" |").endswith("primary")
+    heic_cost = quick_report.split("### The same for an iPhone's HEIC", 1)[1]
+    assert re.search(r"\d+\.\d\d× the JPEG's \$\d+\.\d\d \(target: at most 1\.2×\): (met|\*\*missed\*\*)", heic_cost)
 
 
 @pytest.mark.slow

@@ -286,10 +286,26 @@ def _heic_item_text_changed(text: bytes) -> bytes:
     return data[:at] + b"\xfc" + data[at + 1 :]
 
 
+def _avif_declaring(width: int, height: int) -> bytes:
+    data = images.encode(images.photo(64, 64), "AVIF")
+    at = data.index(b"ispe") + 8
+    return data[:at] + struct.pack(">II", width, height) + data[at + 8 :]
+
+
 def _heic_zeroed_decoder_configuration() -> bytes:
     data = images.heic(images.photo(320, 240))
     at = data.index(b"hvcC") + 4
     return data[:at] + bytes(40) + data[at + 40 :]
+
+
+def _iphone_heic_with_thumbnail() -> bytes:
+    """_iphone_heic with the 320-pixel thumbnail iPhones embed, rotated by the container as the photo is."""
+    return images.heic(images.photo(480, 640).transpose(Image.Transpose.ROTATE_90), transform=6, thumbnails=(320,))
+
+
+def _cropped(data: bytes) -> bytes:
+    """The file with a `clap` crop to its centre half, listed before its rotation (MIAF's order)."""
+    return images.heif_with_property(data, b"clap", struct.pack(">IIIIiIiI", 240, 1, 160, 1, 0, 1, 0, 1))
 
 
 def _photo(fmt: str, **params: object) -> Callable[[], bytes]:
@@ -1017,6 +1033,57 @@ HEIC_CASES: tuple[Case, ...] = (
         "too_many_pixels",
         note="HEIF is accepted up to half of MAX_IMAGE_PIXELS, as it decodes into a frame of libheif's own "
         "that Pillow copies; an iPhone's 48 MP photo (8,064 x 6,048) fits",
+    ),
+    Case(
+        "heic-embedded-thumbnail",
+        "an iPhone HEIC with its embedded 320-pixel thumbnail",
+        f"{PREFIX}IMG_0005.HEIC",
+        _iphone_heic_with_thumbnail,
+        "PROCESSED",
+        note="made from the embedded copy, upright (`thumbnail_source` `embedded`); from the photo itself when "
+        "the copy is smaller than the thumbnail made, not a faithful copy, or `EMBEDDED_THUMBNAILS=false`",
+    ),
+    Case(
+        "heic-mif2",
+        "a HEIC whose major brand is `mif2`",
+        f"{PREFIX}mif2.heic",
+        lambda: images.heif_with_major_brand(_iphone_heic(), b"mif2"),
+        "PROCESSED",
+        note="any brand libheif reads is HEIF",
+    ),
+    Case(
+        "heic-cropped",
+        "a HEIC cropped by a `clap` box before its rotation",
+        f"{PREFIX}cropped.heic",
+        lambda: _cropped(images.heic(images.photo(480, 320), transform=6)),
+        "PROCESSED",
+        note="the crop applied where the file lists it; `width` and `height` are the cropped size",
+    ),
+    Case(
+        "avif-cropped",
+        "an AVIF cropped by a `clap` box",
+        f"{PREFIX}cropped.avif",
+        lambda: _cropped(images.encode(images.photo(480, 320), "AVIF")),
+        "PROCESSED",
+    ),
+    Case(
+        "heif-avc",
+        "a HEIF file of AVC (H.264) images",
+        f"{PREFIX}avc.heif",
+        lambda: images.heif_with_major_brand(images.heif_with_item_type(_iphone_heic(), b"hvc1", b"avc1"), b"avci"),
+        "REJECTED",
+        "unsupported_format",
+        note='"a HEIF file of AVC (H.264) images"; JPEG, VVC and other codecs likewise',
+    ),
+    Case(
+        "avif-289-megapixels",
+        "an AVIF declaring 17,000 x 17,000 (289 MP)",
+        f"{PREFIX}huge.avif",
+        lambda: _avif_declaring(17_000, 17_000),
+        "REJECTED",
+        "decompression_bomb",
+        note="from its boxes, before libavif refuses it unread; `too_many_pixels` under a limit of 144.5 MP or "
+        "more, as for every format",
     ),
 )
 

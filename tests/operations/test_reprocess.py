@@ -182,7 +182,8 @@ def test_records_from_before_the_fingerprints_are_named_and_rendered_again_with_
     assert code == 0 and "would keep s3://" in output and "older/a.jpg: its record has no placeholder" in output
     code, output = finished(reprocess(local_stack, "--prefix", "older/"))
     assert code == 0 and "done: 2 seen, 0 re-rendered, 2 skipped" in output, output
-    assert "1 skipped records have no placeholder, dominant_color, phash" in output and "--force" in output
+    assert "1 skipped records have no thumbnail_source, placeholder, dominant_color, phash" in output
+    assert "--force" in output
     assert "placeholder" not in local_stack.item("older/a.jpg")
 
     # WHEN it is forced, THEN the record has them

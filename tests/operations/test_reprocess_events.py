@@ -15,7 +15,7 @@ from tests.conftest import load_event, s3_event
 from tests.operations.conftest import load_script
 
 reprocess = load_script("reprocess")
-RENDERED_WITH = "256;thumbnails/;52428800;100000000;0"
+RENDERED_WITH = "256;thumbnails/;52428800;100000000;0;1"
 
 
 def target(stack):
@@ -117,9 +117,9 @@ def test_a_missing_thumbnail_or_other_settings_are_reasons_to_render_again(stack
     deliver(stack, db_writer, context)
     stored, record = listed(stack, "why.jpg"), stack.item("why.jpg")
 
-    assert reprocess.why_rerender(stored, record, "128;thumbnails/;52428800;100000000;0", stack.s3, target(stack)) == (
-        f"rendered with {RENDERED_WITH}"
-    )
+    assert reprocess.why_rerender(
+        stored, record, "128;thumbnails/;52428800;100000000;0;1", stack.s3, target(stack)
+    ) == (f"rendered with {RENDERED_WITH}")
     stack.s3.delete_object(Bucket=stack.thumbnails_bucket, Key="thumbnails/why.jpg.webp")
     assert reprocess.why_rerender(stored, record, RENDERED_WITH, stack.s3, target(stack)) == (
         "thumbnail thumbnails/why.jpg.webp is missing"
@@ -161,5 +161,5 @@ def test_only_processed_records_lack_fingerprints():
     assert reprocess.missing_later_fields({"status": "DELETED"}) == []
 
 
-def test_the_later_fields_are_those_image_processor_adds():
-    assert reprocess.LATER_FIELDS == fingerprints.FIELDS
+def test_the_later_fields_are_those_image_processor_adds_since_schema_2():
+    assert ("thumbnail_source", *fingerprints.FIELDS) == reprocess.LATER_FIELDS

@@ -78,10 +78,11 @@ def test_a_record_says_which_settings_rendered_it_so_a_change_is_seen():
         {"MAX_IMAGE_BYTES": "1000"},
         {"MAX_IMAGE_PIXELS": "1000"},
         {"INCLUDE_GPS": "true"},
+        {"EMBEDDED_THUMBNAILS": "false"},
     ]
 
     assert load_settings(REQUIRED | {"THUMBNAIL_SIZE": "256", "LOG_LEVEL": "DEBUG"}).rendered_with == default
-    assert len({default, *(load_settings(REQUIRED | change).rendered_with for change in changed)}) == 7
+    assert len({default, *(load_settings(REQUIRED | change).rendered_with for change in changed)}) == 8
 
 
 def test_image_processor_accepts_an_empty_prefix():
