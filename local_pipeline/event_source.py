@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
-from local_pipeline.console import Console
+from local_pipeline.console import Console, error_text
 from local_pipeline.runtime import Invocation, LambdaFunction
 from local_pipeline.stack import REGION, EventSourceSettings, QueueSettings
 
@@ -164,7 +164,7 @@ class SqsEventSource:
             self._settle(batch, verdict.retry)
             self._report(batch, verdict, result)
         except Exception as exc:  # noqa: BLE001 - say so; the messages reappear after the visibility timeout
-            self._console.say(f"{self._function.settings.name}: runner error: {exc!r}")
+            self._console.say(f"{self._function.settings.name}: runner error: {error_text(exc)}")
         finally:
             with self._lock:
                 self._busy -= 1
