@@ -30,6 +30,7 @@ OPERATIONS = ("StartMessageMoveTask", "ListMessageMoveTasks", "CancelMessageMove
 # AWS's limit on MaxNumberOfMessagesPerSecond, and the rate without one ("system optimized" on AWS).
 MAX_RATE = 500
 LIST_MAX_RESULTS = 10
+MOTO_RESET_PATH = "/moto-api/reset"
 # How long a received message stays hidden while it is copied: a crash mid-move leaves it in the DLQ.
 MOVE_VISIBILITY_TIMEOUT_S = 30
 
@@ -78,6 +79,8 @@ class MoveTask:
     status: str = "RUNNING"
     failure_reason: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Held while one message moves, so that a cancel answers with a count that stays true.
+    moving: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def handle(self) -> str:
@@ -113,6 +116,8 @@ class MessageMoveTasks:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         operation = environ.get("HTTP_X_AMZ_TARGET", "").removeprefix(TARGET_PREFIX)
+        if environ.get("PATH_INFO") == MOTO_RESET_PATH:
+            self._forget_tasks()  # their queues go with moto's reset
         if operation not in OPERATIONS:
             return self._app(environ, start_response)
         try:
@@ -129,6 +134,12 @@ class MessageMoveTasks:
         except ValueError as error:
             response = _json(400, {"__type": "com.amazonaws.sqs#InvalidParameterValue", "message": str(error)})
         return response(environ, start_response)
+
+    def _forget_tasks(self) -> None:
+        with self._lock:
+            for task in self._tasks:
+                task.cancel.set()
+            self._tasks.clear()
 
     def start(self, parameters: dict[str, Any]) -> dict[str, Any]:
         source_arn = str(parameters.get("SourceArn", ""))
@@ -181,9 +192,10 @@ class MessageMoveTasks:
                 raise MoveTaskError(
                     "UnsupportedOperation", f"Only a RUNNING task can be cancelled; it is {task.status}."
                 )
-            task.status = "CANCELLING"
-            task.cancel.set()
-            return {"ApproximateNumberOfMessagesMoved": task.moved}
+            with task.moving:
+                task.status = "CANCELLING"
+                task.cancel.set()
+                return {"ApproximateNumberOfMessagesMoved": task.moved}
 
 
 def _redrive_source(dlq: QueueRef, dlq_arn: str) -> QueueRef:
@@ -206,10 +218,11 @@ def _redrive_source(dlq: QueueRef, dlq_arn: str) -> QueueRef:
 def _run(task: MoveTask, source: QueueRef, destination: QueueRef) -> None:
     interval_s = 1 / (task.rate or MAX_RATE)
     try:
-        while task.moved < task.to_move and not task.cancel.is_set():
-            if not _move_one(source, destination):
-                break
-            task.moved += 1
+        while task.moved < task.to_move:
+            with task.moving:
+                if task.cancel.is_set() or not _move_one(source, destination):
+                    break
+                task.moved += 1
             task.cancel.wait(interval_s)
     except Exception as error:  # noqa: BLE001 - a task that cannot go on fails, as on AWS, with its reason
         task.failure_reason = f"{type(error).__name__}: {error}"
