@@ -189,8 +189,8 @@ def _chart(series: list[Series], since_s: float, now_s: float, annotations: list
 
     parts = [
         f'<line class="axis" x1="{margin}" y1="{y(low):.1f}" x2="{width - 4}" y2="{y(low):.1f}"/>',
-        f'<text x="{margin - 3}" y="{y(high) + 4:.1f}" text-anchor="end">{_number(high)}</text>',
-        f'<text x="{margin - 3}" y="{y(low):.1f}" text-anchor="end">{_number(low)}</text>',
+        f'<text x="{margin - 3}" y="{y(high) + 4:.1f}" text-anchor="end">{_short_number(high)}</text>',
+        f'<text x="{margin - 3}" y="{y(low):.1f}" text-anchor="end">{_short_number(low)}</text>',
         f'<text x="{margin}" y="{height - 2}">{_clock(since_s)}</text>',
         f'<text x="{width - 4}" y="{height - 2}" text-anchor="end">{_clock(now_s)}</text>',
     ]
@@ -298,6 +298,15 @@ def _number(value: float | None) -> str:
     if abs(value) >= 10_000:
         return f"{value:,.0f}"
     return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def _short_number(value: float) -> str:
+    """At most four characters, for the axis: 950, 9.5k, 95k, 9.5M."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            return f"{scaled:.1f}{suffix}" if abs(scaled) < 10 else f"{scaled:.0f}{suffix}"
+    return f"{value:.2g}" if abs(value) < 10 else f"{value:.0f}"
 
 
 def _clock(seconds: float) -> str:
