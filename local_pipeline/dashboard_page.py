@@ -137,7 +137,7 @@ def _widget(widget: dict[str, Any], sources: Sources, data: list[Datapoint], fir
     renderers: dict[str, Callable[[], str]] = {
         "metric": lambda: _metric_widget(properties, data, first_s, now_s),
         "alarm": lambda: _alarm_widget(properties, sources.alarm_states()),
-        "log": lambda: _log_widget(properties, sources, first_s, now_s),
+        "log": lambda: _log_widget(properties, sources, now_s),
         "text": lambda: _markdown(properties.get("markdown", "")),
     }
     try:
@@ -236,13 +236,14 @@ def _alarm_widget(properties: dict[str, Any], states: dict[str, tuple[str, str]]
     return f'<ul class="alarms">{"".join(items)}</ul>'
 
 
-def _log_widget(properties: dict[str, Any], sources: Sources, first_s: float, now_s: float) -> str:
+def _log_widget(properties: dict[str, Any], sources: Sources, now_s: float) -> str:
     text = properties.get("query", "")
     try:
         query = logs_insights.parse(text)
     except logs_insights.UnsupportedQueryError as error:
         return _not_rendered(f"{error} (in the query {text})")
-    since_ms = int(_window_start(60, first_s, now_s) * 1000)
+    # The stack's events, all of them in memory since it started, over CloudWatch's default 3 hours.
+    since_ms = int((now_s - MAX_WINDOW_S) * 1000)
     events = [event for group in query.sources for event in sources.log_events(group, since_ms)]
     rows = logs_insights.run(query, events, sources.account_id)
     if not rows:
