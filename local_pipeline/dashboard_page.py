@@ -77,6 +77,26 @@ class Sources:
         alarms = cloudwatch_backends[self.account_id][self.region].alarms.values()
         return {alarm.alarm_arn: (alarm.state_value, alarm.state_reason) for alarm in alarms}
 
+    def alarm_chart(self, arn: str) -> tuple[list[list[Any]], float] | None:
+        """An alarm's metric (or metric math) as a widget's `metrics` rows, and its threshold; None if no such alarm."""
+        alarms = list(cloudwatch_backends[self.account_id][self.region].alarms.values())
+        alarm = next((a for a in alarms if a.alarm_arn == arn), None)
+        if alarm is None:
+            return None
+        if not alarm.metric_data_queries:
+            options = {"stat": alarm.statistic or alarm.extended_statistic, "period": alarm.period, "label": alarm.name}
+            return [[alarm.namespace, alarm.metric_name, *_flat(alarm.dimensions), options]], float(alarm.threshold)
+        rows: list[list[Any]] = []
+        for query in alarm.metric_data_queries:
+            options = {"id": query.id, "visible": query.return_data is not False, "label": query.label or alarm.name}
+            if query.expression:
+                rows.append([options | {"expression": query.expression}])
+            else:
+                stat, metric = query.metric_stat, query.metric_stat.metric
+                options |= {"stat": stat.stat, "period": int(stat.period)}
+                rows.append([metric.namespace, metric.metric_name, *_flat(metric.dimensions), options])
+        return rows, float(alarm.threshold)
+
     def log_events(self, group_name: str, since_ms: int) -> list[logs_insights.LogEvent]:
         group = logs_backends[self.account_id][self.region].groups.get(group_name)
         if group is None:
@@ -87,6 +107,10 @@ class Sources:
             for event in list(stream.events)
             if event.timestamp >= since_ms
         ]
+
+
+def _flat(dimensions: list[Any]) -> list[str]:
+    return [part for dimension in dimensions for part in (dimension.name, dimension.value)]
 
 
 class DashboardPages:
@@ -135,7 +159,7 @@ def _widget(widget: dict[str, Any], sources: Sources, data: list[Datapoint], fir
     kind = widget.get("type", "")
     properties = widget.get("properties", {})
     renderers: dict[str, Callable[[], str]] = {
-        "metric": lambda: _metric_widget(properties, data, first_s, now_s),
+        "metric": lambda: _metric_widget(_with_alarms(properties, sources), data, first_s, now_s),
         "alarm": lambda: _alarm_widget(properties, sources.alarm_states()),
         "log": lambda: _log_widget(properties, sources, now_s),
         "text": lambda: _markdown(properties.get("markdown", "")),
@@ -159,6 +183,24 @@ def _not_rendered(what: str) -> str:
 def _window_start(period_s: int, first_s: float, now_s: float) -> float:
     since = first_s - first_s % period_s
     return max(now_s - MAX_WINDOW_S, min(since, now_s - MIN_PERIODS * period_s))
+
+
+def _with_alarms(properties: dict[str, Any], sources: Sources) -> dict[str, Any]:
+    """A widget annotated with alarms shows each alarm's threshold, and, where it names no metrics, their metrics."""
+    annotations = properties.get("annotations", {})
+    alarm_arns = annotations.get("alarms", [])
+    if not alarm_arns:
+        return properties
+    metrics, thresholds = list(properties.get("metrics", [])), list(annotations.get("horizontal", []))
+    for arn in alarm_arns:
+        chart = sources.alarm_chart(arn)
+        if chart is None:
+            raise NotRenderedError(f"the alarm {arn}, which the local stack does not have")
+        rows, threshold = chart
+        if not properties.get("metrics"):
+            metrics += rows
+        thresholds.append({"value": threshold, "label": f"{arn.rpartition(':alarm:')[2]} threshold"})
+    return properties | {"metrics": metrics, "annotations": annotations | {"horizontal": thresholds}}
 
 
 def _metric_widget(properties: dict[str, Any], data: list[Datapoint], first_s: float, now_s: float) -> str:

@@ -208,3 +208,27 @@ def test_logs_insights_filters_compare_negate_and_limit():
     assert keys("filter k like 'c|d'") == ["c|d"]
     with pytest.raises(logs_insights.UnsupportedQueryError, match="parse @message"):
         logs_insights.parse("fields @message | parse @message '* *' as a, b")
+
+
+def test_dashboard_page_charts_an_alarm_annotation_with_its_metric_math_and_threshold(cloud: Clients):
+    # GIVEN an error-rate alarm defined with metric math, and a widget that names only the alarm
+    put(cloud, "Errors", [1])
+    put(cloud, "Invocations", [4])
+    stat = {"Namespace": "Test", "Dimensions": [{"Name": DIMENSION[0], "Value": DIMENSION[1]}]}
+    cloud("cloudwatch").put_metric_alarm(
+        AlarmName="error-rate", EvaluationPeriods=1, Threshold=10, ComparisonOperator="GreaterThanThreshold",
+        Metrics=[
+            {"Id": "m1", "MetricStat": {"Metric": stat | {"MetricName": "Errors"}, "Period": 60, "Stat": "Sum"},
+             "ReturnData": False},
+            {"Id": "m2", "MetricStat": {"Metric": stat | {"MetricName": "Invocations"}, "Period": 60, "Stat": "Sum"},
+             "ReturnData": False},
+            {"Id": "e1", "Expression": "100*m1/m2", "Label": "error rate (%)", "ReturnData": True},
+        ],
+    )  # fmt: skip
+    arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:error-rate"
+    widget = {"type": "metric", "properties": {"title": "rate", "annotations": {"alarms": [arn]}, "period": 60}}
+
+    chart = render({"widgets": [widget]})["rate"]
+
+    assert chart.count('class="point"') == 1 and "error rate (%) <b>25</b>" in chart
+    assert '<line class="annotation"' in chart and "<title>error-rate threshold</title>" in chart
