@@ -25,8 +25,10 @@ from moto.logs.models import logs_backends
 from local_pipeline import logs_insights
 from local_pipeline.metric_series import (
     Datapoint,
+    MetricKey,
     NotRenderedError,
     Series,
+    by_metric,
     datapoints,
     newest,
     widget_period_s,
@@ -143,7 +145,7 @@ def index_page(missing: str, names: list[str]) -> str:
 
 
 def dashboard_page(name: str, body: dict[str, Any], sources: Sources, now_s: float) -> str:
-    data = sources.datapoints()
+    data = by_metric(sources.datapoints())
     first_s = sources.first_recorded_s() or now_s
     widgets = [_widget(widget, sources, data, first_s, now_s) for widget in body.get("widgets", [])]
     stamp = time.strftime("%H:%M:%S", time.gmtime(now_s))
@@ -155,7 +157,9 @@ def dashboard_page(name: str, body: dict[str, Any], sources: Sources, now_s: flo
     return _document(name, header + '<main class="grid">' + "".join(widgets) + "</main>", refresh=True)
 
 
-def _widget(widget: dict[str, Any], sources: Sources, data: list[Datapoint], first_s: float, now_s: float) -> str:
+def _widget(
+    widget: dict[str, Any], sources: Sources, data: dict[MetricKey, list[Datapoint]], first_s: float, now_s: float
+) -> str:
     kind = widget.get("type", "")
     properties = widget.get("properties", {})
     renderers: dict[str, Callable[[], str]] = {
@@ -203,7 +207,9 @@ def _with_alarms(properties: dict[str, Any], sources: Sources) -> dict[str, Any]
     return properties | {"metrics": metrics, "annotations": annotations | {"horizontal": thresholds}}
 
 
-def _metric_widget(properties: dict[str, Any], data: list[Datapoint], first_s: float, now_s: float) -> str:
+def _metric_widget(
+    properties: dict[str, Any], data: dict[MetricKey, list[Datapoint]], first_s: float, now_s: float
+) -> str:
     since_s = _window_start(widget_period_s(properties), first_s, now_s)
     series = widget_series(properties, data, since_s)
     if properties.get("view") == "singleValue":

@@ -24,6 +24,7 @@ DEFAULT_PERIOD_S = 300
 _PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?|100)")
 
 Points = dict[float, float]  # period start (epoch seconds) -> value
+MetricKey = tuple[str, str, frozenset[tuple[str, str]]]  # namespace, name, dimensions
 
 
 class NotRenderedError(Exception):
@@ -51,7 +52,7 @@ class _Row:
     label: str
     visible: bool
     period_s: int
-    metric: tuple[str, str, frozenset[tuple[str, str]]] | None = None
+    metric: MetricKey | None = None
     stat: str = DEFAULT_STAT
     expression: str | None = None
 
@@ -68,13 +69,23 @@ def datapoints(metric_data: Iterable[Any]) -> list[Datapoint]:
     return found
 
 
-def widget_series(properties: dict[str, Any], data: list[Datapoint], since_s: float) -> list[Series]:
+def by_metric(points: Iterable[Datapoint]) -> dict[MetricKey, list[Datapoint]]:
+    """Datapoints grouped by metric, so that each widget row finds its own without scanning them all."""
+    grouped: dict[MetricKey, list[Datapoint]] = defaultdict(list)
+    for point in points:
+        grouped[(point.namespace, point.name, point.dimensions)].append(point)
+    return grouped
+
+
+def widget_series(
+    properties: dict[str, Any], recorded: dict[MetricKey, list[Datapoint]], since_s: float
+) -> list[Series]:
     """The visible series of a metric widget, from `since_s` on; raises NotRenderedError."""
     rows = _rows(properties)
     computed: dict[str, Points] = {}
     for row in rows:
         if row.metric is not None:
-            computed[row.id] = _statistic(row, data, since_s)
+            computed[row.id] = _statistic(row, recorded.get(row.metric, []), since_s)
     for row in rows:
         if row.expression is not None:
             computed[row.id] = evaluate(row.expression, computed)
@@ -112,14 +123,11 @@ def _rows(properties: dict[str, Any]) -> list[_Row]:
     return rows
 
 
-def _statistic(row: _Row, data: list[Datapoint], since_s: float) -> Points:
-    assert row.metric is not None
-    namespace, name, dimensions = row.metric
+def _statistic(row: _Row, points: list[Datapoint], since_s: float) -> Points:
     aggregate = _aggregate(row.stat)
     periods: dict[float, list[float]] = defaultdict(list)
-    for point in data:
-        same_metric = point.namespace == namespace and point.name == name and point.dimensions == dimensions
-        if same_metric and point.timestamp_s >= since_s:
+    for point in points:
+        if point.timestamp_s >= since_s:
             periods[point.timestamp_s - point.timestamp_s % row.period_s].append(point.value)
     return {start: aggregate(values) for start, values in sorted(periods.items())}
 

@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from local_pipeline import logs_insights
 from local_pipeline.dashboard_page import Sources, dashboard_page, dashboard_url
-from local_pipeline.metric_series import Datapoint, NotRenderedError, evaluate, widget_series
+from local_pipeline.metric_series import Datapoint, NotRenderedError, by_metric, evaluate, widget_series
 from local_pipeline.resources import DASHBOARD_FILE
 from local_pipeline.stack import ACCOUNT_ID, REGION
 from tests.local.conftest import Clients
@@ -162,9 +162,10 @@ def point(value: float, at_s: float) -> Datapoint:
 
 
 def test_metric_series_a_zero_divisor_leaves_that_period_empty():
-    data = [point(1, 0), point(0, 60)]
-    series = widget_series({"metrics": [["Test", "M", *DIMENSION, {"id": "m1", "stat": "Sum"}],
-                                        [{"expression": "10 / m1", "id": "e1"}]], "period": 60}, data, 0)  # fmt: skip
+    recorded = by_metric([point(1, 0), point(0, 60)])
+    metrics = [["Test", "M", *DIMENSION, {"id": "m1", "stat": "Sum"}], [{"expression": "10 / m1", "id": "e1"}]]
+
+    series = widget_series({"metrics": metrics, "period": 60}, recorded, 0)
 
     assert [s.points for s in series] == [{0: 1.0, 60: 0.0}, {0: 10.0}]
 
