@@ -13,9 +13,9 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -52,36 +52,49 @@ def dashboard_url(endpoint: str, name: str) -> str:
     return f"{endpoint}{DASHBOARD_PATH}{quote(name)}"
 
 
-@dataclass(frozen=True)
 class Sources:
     """What the page reads, from moto's backends of one account and region, at the time of the request."""
 
-    account_id: str
-    region: str
+    def __init__(self, account_id: str, region: str) -> None:
+        self.account_id = account_id
+        self.region = region
+        # moto only appends to its stored datapoints (a reset starts a new list): each one is converted once.
+        self._stored: list[Any] | None = None
+        self._converted: list[Datapoint] = []
+        self._lock = threading.Lock()
+
+    @property
+    def _cloudwatch(self) -> Any:
+        return cloudwatch_backends[self.account_id][self.region]
 
     def dashboard_body(self, name: str) -> str | None:
-        dashboard = cloudwatch_backends[self.account_id][self.region].get_dashboard(name)
+        dashboard = self._cloudwatch.get_dashboard(name)
         return dashboard.body if dashboard else None
 
     def dashboard_names(self) -> list[str]:
-        return sorted(d.name for d in cloudwatch_backends[self.account_id][self.region].list_dashboards())
+        return sorted(d.name for d in self._cloudwatch.list_dashboards())
+
+    def recorded(self) -> list[Datapoint]:
+        """The datapoints put so far, oldest put first."""
+        stored = self._cloudwatch.metric_data
+        with self._lock:
+            if stored is not self._stored or len(stored) < len(self._converted):
+                self._stored, self._converted = stored, []
+            self._converted += datapoints(stored[len(self._converted) :])
+            return list(self._converted)
 
     def datapoints(self) -> list[Datapoint]:
-        return datapoints(cloudwatch_backends[self.account_id][self.region].get_all_metrics())
-
-    def first_recorded_s(self) -> float | None:
-        """When the first metric was put: the stack's start, near enough (moto's own daily S3 metrics aside)."""
-        recorded = datapoints(cloudwatch_backends[self.account_id][self.region].metric_data)
-        return min((point.timestamp_s for point in recorded), default=None)
+        """What was put, and the metrics moto makes up itself (S3's daily bucket sizes)."""
+        return self.recorded() + datapoints(self._cloudwatch.aws_metric_data)
 
     def alarm_states(self) -> dict[str, tuple[str, str]]:
         """(state, reason) by alarm ARN."""
-        alarms = cloudwatch_backends[self.account_id][self.region].alarms.values()
+        alarms = list(self._cloudwatch.alarms.values())
         return {alarm.alarm_arn: (alarm.state_value, alarm.state_reason) for alarm in alarms}
 
     def alarm_chart(self, arn: str) -> tuple[list[list[Any]], float] | None:
         """An alarm's metric (or metric math) as a widget's `metrics` rows, and its threshold; None if no such alarm."""
-        alarms = list(cloudwatch_backends[self.account_id][self.region].alarms.values())
+        alarms = list(self._cloudwatch.alarms.values())
         alarm = next((a for a in alarms if a.alarm_arn == arn), None)
         if alarm is None:
             return None
@@ -145,8 +158,9 @@ def index_page(missing: str, names: list[str]) -> str:
 
 
 def dashboard_page(name: str, body: dict[str, Any], sources: Sources, now_s: float) -> str:
+    # The first datapoint put: the stack's start, near enough.
+    first_s = min((point.timestamp_s for point in sources.recorded()), default=now_s)
     data = by_metric(sources.datapoints())
-    first_s = sources.first_recorded_s() or now_s
     widgets = [_widget(widget, sources, data, first_s, now_s) for widget in body.get("widgets", [])]
     stamp = time.strftime("%H:%M:%S", time.gmtime(now_s))
     header = (
