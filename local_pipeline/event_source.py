@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import threading
 import time
@@ -50,7 +51,7 @@ def judge_response(response: Any, message_ids: list[str]) -> BatchVerdict:
     for item in failures:
         identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
         if not isinstance(identifier, str) or identifier not in batch:
-            return BatchVerdict(batch, f"itemIdentifier {identifier!r} is not a message id of this batch")
+            return BatchVerdict(batch, f"itemIdentifier {json.dumps(identifier)} is not a message id of this batch")
         failed.add(identifier)
     return BatchVerdict(frozenset(failed))
 
