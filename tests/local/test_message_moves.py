@@ -1,4 +1,4 @@
-"""SQS message move tasks on the local stack, as AWS documents them, and one clear error for a call it lacks."""
+"""SQS message move tasks on the local stack, as AWS documents them."""
 
 from __future__ import annotations
 
@@ -115,13 +115,3 @@ def test_message_move_task_refused_with_a_clear_error(aws, queues, arguments, co
         aws("sqs").start_message_move_task(**arguments)
 
     assert refused.value.response["Error"]["Code"] == code and message in refused.value.response["Error"]["Message"]
-
-
-def test_an_unemulated_call_is_one_clear_error_naming_it(aws: Clients):
-    with pytest.raises(ClientError) as refused:
-        aws("cloudwatch").describe_anomaly_detectors()
-
-    error = refused.value.response
-    assert error["Error"]["Code"] == "NotImplemented"
-    assert error["Error"]["Message"] == "The local stack does not emulate cloudwatch DescribeAnomalyDetectors."
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 501 and error["ResponseMetadata"]["RetryAttempts"] == 0
