@@ -55,10 +55,10 @@ def browse(browser: str, profile: Path, url: str, *output: str) -> str:
     return result.stdout
 
 
-def widgets_in(dom: str) -> dict[str, tuple[str, str]]:
-    """(type, inner HTML) of each widget the browser shows, by title."""
-    found = re.findall(r'<section class="widget widget-(\w+)"[^>]*><h2>([^<]*)</h2>(.*?)</section>', dom, re.S)
-    return {html.unescape(title): (kind, content) for kind, title, content in found}
+def widgets_in(dom: str) -> list[tuple[str, str, str]]:
+    """(type, title, inner HTML) of each widget the browser shows, in the page's order."""
+    found = re.findall(r'<section class="widget widget-(\w+)"[^>]*>(?:<h2>([^<]*)</h2>)?(.*?)</section>', dom, re.S)
+    return [(kind, html.unescape(title), content) for kind, title, content in found]
 
 
 def shows_data(kind: str, content: str) -> bool:
@@ -103,26 +103,26 @@ def test_dashboard_url_shows_every_widget_with_data_in_chromium(used_stack: Loca
     body = json.loads(
         local.aws("cloudwatch", "get-dashboard", "--dashboard-name", local.stack.dashboard)["DashboardBody"]
     )
-    titles = [widget["properties"]["title"] for widget in body["widgets"]]
+    expected = [(widget["type"], widget["properties"].get("title", "")) for widget in body["widgets"]]
 
     # WHEN Chromium opens it, until every widget shows data (queue depths are recorded every few seconds)
-    def every_widget_shows_data() -> dict[str, tuple[str, str]] | None:
+    def every_widget_shows_data() -> list[tuple[str, str, str]] | None:
         shown = widgets_in(browse(browser, tmp_path / "profile", url, "--dump-dom"))
-        return shown if all(shows_data(*shown.get(title, ("", ""))) for title in titles) else None
+        return shown if all(shows_data(kind, content) for kind, _, content in shown) else None
 
     shown = wait_until(every_widget_shows_data, DATA_TIMEOUT_S, "every widget to show data")
     ARTEFACTS.mkdir(exist_ok=True)
     screenshot = ARTEFACTS / "dashboard.png"
     browse(browser, tmp_path / "profile", url, f"--screenshot={screenshot}")
 
-    # THEN it shows each widget of the body, charts with points, the alarms, the rejected upload's log rows
-    assert list(shown) == titles
-    alarms = next(content for kind, content in shown.values() if kind == "alarm")
-    assert alarms.count('class="alarm state-') == sum(len(w["properties"]["alarms"]) for w in body["widgets"]
-                                                        if w["type"] == "alarm")  # fmt: skip
-    logged = next(content for kind, content in shown.values() if kind == "log")
-    assert "message not written" in logged
-    outcomes = shown["Images processed and rejected"][1]
+    # THEN it shows each widget of the body: charts with points, every alarm, the unwritable message's log row
+    assert [(kind, title) for kind, title, _ in shown] == expected
+    alarm_arns = [
+        arn for widget in body["widgets"] if widget["type"] == "alarm" for arn in widget["properties"]["alarms"]
+    ]
+    assert sum(content.count('class="alarm state-') for kind, _, content in shown if kind == "alarm") == len(alarm_arns)
+    assert any("message not written" in content for kind, _, content in shown if kind == "log")
+    outcomes = next(content for _, title, content in shown if title == "Images processed and rejected")
     assert charted_total(outcomes, "processed") == 3 and charted_total(outcomes, "rejected") == 1
     with Image.open(screenshot) as picture:
         assert picture.size == tuple(int(n) for n in WINDOW.split(","))
