@@ -5,8 +5,9 @@ protocol (what botocore and both AWS CLIs send today): a task moves the messages
 queue when it started, one at a time, to the named destination or else back to the queue whose redrive policy
 names the DLQ, at most MaxNumberOfMessagesPerSecond a second; its status goes RUNNING, then COMPLETED (or
 CANCELLING and CANCELLED, or FAILED with a reason). One task at a time per source queue; a list shows the
-newest first. moto does not record which queue a dead-lettered message came from, so a DLQ of several
-source queues needs a destination here (AWS sends each message back to its own source).
+newest first. Without a destination each message goes back to the queue it was dead-lettered from, which
+DeadLetterOrigins records as moto moves it (moto itself keeps no trace); a message sent to the DLQ directly
+goes to the DLQ's only source queue, and fails the task where there are several, as there is no telling.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moto.sqs.exceptions import QueueDoesNotExist
-from moto.sqs.models import sqs_backends
+from moto.sqs.models import SQSBackend, sqs_backends
 from werkzeug.wrappers import Request, Response
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -106,13 +107,66 @@ class MoveTask:
         return entry
 
 
+class DeadLetterOrigins:
+    """The source queue of each message moto moved to a dead-letter queue, by message id.
+
+    moto moves a message to its queue's DLQ inside ReceiveMessage, as SQS does, without noting where it came
+    from; while installed, this wraps moto's ReceiveMessage and notes the messages that arrived in the DLQ
+    during the call with the receive count that sent them there.
+    """
+
+    def __init__(self) -> None:
+        self._origins: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._original: Callable[..., Any] | None = None
+
+    def install(self) -> None:
+        original = self._original = SQSBackend.receive_message
+        origins = self
+
+        def receive_message(backend: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+            queue = backend.queues.get(queue_name)
+            dlq = queue.dead_letter_queue if queue is not None else None
+            before = {message.id for message in list(dlq._messages)} if dlq is not None else set()
+            received = original(backend, queue_name, *args, **kwargs)
+            if dlq is not None:
+                limit = queue.redrive_policy["maxReceiveCount"]
+                arrived = [
+                    m.id for m in list(dlq._messages) if m.id not in before and m.approximate_receive_count >= limit
+                ]
+                origins.note(arrived, queue.queue_arn)
+            return received
+
+        SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            SQSBackend.receive_message = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def note(self, message_ids: Iterable[str], source_arn: str) -> None:
+        with self._lock:
+            self._origins.update(dict.fromkeys(message_ids, source_arn))
+
+    def pop(self, message_id: str) -> str | None:
+        with self._lock:
+            return self._origins.pop(message_id, None)
+
+
 class MessageMoveTasks:
-    """WSGI middleware: the three operations are answered here, every other request by `app`."""
+    """WSGI middleware: the three operations are answered here, every other request by `app`.
+    close() stops noting where dead-lettered messages come from."""
 
     def __init__(self, app: WsgiApp) -> None:
         self._app = app
         self._tasks: list[MoveTask] = []
         self._lock = threading.Lock()
+        self._origins = DeadLetterOrigins()
+        self._origins.install()
+
+    def close(self) -> None:
+        self._forget_tasks()
+        self._origins.uninstall()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         operation = environ.get("HTTP_X_AMZ_TARGET", "").removeprefix(TARGET_PREFIX)
@@ -152,7 +206,9 @@ class MessageMoveTasks:
             if destination == source:
                 raise MoveTaskError("InvalidParameterValue", "The source and destination queues must differ.")
         else:
-            destination = _redrive_source(source, source_arn)
+            destination = None
+            if not _redrive_sources(source, source_arn):
+                raise MoveTaskError("InvalidParameterValue", "Source queue must be configured as a Dead Letter Queue.")
         rate = parameters.get("MaxNumberOfMessagesPerSecond")
         if rate is not None and not 1 <= int(rate) <= MAX_RATE:
             raise MoveTaskError(
@@ -168,7 +224,10 @@ class MessageMoveTasks:
             task = MoveTask(source_arn, destination_arn, rate, source_queue.approximate_number_of_messages)
             self._tasks.append(task)
         threading.Thread(
-            target=_run, args=(task, source, destination), name=f"message-move-{task.task_id[:8]}", daemon=True
+            target=_run,
+            args=(task, source, destination, self._origins),
+            name=f"message-move-{task.task_id[:8]}",
+            daemon=True,
         ).start()
         return {"TaskHandle": task.handle}
 
@@ -198,40 +257,32 @@ class MessageMoveTasks:
                 return {"ApproximateNumberOfMessagesMoved": task.moved}
 
 
-def _redrive_source(dlq: QueueRef, dlq_arn: str) -> QueueRef:
-    sources = [
-        name
+def _redrive_sources(dlq: QueueRef, dlq_arn: str) -> list[QueueRef]:
+    """The queues whose redrive policy names this DLQ."""
+    return [
+        QueueRef(dlq.account_id, dlq.region, name)
         for name, queue in list(dlq.backend.queues.items())
         if queue.redrive_policy and queue.redrive_policy.get("deadLetterTargetArn") == dlq_arn
     ]
-    if not sources:
-        raise MoveTaskError("InvalidParameterValue", "Source queue must be configured as a Dead Letter Queue.")
-    if len(sources) > 1:
-        raise MoveTaskError(
-            "UnsupportedOperation",
-            f"{len(sources)} queues use this dead-letter queue ({', '.join(sorted(sources))}) and the local stack "
-            "cannot tell which one a message came from: give a DestinationArn.",
-        )
-    return QueueRef(dlq.account_id, dlq.region, sources[0])
 
 
-def _run(task: MoveTask, source: QueueRef, destination: QueueRef) -> None:
+def _run(task: MoveTask, source: QueueRef, destination: QueueRef | None, origins: DeadLetterOrigins) -> None:
     interval_s = 1 / (task.rate or MAX_RATE)
     try:
         while task.moved < task.to_move:
             with task.moving:
-                if task.cancel.is_set() or not _move_one(source, destination):
+                if task.cancel.is_set() or not _move_one(task, source, destination, origins):
                     break
                 task.moved += 1
             task.cancel.wait(interval_s)
     except Exception as error:  # noqa: BLE001 - a task that cannot go on fails, as on AWS, with its reason
-        task.failure_reason = f"{type(error).__name__}: {error}"
+        task.failure_reason = str(error) or type(error).__name__
         task.status = "FAILED"
         return
     task.status = "CANCELLED" if task.cancel.is_set() else "COMPLETED"
 
 
-def _move_one(source: QueueRef, destination: QueueRef) -> bool:
+def _move_one(task: MoveTask, source: QueueRef, destination: QueueRef | None, origins: DeadLetterOrigins) -> bool:
     """Moves one visible message; False when the source has none left."""
     received = source.backend.receive_message(
         source.name, 1, 0, MOVE_VISIBILITY_TIMEOUT_S, message_attribute_names=["All"]
@@ -239,8 +290,9 @@ def _move_one(source: QueueRef, destination: QueueRef) -> bool:
     if not received:
         return False
     message = received[0]
-    destination.backend.send_message(
-        destination.name,
+    target = destination or _origin(message.id, source, task.source_arn, origins)
+    target.backend.send_message(
+        target.name,
         message.body,
         message_attributes=message.message_attributes,
         deduplication_id=message.deduplication_id,
@@ -248,6 +300,20 @@ def _move_one(source: QueueRef, destination: QueueRef) -> bool:
     )
     source.backend.delete_message(source.name, message.receipt_handle)
     return True
+
+
+def _origin(message_id: str, dlq: QueueRef, dlq_arn: str, origins: DeadLetterOrigins) -> QueueRef:
+    noted = origins.pop(message_id)
+    if noted:
+        return QueueRef.from_arn(noted, "the message's source queue")
+    sources = _redrive_sources(dlq, dlq_arn)
+    if len(sources) != 1:
+        raise MoveTaskError(
+            "InvalidParameterValue",
+            f"message {message_id} was not dead-lettered by one of the {len(sources)} source queues, so it has "
+            "no queue to go back to: give a DestinationArn",
+        )
+    return sources[0]
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:

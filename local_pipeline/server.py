@@ -94,7 +94,8 @@ class LocalEndpoint:
 
     def __init__(self, port: int) -> None:
         self.lambda_api = LambdaApi(NotEmulated(DomainDispatcherApplication(create_backend_app), Console()))
-        app = DashboardPages(MessageMoveTasks(self.lambda_api), Sources(ACCOUNT_ID, REGION))
+        self._moves = MessageMoveTasks(self.lambda_api)
+        app = DashboardPages(self._moves, Sources(ACCOUNT_ID, REGION))
         self.url = f"http://{HOST}:{port}"
         with _listening_socket(port) as listening:
             # werkzeug serves on a duplicate of the descriptor, so this one can be closed.
@@ -113,6 +114,7 @@ class LocalEndpoint:
         self._server.shutdown()
         self._thread.join()
         self._server.server_close()
+        self._moves.close()
 
 
 def _listening_socket(port: int) -> socket.socket:

@@ -115,3 +115,41 @@ def test_message_move_task_refused_with_a_clear_error(aws, queues, arguments, co
         aws("sqs").start_message_move_task(**arguments)
 
     assert refused.value.response["Error"]["Code"] == code and message in refused.value.response["Error"]["Message"]
+
+
+def test_message_move_task_sends_each_message_back_to_the_queue_it_came_from(aws: Clients):
+    # GIVEN two queues sharing a DLQ, each with a message SQS dead-lettered after one receive
+    sqs = aws("sqs")
+    dlq_url = sqs.create_queue(QueueName="shared-dlq")["QueueUrl"]
+    redrive = json.dumps({"deadLetterTargetArn": queue_arn("shared-dlq"), "maxReceiveCount": 1})
+    urls = {name: sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive})["QueueUrl"] for name in "ab"}
+    for name, url in urls.items():
+        sqs.send_message(QueueUrl=url, MessageBody=f"from {name}")
+        for _ in range(2):  # received once, then moved to the DLQ on the next receive
+            sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)
+    dead_lettered = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
+    assert sorted(m["Body"] for m in dead_lettered) == ["from a", "from b"]
+
+    # WHEN a task moves them without a destination
+    sqs.start_message_move_task(SourceArn=queue_arn("shared-dlq"))
+
+    # THEN each is back in its own queue
+    wait_until(lambda: latest(aws, "shared-dlq")["Status"] == "COMPLETED", MOVE_TIMEOUT_S, "COMPLETED")
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=urls["a"])["Messages"]] == ["from a"]
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=urls["b"])["Messages"]] == ["from b"]
+
+
+def test_message_move_task_fails_on_a_message_with_no_source_of_several(aws: Clients):
+    # GIVEN a DLQ of two queues, holding a message sent to it directly
+    sqs = aws("sqs")
+    dlq_url = sqs.create_queue(QueueName="shared-dlq")["QueueUrl"]
+    redrive = json.dumps({"deadLetterTargetArn": queue_arn("shared-dlq"), "maxReceiveCount": 1})
+    for name in "ab":
+        sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive})
+    sqs.send_message(QueueUrl=dlq_url, MessageBody="sent here")
+
+    sqs.start_message_move_task(SourceArn=queue_arn("shared-dlq"))
+
+    task = wait_until(lambda: (t := latest(aws, "shared-dlq"))["Status"] == "FAILED" and t, MOVE_TIMEOUT_S, "FAILED")
+    assert "has no queue to go back to: give a DestinationArn" in task["FailureReason"]
+    assert task["ApproximateNumberOfMessagesMoved"] == 0
