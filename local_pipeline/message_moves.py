@@ -118,9 +118,24 @@ class DeadLetterOrigins:
     def __init__(self) -> None:
         self._origins: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._users = 0  # endpoints of this process using it: the wrapper stays while any does
         self._original: Callable[..., Any] | None = None
 
-    def install(self) -> None:
+    def acquire(self) -> DeadLetterOrigins:
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                self._install()
+        return self
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._original is not None:
+                SQSBackend.receive_message = self._original  # type: ignore[method-assign]
+                self._original = None
+
+    def _install(self) -> None:
         original = self._original = SQSBackend.receive_message
         origins = self
 
@@ -139,11 +154,6 @@ class DeadLetterOrigins:
 
         SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
-    def uninstall(self) -> None:
-        if self._original is not None:
-            SQSBackend.receive_message = self._original  # type: ignore[method-assign]
-            self._original = None
-
     def note(self, message_ids: Iterable[str], source_arn: str) -> None:
         with self._lock:
             self._origins.update(dict.fromkeys(message_ids, source_arn))
@@ -151,6 +161,9 @@ class DeadLetterOrigins:
     def pop(self, message_id: str) -> str | None:
         with self._lock:
             return self._origins.pop(message_id, None)
+
+
+DEAD_LETTER_ORIGINS = DeadLetterOrigins()
 
 
 class MessageMoveTasks:
@@ -161,12 +174,11 @@ class MessageMoveTasks:
         self._app = app
         self._tasks: list[MoveTask] = []
         self._lock = threading.Lock()
-        self._origins = DeadLetterOrigins()
-        self._origins.install()
+        self._origins = DEAD_LETTER_ORIGINS.acquire()
 
     def close(self) -> None:
         self._forget_tasks()
-        self._origins.uninstall()
+        self._origins.release()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         operation = environ.get("HTTP_X_AMZ_TARGET", "").removeprefix(TARGET_PREFIX)
