@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -11,7 +12,7 @@ from typing import Any
 
 from moto.core.utils import iso_8601_datetime_with_milliseconds
 
-from local_pipeline.console import Console
+from local_pipeline.console import Console, error_text
 from local_pipeline.runtime import Invocation, LambdaFunction
 from local_pipeline.stack import AsyncInvokeSettings
 
@@ -126,7 +127,7 @@ class AsyncInvoker:
             delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s)) - 1]
             self._schedule(delay, event, request_id, attempt + 1, queued_at, result)
         except Exception as exc:  # noqa: BLE001 - a broken emulator must say so, not lose the event silently
-            self._console.say(f"{self._name}: runner error, event dropped: {exc!r}")
+            self._console.say(f"{self._name}: runner error, event dropped: {error_text(exc)}")
         finally:
             with self._lock:
                 self._running -= 1
@@ -167,7 +168,15 @@ class AsyncInvoker:
 
 
 def _summary(response: Any) -> str:
-    """image_processor returns counts per outcome; the console shows the non-zero ones."""
-    if isinstance(response, dict):
-        return " ".join(name if count == 1 else f"{name}={count}" for name, count in response.items() if count)
-    return repr(response)
+    """image_processor returns counts per outcome, and each object's status and reason; the console shows
+    the non-zero counts and the reasons, as words rather than Python's notation."""
+    if not isinstance(response, dict):
+        return json.dumps(response)
+    counts = [
+        name if count == 1 else f"{name}={count}"
+        for name, count in response.items()
+        if isinstance(count, int) and not isinstance(count, bool) and count
+    ]
+    results = response.get("results")
+    reasons = sorted({r["reason"] for r in results if r.get("reason")}) if isinstance(results, list) else []
+    return " ".join(counts) + (f" ({', '.join(reasons)})" if reasons else "")

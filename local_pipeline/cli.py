@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local_pipeline.console import Console
+from local_pipeline.dashboard_page import REFRESH_S, dashboard_url
 from local_pipeline.demo import run_demo
 from local_pipeline.event_source import LOCAL_RETRY_VISIBILITY_S
 from local_pipeline.faults import FaultConfig
@@ -24,7 +25,7 @@ from local_pipeline.pipeline import Pipeline, start_pipeline
 from local_pipeline.resources import Resources
 from local_pipeline.runtime import HandlerImportError, output_routing
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
-from local_pipeline.server import PortError, start_server, start_server_process
+from local_pipeline.server import PortError, ensure_port_free, free_port_near, start_server, start_server_process
 from local_pipeline.stack import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, Stack, default_stack
 
 DEFAULT_PORT = 4566
@@ -38,8 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--port",
         type=_port,
-        default=DEFAULT_PORT,
-        help=f"port of the local AWS endpoint on 127.0.0.1 (default {DEFAULT_PORT})",
+        help=f"port of the local AWS endpoint on 127.0.0.1 (default {DEFAULT_PORT}; with --demo, a free port "
+        f"if {DEFAULT_PORT} is taken)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(runner: Runner, args: argparse.Namespace) -> int:
     started = time.monotonic()
     stack = default_stack()
-    runner.server, endpoint = _start_aws(args.port, separate_process=bool(args.load))
+    port = _chosen_port(args, runner.console)
+    runner.server, endpoint = _start_aws(port, separate_process=bool(args.load))
     plan = plan_load(args.load, args.seed, poison=bool(args.faults)) if args.load else None
     faults = FaultConfig.uniform(args.faults, seed=args.seed) if args.faults else None
     if faults and plan:
@@ -166,6 +168,21 @@ def _run(runner: Runner, args: argparse.Namespace) -> int:
         time.sleep(0.5)
 
 
+def _chosen_port(args: argparse.Namespace, console: Console) -> int:
+    """--port, else the default; the demo needs no fixed port, so it takes a free one if the default is taken."""
+    if args.port is not None or not args.demo:
+        return args.port or DEFAULT_PORT
+    try:
+        ensure_port_free(DEFAULT_PORT)
+    except PortError:
+        free = free_port_near(DEFAULT_PORT)
+        if free is None:
+            raise
+        console.say(f"port {DEFAULT_PORT} is in use (LocalStack?); the demo uses port {free} instead")
+        return free
+    return DEFAULT_PORT
+
+
 def _start_aws(port: int, separate_process: bool = False) -> tuple[Any, str]:
     """Starts moto and points every AWS client this process creates, the handlers' included, at it."""
     server, endpoint = start_server_process(port) if separate_process else start_server(port)
@@ -186,6 +203,7 @@ def _print_ready(console: Console, stack: Stack, resources: Resources, endpoint:
     console.raw(
         f"""
 Local pipeline ready at {endpoint} (account {ACCOUNT_ID}, region {REGION}) after {seconds:.1f} s. Ctrl-C stops it.
+dashboard_url = {dashboard_url(endpoint, stack.dashboard)}   (open it in a browser; it reloads every {REFRESH_S} s)
 Functions run in this process; a failed metadata message is retried after {LOCAL_RETRY_VISIBILITY_S} s \
 (on AWS: {stack.metadata_queue.visibility_timeout_s} s).
 

@@ -23,3 +23,8 @@ class Console:
         with self._lock:
             self._stream.write(text + "\n")
             self._stream.flush()
+
+
+def error_text(error: BaseException) -> str:
+    """An exception as a console line shows it: its type and message, not its Python repr."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -8,6 +8,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from PIL import Image
+from wcwidth import wcswidth
 
 from local_pipeline.console import Console
 from pipeline_common.metadata_message import thumbnails_of
@@ -108,10 +109,19 @@ def summary_table(uploads: list[DemoUpload], records: dict[str, dict[str, Any]])
         rows.append(
             (upload.key, status, dimensions, *fingerprints, thumbnails[0]["key"] if thumbnails else "", _ms(record))
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    widths = [max(_columns(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(_padded(cell, width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def _columns(text: str) -> int:
+    """Terminal columns, not characters: a wide character such as ☕ takes two."""
+    return max(wcswidth(text), 0)
+
+
+def _padded(text: str, width: int) -> str:
+    return text + " " * (width - _columns(text))
 
 
 def _ms(record: dict[str, Any]) -> str:

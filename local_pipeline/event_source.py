@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import threading
 import time
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
-from local_pipeline.console import Console
+from local_pipeline.console import Console, error_text
 from local_pipeline.runtime import Invocation, LambdaFunction
 from local_pipeline.stack import REGION, EventSourceSettings, QueueSettings
 
@@ -50,7 +51,7 @@ def judge_response(response: Any, message_ids: list[str]) -> BatchVerdict:
     for item in failures:
         identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
         if not isinstance(identifier, str) or identifier not in batch:
-            return BatchVerdict(batch, f"itemIdentifier {identifier!r} is not a message id of this batch")
+            return BatchVerdict(batch, f"itemIdentifier {json.dumps(identifier)} is not a message id of this batch")
         failed.add(identifier)
     return BatchVerdict(frozenset(failed))
 
@@ -164,7 +165,7 @@ class SqsEventSource:
             self._settle(batch, verdict.retry)
             self._report(batch, verdict, result)
         except Exception as exc:  # noqa: BLE001 - say so; the messages reappear after the visibility timeout
-            self._console.say(f"{self._function.settings.name}: runner error: {exc!r}")
+            self._console.say(f"{self._function.settings.name}: runner error: {error_text(exc)}")
         finally:
             with self._lock:
                 self._busy -= 1

@@ -141,7 +141,7 @@ class LoadReport:
             self.reconciliation.render(),
             f"poisoned keys: {self.poisoned}, all in a dead-letter queue"
             if not self.poisoned_not_in_dlq
-            else f"PROBLEM: poisoned keys not in a dead-letter queue: {self.poisoned_not_in_dlq}",
+            else f"PROBLEM: poisoned keys not in a dead-letter queue: {', '.join(self.poisoned_not_in_dlq)}",
         ]
         return "\n".join(lines)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from local_pipeline.console import Console
+from local_pipeline.console import Console, error_text
 
 # After an unexpected error, wait this long before the next step so a persistent fault cannot spin.
 ERROR_PAUSE_S = 1.0
@@ -33,7 +33,7 @@ class BackgroundLoop:
             try:
                 self._step()
             except Exception as exc:  # noqa: BLE001 - the loop must outlive a failed poll
-                self._console.say(f"{self._name}: {exc!r} (retrying)")
+                self._console.say(f"{self._name}: {error_text(exc)} (retrying)")
                 self._stopping.wait(ERROR_PAUSE_S)
             else:
                 self._stopping.wait(self._pause_s)

@@ -30,6 +30,9 @@ Handler = Callable[[Any, Any], Any]
 # CloudWatch Logs' limit on one event (it counts 26 bytes beyond the message); AWS truncates a longer line.
 MAX_EVENT_BYTES = 256 * 1024 - 26
 
+# Lambda's figure is one execution environment's; here both functions share the runner's process.
+MEMORY_FIGURE_NOTE = "(local stack: the whole runner process's peak, both functions together)"
+
 _current = threading.local()
 
 
@@ -183,6 +186,7 @@ class LambdaFunction:
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
             f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\t"
             f"Memory Size: {self.settings.memory_mb} MB\tMax Memory Used: {int(peak_rss_mb())} MB"
+            f" {MEMORY_FIGURE_NOTE}"
         )
         self._ship(stream, log.events)
         if self._metrics:

@@ -1,4 +1,5 @@
-"""Starts moto's server, the embedded AWS every local client talks to, with the runner's Lambda API in front."""
+"""Starts moto's server, the embedded AWS every local client talks to, with the runner's own answers in front:
+the dashboard page, SQS message move tasks, the Lambda API, and one clear error for what moto does not emulate."""
 
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ import time
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from local_pipeline.console import Console
+from local_pipeline.dashboard_page import DashboardPages, Sources
 from local_pipeline.lambda_api import LambdaApi
+from local_pipeline.message_moves import MessageMoveTasks
+from local_pipeline.not_emulated import NotEmulated
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
+from local_pipeline.stack import ACCOUNT_ID, REGION
 
 HOST = "127.0.0.1"
 LISTEN_BACKLOG = 128  # werkzeug's own
@@ -81,19 +87,22 @@ def _port_error(port: int, error: OSError) -> PortError:
 
 
 class LocalEndpoint:
-    """moto's server app behind the runner's Lambda API (`lambda_api`, where the pipeline registers its
-    function), on a thread of its own. The runner binds the port itself, in the calling thread, so a
-    port taken after any earlier check is a PortError here: werkzeug, binding it, would exit."""
+    """moto's server app behind the dashboard page, the message move tasks and the runner's Lambda API
+    (`lambda_api`, where the pipeline registers its function), on a thread of its own. The runner binds
+    the port itself, in the calling thread, so a port taken after any earlier check is a PortError here:
+    werkzeug, binding it, would exit."""
 
     def __init__(self, port: int) -> None:
-        self.lambda_api = LambdaApi(DomainDispatcherApplication(create_backend_app))
+        self.lambda_api = LambdaApi(NotEmulated(DomainDispatcherApplication(create_backend_app), Console()))
+        self._moves = MessageMoveTasks(self.lambda_api)
+        app = DashboardPages(self._moves, Sources(ACCOUNT_ID, REGION))
         self.url = f"http://{HOST}:{port}"
         with _listening_socket(port) as listening:
             # werkzeug serves on a duplicate of the descriptor, so this one can be closed.
             self._server = make_server(
                 HOST,
                 port,
-                self.lambda_api,
+                app,
                 threaded=True,
                 request_handler=MotoRequestHandler,
                 fd=listening.fileno(),
@@ -105,6 +114,7 @@ class LocalEndpoint:
         self._server.shutdown()
         self._thread.join()
         self._server.server_close()
+        self._moves.close()
 
 
 def _listening_socket(port: int) -> socket.socket:

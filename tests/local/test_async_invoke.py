@@ -146,3 +146,16 @@ def test_closing_finishes_the_invocation_under_way_and_counts_what_it_drops(make
 
     assert finished == ["first"]
     assert console.lines[-1].endswith("stand-in: dropped 2 event(s) not processed yet")
+
+
+def test_the_console_line_names_outcomes_and_reasons_in_words(invoker, console):
+    # GIVEN image_processor's answer: counts per outcome and each object's status and reason
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        results = [{"key": "a.jpg", "status": "PROCESSED", "reason": None}]
+        results += [{"key": k, "status": "REJECTED", "reason": "not_an_image"} for k in ("b.jpg", "c.jpg")]
+        return {"PROCESSED": 1, "REJECTED": 2, "DELETED": 0, "results": results}
+
+    invoker(handler).submit({"name": "mixed"})
+
+    line = wait_until(lambda: next((x for x in console.lines if "->" in x), None), 10, "the invocation line")
+    assert line.endswith("-> PROCESSED REJECTED=2 (not_an_image)")

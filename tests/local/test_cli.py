@@ -1,4 +1,4 @@
-"""The command users run: the README's demo, a busy or forbidden port, a second SIGTERM, bad arguments."""
+"""The command users run: the README's demo, a busy or forbidden port, a second SIGTERM, bad arguments, --help."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
+from wcwidth import wcswidth
 
+from local_pipeline.cli import DEFAULT_PORT
 from local_pipeline.demo import demo_uploads
 from tests.local.conftest import free_port, wait_until
 
@@ -200,3 +202,39 @@ def test_the_readme_demo_accounts_for_every_upload():
     assert "REJECTED (not_an_image)" in result.stdout
     assert f"demo: all {len(demo_uploads())} uploads accounted for in" in result.stdout
     assert "local pipeline stopped" in result.stdout
+    # Every row's status starts in the same terminal column, the row with ☕ (two columns wide) too
+    status_columns = {wcswidth(row[: row.index(" PROCESSED") if " PROCESSED" in row else row.index(" REJECTED")])
+                      for row in rows}  # fmt: skip
+    assert len(status_columns) == 1, rows
+    # and the console shows words, not Python's notation for a list or a dict
+    assert not re.search(r"\[\{'|\{'\w+': ", result.stdout), result.stdout
+
+
+@pytest.mark.slow
+def test_the_demo_takes_a_free_port_when_the_default_is_taken():
+    with ExitStack() as held:
+        if can_bind(DEFAULT_PORT):
+            held.enter_context(listening(DEFAULT_PORT))  # as LocalStack holds it; else something already does
+        result = run_local_pipeline("--demo", timeout_s=180)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = re.search(
+        rf"port {DEFAULT_PORT} is in use \(LocalStack\?\); the demo uses port (\d+) instead", result.stdout
+    )
+    assert said, result.stdout
+    assert f"Local pipeline ready at http://127.0.0.1:{said[1]} " in result.stdout
+    assert f"dashboard_url = http://127.0.0.1:{said[1]}/_dashboard/image-pipeline-dev-us-east-1" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "then"), [("local.sh", "usage: python -m local_pipeline"), ("test.sh", "usage: python -m pytest")]
+)
+def test_scripts_print_their_own_usage_first(script: str, then: str):
+    result = subprocess.run(
+        [str(REPO_ROOT / "scripts" / script), "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"Usage: scripts/{script} ")
+    assert any(line.startswith(then) for line in lines[1:]), result.stdout
