@@ -17,9 +17,6 @@ from pathlib import Path
 
 from bench.environment import ROOT, json_result, lambda_like_environment
 
-IN_PROCESS = "image_processor.handler, decoding in its own process"
-# The decoding worker may add at most this to image_processor's cold start (issue 22).
-WORKER_COLD_START_BUDGET = 0.10
 _CLIENT_CONFIG = (
     "from botocore.config import Config; "
     "config = Config(retries={'mode': 'standard', 'max_attempts': 3}, connect_timeout=5, read_timeout=20); "
@@ -35,18 +32,7 @@ VARIANTS = {
         f"import boto3, PIL.Image; {_CLIENT_CONFIG}"
         "boto3.client('s3', config=config); boto3.client('sqs', config=config)"
     ),
-    # Its decoding worker starts at import and runs beside the init phase: the variant waits until the
-    # worker answers (an empty upload's rejection), then stops it, so that the worker's start-up CPU is
-    # counted too (RUSAGE_CHILDREN, in the timer).
-    "image_processor.handler": (
-        "import image_processor.handler as handler; from image_processor.images import ImageRejectedError; "
-        "from image_processor.worker import Limits\n"
-        "try: handler.decoders.thumbnails(b'', Limits(2**30, 60), sizes=(256,), max_pixels=1)\n"
-        "except ImageRejectedError: handler.decoders.close()"
-    ),
-    # What the handler would cost if it decoded in its own process: everything the worker imports, imported
-    # by the handler (its worker is started but neither waited for nor counted).
-    IN_PROCESS: "import image_processor.imaging, image_processor.handler",
+    "image_processor.handler": "import image_processor.handler",
 }
 BARE = {"db_writer": "boto3", "image_processor": "boto3 + PIL.Image"}
 WITH_CLIENTS = {"db_writer": "boto3 + dynamodb client", "image_processor": "boto3 + PIL.Image + s3, sqs clients"}

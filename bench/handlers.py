@@ -196,9 +196,9 @@ def _invoke(module: Any, event: dict[str, Any], *clients: Any) -> tuple[Any, Cou
 
 
 def _cpu_seconds(module: Any) -> float:
-    """The handler's process and, for image_processor, the worker it decodes in (every thread counted)."""
-    decoders = getattr(module, "decoders", None)
-    return time.process_time() + (decoders.decode_cpu_seconds if decoders else 0.0)
+    """The handler's process and, for image_processor, the children it decodes in (every thread counted)."""
+    decoder = getattr(module, "decoder", None)
+    return time.process_time() + (decoder.cpu_seconds if decoder else 0.0)
 
 
 def _last_message(sqs: Any, queue_url: str) -> str:

@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from image_processor import imaging
 from image_processor.config import Settings
-from image_processor.worker import DecoderPool, Limits
+from image_processor.worker import Decoder, Limits
 
 THUMBNAIL_SIZE = Settings.thumbnail_size
 DEFAULT_MEMORY_MB = 1024  # terraform/variables.tf's image_processor_memory_size
@@ -49,34 +49,32 @@ else:
     LIBVIPS_UNAVAILABLE = None
 
 Method = Callable[[bytes], Any]
-_DECODERS = DecoderPool()
+_DECODER = Decoder(imaging.make_thumbnails)
 
 
 def ours(data: bytes) -> Any:
-    """(a) one decode: header and EXIF from the lazy open, a DCT-scaled draft for JPEG; in a worker
-    process within the default function's limits, as the handler runs it (cpu_seconds counts its CPU)."""
+    """(a) one decode: header and EXIF from the lazy open, a DCT-scaled draft for JPEG; in a child process
+    within the default function's limits, as the handler runs it (cpu_seconds counts the child's CPU)."""
     limits = Limits.for_invocation(
         memory_mb=DEFAULT_MEMORY_MB,
         remaining_seconds=60,
         max_decode_seconds=Settings.max_decode_seconds,
         upload_bytes=len(data),
     )
-    info, (thumbnail,) = _DECODERS.thumbnails(
+    info, (thumbnail,) = _DECODER.thumbnails(
         data, limits, sizes=(THUMBNAIL_SIZE,), max_pixels=Settings.max_image_pixels
     )
     return info, thumbnail
 
 
 def cpu_seconds() -> float:
-    """This process's CPU time and that of (a)'s worker, which decodes for it (every thread counted)."""
-    return time.process_time() + _DECODERS.decode_cpu_seconds
+    """This process's CPU time and that of (a)'s children, which decode for it (every thread counted)."""
+    return time.process_time() + _DECODER.cpu_seconds
 
 
-def worker_peak_kb() -> int:
-    """The largest peak RSS (VmHWM) among (a)'s worker processes."""
-    from bench.probe import peak_kb
-
-    return max((peak_kb(pid) for pid in _DECODERS.worker_pids()), default=0)
+def child_peak_kb() -> int:
+    """The largest peak RSS among (a)'s children so far; it includes the pages a child shares with this process."""
+    return _DECODER.peak_rss_kb
 
 
 def naive(data: bytes) -> bytes:

@@ -31,31 +31,32 @@ def peak_kb(pid: int | str = "self") -> int:
 
 
 def memory(key: str, image: str, warmup: str) -> dict[str, float]:
-    """Peak RSS of this process and, for (a), of its worker, which decodes in a process of its own."""
-    from bench.methods import METHODS, worker_peak_kb
+    """Peak RSS of one method on one file, above this process's. (a) decodes in a child forked from here,
+    whose peak includes the pages it shares with this process: its extra is its peak less this baseline."""
+    from bench.methods import METHODS, child_peak_kb
 
     method = METHODS[key]
     method(Path(warmup).read_bytes())
     data = Path(image).read_bytes()
     gc.collect()
-    baseline = peak_kb() + worker_peak_kb()
+    baseline = peak_kb()
     method(data)
-    return {"baseline_kb": baseline, "peak_kb": peak_kb() + worker_peak_kb()}
+    return {"baseline_kb": baseline, "peak_kb": max(peak_kb(), child_peak_kb())}
 
 
 def handler(image: str) -> dict[str, float]:
-    """What the function's memory must hold: runtime, boto3 and clients, the download, and the worker's
-    decode; the two processes' peaks added, as Lambda counts every process of the environment."""
+    """What the function's memory must hold: runtime, boto3 and clients, Pillow, the download, and the decode
+    in a child forked from this process; Lambda counts every page once, shared or not, so the child's peak
+    (which includes what it shares with this process) is the figure."""
     import image_processor.handler as entry
     from image_processor.worker import Limits
 
     data = Path(image).read_bytes()
     limits = Limits.for_invocation(memory_mb=10240, remaining_seconds=900, max_decode_seconds=600, upload_bytes=0)
     settings = entry.SETTINGS
-    [worker] = entry.decoders.worker_pids()
-    baseline = peak_kb() + peak_kb(worker)
-    entry.decoders.thumbnails(data, limits, sizes=settings.thumbnail_sizes, max_pixels=settings.max_image_pixels)
-    return {"baseline_kb": baseline, "peak_kb": peak_kb() + peak_kb(worker)}
+    baseline = peak_kb()
+    entry.decoder.thumbnails(data, limits, sizes=settings.thumbnail_sizes, max_pixels=settings.max_image_pixels)
+    return {"baseline_kb": baseline, "peak_kb": max(peak_kb(), entry.decoder.peak_rss_kb)}
 
 
 def vipsthumbnail(image: str, warmup: str, runs: str, size: str, quality: str, threads: str) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def vipsthumbnail(image: str, warmup: str, runs: str, size: str, quality: str, t
     run's CPU time and the peak RSS, for the image and for the warm-up file, whose figures the caller
     subtracts (process start, libvips' start-up and loading its HEIF module are no thumbnailing). This
     interpreter imports nothing else, so what Linux carries over into a child's peak RSS from its parent
-    (see _peak_kb) stays far below libvips' own."""
+    (see peak_kb) stays far below libvips' own."""
     environment = os.environ | {"VIPS_CONCURRENCY": threads}
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as errors:

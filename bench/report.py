@@ -16,7 +16,7 @@ from typing import Any
 import PIL
 
 from bench import cost, fingerprints, inputs, methods, sizing
-from bench.coldstart import BARE, IN_PROCESS, WITH_CLIENTS, WORKER_COLD_START_BUDGET, ColdStart
+from bench.coldstart import BARE, WITH_CLIENTS, ColdStart
 from bench.fingerprints import FingerprintCost
 from bench.handlers import HandlerFigures, ImageProcessorFigures
 from bench.pipeline import PipelineFigures
@@ -232,14 +232,7 @@ def _cold_start(cold: ColdStart) -> dict[str, Any]:
                 "met" if own_ms / with_clients - 1 <= COLD_START_BUDGET else "**missed**",
             ]
         )
-    with_worker, in_process = cold.median("image_processor.handler"), cold.median(IN_PROCESS)
-    added = with_worker / in_process - 1
-    worker = (
-        f"`image_processor.handler` with its worker ready costs {with_worker:.0f} ms of CPU, the same code decoding "
-        f"in its own process {in_process:.0f} ms: the worker adds {added * 100:+.0f} % (target: at most "
-        f"{WORKER_COLD_START_BUDGET * 100:.0f} %): {'met' if added <= WORKER_COLD_START_BUDGET else '**missed**'}."
-    )
-    return {"import_rows": _rows(imports), "handler_import_rows": _rows(rows), "worker_cold_start": worker}
+    return {"import_rows": _rows(imports), "handler_import_rows": _rows(rows)}
 
 
 def _handlers(figures: HandlerFigures) -> dict[str, Any]:

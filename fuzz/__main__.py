@@ -27,7 +27,8 @@ from pathlib import Path
 from fuzz import seeds
 from image_processor.config import Settings
 from image_processor.images import ImageRejectedError
-from image_processor.worker import DecoderPool, Limits
+from image_processor.imaging import make_thumbnails
+from image_processor.worker import Decoder, Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUNS = 200_000
@@ -102,28 +103,25 @@ def campaign(work: Path, *, runs: int | None, seconds: int | None, seed: int) ->
 
 
 def replay(paths: list[Path]) -> dict[Path, str]:
-    """What image_processor records for each file: decoded in a worker within the production limits."""
-    pool = DecoderPool()
+    """What image_processor records for each file: decoded in a child process within the production limits."""
+    decoder = Decoder(make_thumbnails)
     outcomes = {}
-    try:
-        for path in paths:
-            data = path.read_bytes()
-            limits = Limits.for_invocation(
-                memory_mb=FUNCTION_MEMORY_MB,
-                remaining_seconds=60,
-                max_decode_seconds=Settings.max_decode_seconds,
-                upload_bytes=len(data),
+    for path in paths:
+        data = path.read_bytes()
+        limits = Limits.for_invocation(
+            memory_mb=FUNCTION_MEMORY_MB,
+            remaining_seconds=60,
+            max_decode_seconds=Settings.max_decode_seconds,
+            upload_bytes=len(data),
+        )
+        try:
+            info, _ = decoder.thumbnails(
+                data, limits, sizes=(Settings.thumbnail_size,), max_pixels=Settings.max_image_pixels
             )
-            try:
-                info, _ = pool.thumbnails(
-                    data, limits, sizes=(Settings.thumbnail_size,), max_pixels=Settings.max_image_pixels
-                )
-            except ImageRejectedError as rejection:
-                outcomes[path] = f"REJECTED {rejection.reason}: {rejection.detail}"
-            else:
-                outcomes[path] = f"PROCESSED {info.format} {info.width}x{info.height}"
-    finally:
-        pool.close()
+        except ImageRejectedError as rejection:
+            outcomes[path] = f"REJECTED {rejection.reason}: {rejection.detail}"
+        else:
+            outcomes[path] = f"PROCESSED {info.format} {info.width}x{info.height}"
     return outcomes
 
 

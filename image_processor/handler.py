@@ -14,16 +14,18 @@ import boto3
 from botocore.config import Config
 
 from image_processor.config import load_settings
-from image_processor.processing import Decode, Outcome, is_own_thumbnail, process_created, process_removed
+from image_processor.images import Decode
+from image_processor.imaging import make_thumbnails
+from image_processor.processing import Outcome, is_own_thumbnail, process_created, process_removed
 from image_processor.s3_events import S3Event, parse_s3_event
 from image_processor.storage import send_message
-from image_processor.worker import DecoderPool, Limits
+from image_processor.worker import Decoder, Limits
 from pipeline_common.observability import ColdStart, Logger, emit_metrics
 
 SETTINGS = load_settings(os.environ)
-# Started before the clients below, so the worker's own start-up overlaps theirs.
-decoders = DecoderPool()
-decoders.prestart()
+# Pillow and the decoders are imported here, once, and every image is decoded in a child forked from
+# this process (worker.py), which starts with them loaded.
+decoder = Decoder(make_thumbnails)
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
 s3 = boto3.client("s3", config=_AWS_CONFIG)
 sqs = boto3.client("sqs", config=_AWS_CONFIG)
@@ -58,7 +60,7 @@ def lambda_handler(event: S3Event, context: Any) -> dict[str, Any]:
 
 
 def _decode_within(context: Any) -> Decode:
-    """imaging.make_thumbnails in a worker, within the function's memory and the invocation's time."""
+    """imaging.make_thumbnails in a child process, within the function's memory and the invocation's time."""
 
     def decode(data: bytes, **options: Any) -> Any:
         limits = Limits.for_invocation(
@@ -67,7 +69,7 @@ def _decode_within(context: Any) -> Decode:
             max_decode_seconds=SETTINGS.max_decode_seconds,
             upload_bytes=len(data),
         )
-        return decoders.thumbnails(data, limits, **options)
+        return decoder.thumbnails(data, limits, **options)
 
     return decode
 

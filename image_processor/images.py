@@ -1,11 +1,11 @@
-"""What the image work takes and gives, without Pillow: the handler's process imports this module,
-and only the decoding worker (worker.py, imaging.py) imports Pillow and the HEIF decoder, so a cold
-start pays for them once, in the worker.
+"""What the image work takes and gives: the types the handler and the decoder's child process share,
+the rejection every check raises, and the thumbnails' keys. No Pillow here.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,3 +77,7 @@ def thumbnail_key(source_key: str, prefix: str, extra_size: int | None = None) -
         return key
     digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()
     return f"{folder}{_HASHED_FOLDER}{digest}{THUMBNAIL_EXTENSION}"
+
+
+# imaging.make_thumbnails' signature; the handler runs it through worker.Decoder, in a limited child process.
+Decode = Callable[..., tuple[ImageInfo, tuple[Thumbnail, ...]]]

@@ -16,12 +16,11 @@ the thumbnail key is a pure function of the source key, so a retry after a parti
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from image_processor.config import Settings
-from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail, thumbnail_key
+from image_processor.images import Decode, ImageRejectedError, thumbnail_key
 from image_processor.s3_events import ObjectEvent
 from image_processor.storage import (
     ObjectTooLargeError,
@@ -38,8 +37,6 @@ from pipeline_common.timestamps import s3_time
 # Rounds of "the key changed again while its thumbnail was made" before the event is failed and
 # left to Lambda's retries: each round is one upload or delete of the same key landing meanwhile.
 SETTLE_ROUNDS = 5
-# imaging.make_thumbnails' signature; the handler passes one that runs it in a resource-limited worker.
-Decode = Callable[..., tuple[ImageInfo, tuple[Thumbnail, ...]]]
 
 
 class KeyKeptChangingError(Exception):

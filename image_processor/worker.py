@@ -2,62 +2,55 @@
 
 Pre-checks reject every hostile shape we know of in milliseconds, but a decoder is native code
 reading attacker-controlled bytes: a file nobody anticipated can still make it allocate without
-bound, spin, or crash. So the decode and the thumbnails run in a worker process of their own,
-limited in memory (an address-space cap it sets on itself before each image) and in time (the
-parent waits on the pipe with a deadline, then kills it). A worker that runs out of either, or dies
-on a signal, becomes DecoderLimitError: a rejection like any other, which the handler records, so
-the upload ends as a REJECTED record and never as a retry loop.
+bound, spin, or crash. So every image is decoded and thumbnailed in a process of its own, forked
+from the handler's: limited in memory (an address-space cap the child sets on itself) and in time
+(the parent waits on a pipe with a deadline, then kills it). A child that runs out of either, dies
+on a signal, or raises anything but a rejection becomes DecoderLimitError: a rejection like any
+other, which the handler records, so the upload ends as a REJECTED record and never as a retry loop.
 
-The worker is a plain process fed through its stdin and stdout pipes (Lambda has no /dev/shm, so
-multiprocessing's queues and pools fail there). One is started per execution environment at
-init, so its interpreter start-up and Pillow import overlap the handler's, and it is reused for
-every image until a limit ends it. The local stack runs several environments as threads of one
-process, so workers are pooled: a thread takes an idle one or starts its own.
-
-Messages on the pipes are length-prefixed frames: a JSON header, then raw bytes (the upload one
-way, the thumbnails the other). JSON, not pickle: the parent never unpickles what a process that
-has just parsed an attacker's file sends back.
+Why a fork per image, not a long-lived worker started with its own interpreter: the handler
+imports Pillow and the decoders once, during Lambda's init, and each child starts with them
+already loaded (copy-on-write), so a cold start pays for no second interpreter, and the upload's
+bytes reach the child without a copy. A fork costs about a millisecond; every image starts from the
+same clean state, and whatever a decoder leaves behind (a leak, a corrupted heap) dies with its
+child. The parent never decodes, so no decoder can be half-way through anything when it forks. The
+pipe carries plain processes' bytes (Lambda has no /dev/shm, so multiprocessing's queues and pools
+fail there) and JSON, not pickle: the parent never unpickles what a process that has just parsed an
+attacker's file sends back.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 import os
 import resource
 import select
 import signal
 import struct
-import subprocess
-import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+import warnings
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from image_processor.images import ImageInfo, ImageRejectedError, Thumbnail
+from image_processor.images import Decode, ImageInfo, ImageRejectedError, Thumbnail
 
 MIB = 1024 * 1024
 # What image_processor's own process holds besides the upload, on Lambda's Python runtime: the
-# interpreter, boto3 and its two clients (about 95 MB measured with the handler imported), with
-# room for the response buffers.
-HANDLER_RESERVED_BYTES = 128 * MIB
-# An idle worker: the interpreter with Pillow and pi-heif imported (30-35 MB resident measured).
-WORKER_RESERVED_BYTES = 48 * MIB
+# interpreter, boto3 and its two clients, Pillow and the decoders (about 120 MB measured with the
+# handler imported), with room for the response buffers. A child shares all of it (copy-on-write)
+# and the upload; the cap counts only what its decode adds.
+HANDLER_RESERVED_BYTES = 160 * MIB
 MEMORY_MARGIN_BYTES = 32 * MIB
-# Below this the worker could not decode even a small photo.
+# Below this the decoder could not thumbnail even a small photo.
 MIN_DECODE_BYTES = 64 * MIB
 # What the handler keeps of the invocation's remaining time after the decode, to remove thumbnails,
 # send the message and settle the key, before Lambda's own timeout would kill everything.
 TIME_RESERVE_SECONDS = 5.0
-DEFAULT_ENTRY = "image_processor.imaging:make_thumbnails"
 _FRAME_LENGTH = struct.Struct("!Q")
-_CODE_ROOT = str(Path(__file__).resolve().parent.parent)
-_STDERR_TAIL_BYTES = 4096
+_READ_CHUNK = 1 << 20
+_STDERR = 2
 
 
 class DecoderLimitError(ImageRejectedError):
@@ -77,244 +70,173 @@ class Limits:
         cls, *, memory_mb: int, remaining_seconds: float, max_decode_seconds: float, upload_bytes: int
     ) -> Limits:
         """The budget one decode gets from what the invocation has left."""
-        # Both processes hold a copy of the upload; the cap counts only what the decode adds to the worker.
-        reserved = HANDLER_RESERVED_BYTES + WORKER_RESERVED_BYTES + MEMORY_MARGIN_BYTES
-        memory = memory_mb * MIB - reserved - 2 * upload_bytes
+        reserved = HANDLER_RESERVED_BYTES + MEMORY_MARGIN_BYTES
+        memory = memory_mb * MIB - reserved - upload_bytes
         if memory < MIN_DECODE_BYTES:
             # The same upload would fail the same way on every retry: rejected, like any file over a limit.
             raise DecoderLimitError(
                 f"the function's {memory_mb} MB leave the decoder {max(memory, 0) // MIB} MB after "
-                f"{reserved // MIB} MB for its processes and two copies of this {upload_bytes:,}-byte upload"
+                f"{reserved // MIB} MB for the handler and this {upload_bytes:,}-byte upload"
             )
         seconds = min(max_decode_seconds, remaining_seconds - TIME_RESERVE_SECONDS)
         return cls(memory_bytes=memory, seconds=max(seconds, 0.0))
 
 
-class DecoderPool:
-    """Worker processes for `entry` (`module:function`, make_thumbnails' signature), reused across calls."""
+class Decoder:
+    """Runs `decode` (make_thumbnails' signature) on each upload in a forked, limited child process."""
 
-    def __init__(self, entry: str = DEFAULT_ENTRY) -> None:
-        self.entry = entry
-        # CPU time its workers spent on images, every thread counted: what bench/ adds to its own.
-        self.decode_cpu_seconds = 0.0
-        self._idle: list[_Worker] = []
+    def __init__(self, decode: Decode) -> None:
+        self.decode = decode
+        # What the children spent, every thread counted (from the kernel, at each child's end): bench/ adds it
+        # to its own CPU time; and the largest peak resident memory a child reached, which includes the pages
+        # it shares with this process.
+        self.cpu_seconds = 0.0
+        self.peak_rss_kb = 0
         self._lock = threading.Lock()
 
-    def prestart(self) -> None:
-        """Starts one worker now, so its start-up overlaps the caller's own (Lambda's init phase)."""
-        with self._lock:
-            self._idle.append(_Worker(self.entry))
-
     def thumbnails(self, data: bytes, limits: Limits, **options: Any) -> tuple[ImageInfo, tuple[Thumbnail, ...]]:
-        """Runs the entry on `data` in a worker within `limits`; raises ImageRejectedError (or its
-        DecoderLimitError) as the entry would, in the caller's process."""
-        with self._worker() as worker:
-            try:
-                return worker.run(data, limits, options)
-            finally:
-                with self._lock:
-                    self.decode_cpu_seconds += worker.last_cpu_seconds
-
-    def worker_pids(self) -> list[int]:
-        """The idle workers' process ids, for measuring what they cost (bench/)."""
-        with self._lock:
-            return [worker.process.pid for worker in self._idle]
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.stop()
-
-    @contextlib.contextmanager
-    def _worker(self) -> Iterator[_Worker]:
-        with self._lock:
-            worker = self._idle.pop() if self._idle else None
-        if worker is None or not worker.alive():
-            worker = _Worker(self.entry)
-        try:
-            yield worker
-        finally:
-            if worker.alive():
-                with self._lock:
-                    self._idle.append(worker)
-
-
-class _Worker:
-    def __init__(self, entry: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "image_processor.worker", entry],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=os.environ
-            | {
-                # Fewer malloc arenas: each reserves address space that the cap would count.
-                "MALLOC_ARENA_MAX": "2",
-                # The code's folder first (Lambda's /var/task), whatever the working directory.
-                "PYTHONPATH": os.pathsep.join(filter(None, (_CODE_ROOT, os.environ.get("PYTHONPATH")))),
-            },
-        )
-        self._stderr_tail = b""
-        self.last_cpu_seconds = 0.0
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if pipe is not None:
-                pipe.close()
-
-    def run(self, data: bytes, limits: Limits, options: dict[str, Any]) -> tuple[ImageInfo, tuple[Thumbnail, ...]]:
-        self.last_cpu_seconds = 0.0  # unknown for a worker that dies: its kernel accounting goes with it
+        """`decode(data, **options)` in a child within `limits`; raises ImageRejectedError (or its
+        DecoderLimitError) as `decode` would, in the caller's process."""
         if limits.seconds <= 0:
             raise DecoderLimitError("the invocation had no time left to decode the image")
-        deadline = time.monotonic() + limits.seconds
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child ends in os._exit, which coverage never sees
+            os.close(read_end)
+            _child(self.decode, data, options, limits.memory_bytes, write_end)
+        os.close(write_end)
         try:
-            _write_frame(self.process.stdin, json.dumps({"memory_bytes": limits.memory_bytes, "options": options}))
-            _write_frame(self.process.stdin, data)
-            self.process.stdin.flush()
-            reply = json.loads(self._read_frame(deadline))
-            self.last_cpu_seconds = reply["cpu_seconds"]
-            if "info" in reply:
-                blobs = [self._read_frame(deadline) for _ in reply["thumbnails"]]
-                thumbnails = tuple(
-                    Thumbnail(data=blob, **meta) for meta, blob in zip(reply["thumbnails"], blobs, strict=True)
-                )
-                return ImageInfo(**reply["info"]), thumbnails
+            reply, blobs = _read_reply(read_end, time.monotonic() + limits.seconds)
         except TimeoutError:
-            self.stop()
+            os.kill(child, signal.SIGKILL)
+            self._reap(child)
             raise DecoderLimitError(f"decoding took longer than its {limits.seconds:.1f} s budget") from None
-        except (BrokenPipeError, EOFError):
-            raise DecoderLimitError(self._death()) from None
-        if "memory" in reply:
-            self.stop()  # a process that hit its cap may have left a native library half-way: start afresh
-            raise DecoderLimitError(
-                f"decoding needed more than its {limits.memory_bytes // MIB:,} MB memory budget ({reply['memory']})"
-            )
-        if "failed" in reply:
-            raise DecoderLimitError(f"the decoder failed unexpectedly: {reply['failed']}")
-        raise ImageRejectedError(reply["rejected"]["reason"], reply["rejected"]["detail"])
+        finally:
+            os.close(read_end)
+        status = self._reap(child)
+        if reply is None:
+            raise DecoderLimitError(f"the decoder crashed ({_described(status)})")
+        return _result(reply, blobs, limits)
 
-    def _death(self) -> str:
-        self.process.wait()
-        code = self.process.returncode
-        with contextlib.suppress(OSError, ValueError):
-            self._stderr_tail = (self._stderr_tail + self.process.stderr.read())[-_STDERR_TAIL_BYTES:]
-        self.stop()
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        last_line = self._stderr_tail.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        said = f": {last_line[0][:200]}" if last_line[0] else ""
-        return f"the decoder crashed ({how}){said}"
+    def _reap(self, child: int) -> int:
+        _, status, usage = os.wait4(child, 0)
+        with self._lock:
+            self.cpu_seconds += usage.ru_utime + usage.ru_stime
+            self.peak_rss_kb = max(self.peak_rss_kb, usage.ru_maxrss)
+        return status
 
-    def _read_frame(self, deadline: float) -> bytes:
-        header = self._read_exactly(_FRAME_LENGTH.size, deadline)
-        return self._read_exactly(_FRAME_LENGTH.unpack(header)[0], deadline)
 
-    def _read_exactly(self, count: int, deadline: float) -> bytes:
-        """Reads `count` bytes from the worker's stdout by `deadline`, draining its stderr meanwhile
-        so a chatty decoder cannot block on a full pipe."""
-        stdout, stderr = self.process.stdout.fileno(), self.process.stderr.fileno()
+def _result(reply: dict[str, Any], blobs: list[bytes], limits: Limits) -> tuple[ImageInfo, tuple[Thumbnail, ...]]:
+    if "info" in reply:
+        metas = reply["thumbnails"]
+        thumbnails = tuple(Thumbnail(data=blob, **meta) for meta, blob in zip(metas, blobs, strict=True))
+        return ImageInfo(**reply["info"]), thumbnails
+    if "memory" in reply:
+        raise DecoderLimitError(
+            f"decoding needed more than its {limits.memory_bytes // MIB:,} MB memory budget ({reply['memory']})"
+        )
+    if "failed" in reply:
+        raise DecoderLimitError(f"the decoder failed unexpectedly: {reply['failed']}")
+    raise ImageRejectedError(reply["rejected"]["reason"], reply["rejected"]["detail"])
+
+
+def _described(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def _read_reply(fd: int, deadline: float) -> tuple[dict[str, Any] | None, list[bytes]]:
+    """The child's reply header and thumbnails, or (None, []) when it died before sending them all."""
+    reader = _FrameReader(fd, deadline)
+    header = reader.frame()
+    if header is None:
+        return None, []
+    reply = json.loads(header)
+    blobs = [reader.frame() for _ in reply.get("thumbnails", ())]
+    if any(blob is None for blob in blobs):
+        return None, []
+    return reply, blobs
+
+
+class _FrameReader:
+    """Length-prefixed frames from a pipe, each read by `deadline` (TimeoutError after it)."""
+
+    def __init__(self, fd: int, deadline: float) -> None:
+        self._fd = fd
+        self._deadline = deadline
+
+    def frame(self) -> bytes | None:
+        header = self._exactly(_FRAME_LENGTH.size)
+        return None if header is None else self._exactly(_FRAME_LENGTH.unpack(header)[0])
+
+    def _exactly(self, count: int) -> bytes | None:
         chunks, missing = [], count
         while missing:
-            remaining = deadline - time.monotonic()
+            remaining = self._deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            readable, _, _ = select.select([stdout, stderr], [], [], remaining)
-            if stderr in readable:
-                self._stderr_tail = (self._stderr_tail + os.read(stderr, 65536))[-_STDERR_TAIL_BYTES:]
-            if stdout in readable:
-                chunk = os.read(stdout, min(missing, 1 << 20))
-                if not chunk:
-                    raise EOFError
-                chunks.append(chunk)
-                missing -= len(chunk)
+            readable, _, _ = select.select([self._fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(self._fd, min(missing, _READ_CHUNK))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            missing -= len(chunk)
         return b"".join(chunks)
 
 
-def _write_frame(pipe: IO[bytes], payload: bytes | str) -> None:
-    body = payload.encode("utf-8") if isinstance(payload, str) else payload
-    pipe.write(_FRAME_LENGTH.pack(len(body)))
-    pipe.write(body)
-
-
-def _read_request(pipe: IO[bytes]) -> tuple[dict[str, Any], bytes] | None:
-    """The next request's header and upload, or None once the parent has closed the pipe."""
-    frames = []
-    for _ in range(2):
-        header = pipe.read(_FRAME_LENGTH.size)
-        if len(header) < _FRAME_LENGTH.size:
-            return None
-        (length,) = _FRAME_LENGTH.unpack(header)
-        frames.append(pipe.read(length))
-        if len(frames[-1]) < length:
-            return None
-    return json.loads(frames[0]), frames[1]
-
-
-Entry = Callable[..., tuple[ImageInfo, tuple[Thumbnail, ...]]]
-
-
-def _serve(entry: Entry, requests: IO[bytes], replies: IO[bytes]) -> None:
-    """The worker's loop: one image per request, until the parent closes the pipe."""
-    while (next_request := _read_request(requests)) is not None:
-        request, data = next_request
-        cpu_started = time.process_time()
-        with _memory_capped(request["memory_bytes"]):
-            try:
-                info, thumbnails = entry(data, **request["options"])
-            except MemoryError as error:
-                reply, blobs = {"memory": f"{type(error).__name__}: {error}"[:200] or "MemoryError"}, []
-            except ImageRejectedError as error:
-                if _ran_out_of_memory(error):
-                    reply, blobs = {"memory": error.detail[:200]}, []
-                else:
-                    reply, blobs = {"rejected": {"reason": error.reason, "detail": error.detail}}, []
-            except Exception as error:  # noqa: BLE001 - the same file fails the same way on every retry
-                traceback.print_exc()
-                reply, blobs = {"failed": f"{type(error).__name__}: {error}"[:300]}, []
-            else:
-                meta = [{"width": t.width, "height": t.height, "content_type": t.content_type} for t in thumbnails]
-                reply, blobs = {"info": asdict(info), "thumbnails": meta}, [t.data for t in thumbnails]
-            del data
-        reply["cpu_seconds"] = time.process_time() - cpu_started
-        _write_frame(replies, json.dumps(reply, ensure_ascii=False))
+def _child(decode: Decode, data: bytes, options: dict[str, Any], memory_bytes: int, reply_fd: int) -> None:
+    """The forked child: caps itself, decodes, writes its reply, and exits without running the parent's
+    clean-up (atexit handlers, buffered streams it copied)."""
+    code = 0
+    try:
+        warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the record says it all
+        _cap_memory(memory_bytes)
+        reply, blobs = _decoded(decode, data, options)
+        _write_frame(reply_fd, json.dumps(reply, ensure_ascii=False).encode("utf-8"))
         for blob in blobs:
-            _write_frame(replies, blob)
-        replies.flush()
+            _write_frame(reply_fd, blob)
+    except BaseException:  # noqa: BLE001 - nothing may escape a forked child into the parent's code
+        # Straight to the file descriptor: another thread of the parent may have held sys.stderr's lock.
+        os.write(_STDERR, traceback.format_exc().encode("utf-8", "replace"))
+        code = 1
+    finally:
+        os._exit(code)
 
 
-@contextlib.contextmanager
-def _memory_capped(budget: int) -> Iterator[None]:
-    """Caps the process's address space at what it maps now plus `budget` for the duration of one image.
+def _decoded(decode: Decode, data: bytes, options: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    try:
+        info, thumbnails = decode(data, **options)
+    except MemoryError as error:
+        return {"memory": f"{type(error).__name__}: {error}"[:200]}, []
+    except ImageRejectedError as error:
+        if _ran_out_of_memory(error):
+            return {"memory": error.detail[:200]}, []
+        return {"rejected": {"reason": error.reason, "detail": error.detail}}, []
+    except Exception as error:  # noqa: BLE001 - the same file fails the same way on every retry
+        os.write(_STDERR, traceback.format_exc().encode("utf-8", "replace"))
+        return {"failed": f"{type(error).__name__}: {error}"[:300]}, []
+    meta = [{"width": t.width, "height": t.height, "content_type": t.content_type} for t in thumbnails]
+    return {"info": asdict(info), "thumbnails": meta}, [t.data for t in thumbnails]
+
+
+def _cap_memory(budget: int) -> None:
+    """Caps the child's address space at what it maps now plus `budget`.
 
     RLIMIT_AS rather than RLIMIT_DATA, because libraries map decode buffers in ways the data limit does
-    not count on every kernel; the cap is relative, so the interpreter and libraries already mapped are
-    not charged to the image. Where the platform has no such limit (macOS), only the time limit holds.
+    not count on every kernel; the cap is relative, so the interpreter, the libraries and the upload the
+    child shares with its parent are not charged to the image. Where the platform has no such limit or
+    no /proc (macOS), only the time limit holds.
     """
     try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        mapped = _mapped_bytes()
-        if mapped is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (mapped + budget, hard))
-    except (ValueError, OSError):
-        mapped = None
-    try:
-        yield
-    finally:
-        if mapped is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
-def _mapped_bytes() -> int | None:
-    try:
         with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return None
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + budget, hard))
+    except (OSError, ValueError):
+        return
 
 
 def _ran_out_of_memory(error: ImageRejectedError) -> bool:
@@ -325,18 +247,7 @@ def _ran_out_of_memory(error: ImageRejectedError) -> bool:
     return isinstance(cause, MemoryError) or "out of memory" in text or "memory allocation" in text
 
 
-def _load_entry(entry: str) -> Entry:
-    module_name, _, function_name = entry.partition(":")
-    return getattr(importlib.import_module(module_name), function_name)
-
-
-def main(argv: list[str]) -> None:
-    entry = _load_entry(argv[1] if len(argv) > 1 else DEFAULT_ENTRY)
-    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    # Whatever a decoder prints goes to stderr, never into the reply frames.
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    _serve(entry, sys.stdin.buffer, replies)
-
-
-if __name__ == "__main__":
-    main(sys.argv)
+def _write_frame(fd: int, body: bytes) -> None:
+    view = memoryview(_FRAME_LENGTH.pack(len(body)) + body)
+    while view:
+        view = view[os.write(fd, view) :]

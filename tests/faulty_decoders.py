@@ -1,7 +1,7 @@
-"""Decode entries that fail the way no pre-check can foresee, for the worker's tests.
+"""Decodes that fail the way no pre-check can foresee, for the decoder's tests.
 
-Each has imaging.make_thumbnails' signature and runs inside a worker process (image_processor.worker
-imports it by name), so what it does to its process is what a broken native decoder would do.
+Each has imaging.make_thumbnails' signature and runs in the child process image_processor.worker forks
+for an image, so what it does to its process is what a broken native decoder would do.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ import io
 import pytest
 from PIL import Image
 
-from image_processor.worker import DecoderPool
-from tests import images
+from image_processor.worker import Decoder
+from tests import faulty_decoders, images
 from tests.conftest import s3_event
 
 KEY = "photos/suspicious.png"
@@ -36,12 +36,10 @@ def processed_before(stack, image_processor, context):
     assert stack.thumbnail_keys() == [f"thumbnails/{KEY}.webp"]
 
 
-def faulty(handler, monkeypatch, entry: str) -> DecoderPool:
-    """The handler's pool, running a deliberately faulty decode entry instead of make_thumbnails."""
-    pool = DecoderPool(f"tests.faulty_decoders:{entry}")
-    monkeypatch.setattr(handler, "decoders", pool)
+def faulty(handler, monkeypatch, entry: str) -> None:
+    """The handler's decoder, running a deliberately faulty decode instead of make_thumbnails."""
+    monkeypatch.setattr(handler, "decoder", Decoder(getattr(faulty_decoders, entry)))
     monkeypatch.setattr(handler, "SETTINGS", dataclasses.replace(handler.SETTINGS, max_decode_seconds=1.0))
-    return pool
 
 
 def rejection(stack) -> tuple[str, str, str]:
@@ -52,10 +50,9 @@ def rejection(stack) -> tuple[str, str, str]:
 def test_crashing_decoder_ends_as_rejected_decoder_limit(
     stack, image_processor, context, processed_before, monkeypatch
 ):
-    pool = faulty(image_processor, monkeypatch, "crash")
+    faulty(image_processor, monkeypatch, "crash")
 
     upload_and_process(stack, image_processor, context, images.jpeg(320, 240))
-    pool.close()
 
     status, reason, detail = rejection(stack)
     assert (status, reason) == ("REJECTED", "decoder_limit")
@@ -64,10 +61,9 @@ def test_crashing_decoder_ends_as_rejected_decoder_limit(
 
 
 def test_hanging_decoder_ends_as_rejected_decoder_limit(stack, image_processor, context, processed_before, monkeypatch):
-    pool = faulty(image_processor, monkeypatch, "hang")
+    faulty(image_processor, monkeypatch, "hang")
 
     upload_and_process(stack, image_processor, context, images.jpeg(320, 240))
-    pool.close()
 
     assert rejection(stack) == ("REJECTED", "decoder_limit", "decoding took longer than its 1.0 s budget")
     assert stack.thumbnail_keys() == []
@@ -76,11 +72,11 @@ def test_hanging_decoder_ends_as_rejected_decoder_limit(stack, image_processor, 
 def test_decode_bigger_than_the_functions_memory_ends_as_rejected_decoder_limit(
     stack, image_processor, context, processed_before
 ):
-    # GIVEN the smallest memory Terraform allows, and a 96 MP RGB PNG: accepted by the pixel limit, but
-    # its 288 MB of pixels and the resize's copies do not fit beside the handler in 512 MB
+    # GIVEN a function of 400 MB, and a 96 MP RGB PNG: accepted by the pixel limit, but its 288 MB of
+    # pixels do not fit beside the handler's share
     buffer = io.BytesIO()
     Image.new("RGB", (12_000, 8_000), (30, 120, 200)).save(buffer, "PNG", compress_level=1)
-    small = dataclasses.replace(context, memory_limit_in_mb=512)
+    small = dataclasses.replace(context, memory_limit_in_mb=400)
 
     upload_and_process(stack, image_processor, small, buffer.getvalue())
 

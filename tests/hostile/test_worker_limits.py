@@ -1,8 +1,8 @@
 """The catalogue's heaviest images through the worker, as the handler runs them at the default memory.
 
 tests/hostile measures each file's decode in a process of its own; this checks the production path on
-top of that: the worker's memory cap (the function's 1,024 MB less the handler's share and two copies
-of the upload) and time limit must still let every image at the pixel limit through, and reject the
+top of that: the decoder's memory cap (the function's 1,024 MB less the handler's share and the
+upload) and time limit must still let every image at the pixel limit through, and reject the
 rest for the catalogue's reason, never as `decoder_limit`.
 """
 
@@ -14,7 +14,8 @@ import pytest
 
 from image_processor.config import Settings
 from image_processor.images import ImageRejectedError
-from image_processor.worker import DecoderPool, Limits
+from image_processor.imaging import make_thumbnails
+from image_processor.worker import Decoder, Limits
 from tests.hostile.catalogue import CASES, Case
 
 DEFAULT_MEMORY_MB = 1024  # terraform/variables.tf's image_processor_memory_size
@@ -24,14 +25,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def pool():
-    decoders = DecoderPool()
-    yield decoders
-    decoders.close()
+def decoder() -> Decoder:
+    return Decoder(make_thumbnails)
 
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.heavy], ids=lambda case: case.name)
-def test_heavy_image_has_its_catalogue_outcome_within_the_worker_limits(pool: DecoderPool, case: Case):
+def test_heavy_image_has_its_catalogue_outcome_within_the_worker_limits(decoder: Decoder, case: Case):
     data = case.data()
     limits = Limits.for_invocation(
         memory_mb=DEFAULT_MEMORY_MB,
@@ -44,7 +43,7 @@ def test_heavy_image_has_its_catalogue_outcome_within_the_worker_limits(pool: De
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the outcome says it all
         try:
-            pool.thumbnails(data, limits, **options)
+            decoder.thumbnails(data, limits, **options)
             outcome = ("PROCESSED", None, None)
         except ImageRejectedError as rejection:
             outcome = ("REJECTED", rejection.reason, rejection.detail)

@@ -1,45 +1,41 @@
-"""image_processor.worker: the decode in a child process, within memory and time limits."""
+"""image_processor.worker: each decode in a forked child process, within memory and time limits."""
 
 from __future__ import annotations
 
 import io
+import os
+import threading
 
 import pytest
 from PIL import Image
 
-from image_processor.imaging import ImageRejectedError, make_thumbnails
+from image_processor.images import ImageRejectedError
+from image_processor.imaging import make_thumbnails
 from image_processor.worker import (
     HANDLER_RESERVED_BYTES,
     MEMORY_MARGIN_BYTES,
     MIB,
     TIME_RESERVE_SECONDS,
-    WORKER_RESERVED_BYTES,
+    Decoder,
     DecoderLimitError,
-    DecoderPool,
     Limits,
 )
-from tests import images
+from tests import faulty_decoders, images
 
 OPTIONS = {"sizes": (256, 64), "max_pixels": 100_000_000, "include_gps": False}
 ROOMY = Limits(memory_bytes=800 * MIB, seconds=60)
 
 
 @pytest.fixture
-def pool():
-    decoders = DecoderPool()
-    yield decoders
-    decoders.close()
+def decoder() -> Decoder:
+    return Decoder(make_thumbnails)
 
 
-def faulty_pool(entry: str) -> DecoderPool:
-    return DecoderPool(f"tests.faulty_decoders:{entry}")
-
-
-def test_worker_makes_the_same_thumbnails_as_the_decoder_in_process(pool):
+def test_decoder_makes_the_same_thumbnails_as_a_decode_in_process(decoder):
     # A rotated photo with camera fields: every part of the result crosses the pipe
     data = images.jpeg_with_exif(1200, 800, {0x0112: 6, 0x010F: "Camera Maker"})
 
-    info, thumbnails = pool.thumbnails(data, ROOMY, **OPTIONS)
+    info, thumbnails = decoder.thumbnails(data, ROOMY, **OPTIONS)
 
     expected_info, expected_thumbnails = make_thumbnails(data, **OPTIONS)
     assert info == expected_info
@@ -48,94 +44,95 @@ def test_worker_makes_the_same_thumbnails_as_the_decoder_in_process(pool):
     ]
 
 
-def test_worker_passes_a_rejection_through_with_its_reason(pool):
+def test_decoder_passes_a_rejection_through_with_its_reason(decoder):
     with pytest.raises(ImageRejectedError) as rejected:
-        pool.thumbnails(b"hello, this is text\n", ROOMY, **OPTIONS)
+        decoder.thumbnails(b"hello, this is text\n", ROOMY, **OPTIONS)
 
     assert rejected.value.reason == "not_an_image"
     assert "text" in rejected.value.detail
 
 
-def test_worker_rejects_an_empty_upload_and_serves_the_next(pool):
+def test_decoder_rejects_an_empty_upload(decoder):
     with pytest.raises(ImageRejectedError) as rejected:
-        pool.thumbnails(b"", ROOMY, **OPTIONS)
-    info, _ = pool.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
+        decoder.thumbnails(b"", ROOMY, **OPTIONS)
 
     assert rejected.value.reason == "empty_object"
-    assert (info.width, info.height) == (64, 48)
 
 
-def test_worker_is_reused_across_images(pool):
-    pool.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
-    [first] = pool._idle
-    pool.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
+def test_decoder_counts_its_childrens_cpu_and_leaves_no_process_behind(decoder):
+    decoder.thumbnails(images.jpeg(1200, 800), ROOMY, **OPTIONS)
 
-    assert pool._idle == [first]
+    assert decoder.cpu_seconds > 0
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # every child was reaped
 
 
 def test_crashing_decoder_is_a_decoder_limit_rejection():
-    pool = faulty_pool("crash")
-    try:
-        with pytest.raises(DecoderLimitError) as rejected:
-            pool.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
-    finally:
-        pool.close()
+    with pytest.raises(DecoderLimitError) as rejected:
+        Decoder(faulty_decoders.crash).thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
 
     assert rejected.value.reason == "decoder_limit"
-    assert "the decoder crashed (signal SIGSEGV)" in rejected.value.detail
+    assert rejected.value.detail == "the decoder crashed (signal SIGSEGV)"
 
 
 def test_hanging_decoder_is_killed_at_its_time_budget():
-    pool = faulty_pool("hang")
-    try:
-        with pytest.raises(DecoderLimitError) as rejected:
-            pool.thumbnails(images.jpeg(64, 48), Limits(memory_bytes=800 * MIB, seconds=0.5), **OPTIONS)
-        assert pool._idle == []  # the hung process was killed, not kept
-    finally:
-        pool.close()
+    with pytest.raises(DecoderLimitError) as rejected:
+        Decoder(faulty_decoders.hang).thumbnails(images.jpeg(64, 48), Limits(800 * MIB, seconds=0.5), **OPTIONS)
 
     assert rejected.value.detail == "decoding took longer than its 0.5 s budget"
 
 
 def test_unbounded_allocation_stops_at_the_memory_budget():
-    pool = faulty_pool("allocate_without_bound")
-    try:
-        with pytest.raises(DecoderLimitError) as rejected:
-            pool.thumbnails(b"x", Limits(memory_bytes=256 * MIB, seconds=60), **OPTIONS)
-    finally:
-        pool.close()
+    with pytest.raises(DecoderLimitError) as rejected:
+        Decoder(faulty_decoders.allocate_without_bound).thumbnails(b"x", Limits(256 * MIB, seconds=60), **OPTIONS)
 
     assert rejected.value.detail.startswith("decoding needed more than its 256 MB memory budget")
 
 
-def test_real_decode_over_the_memory_budget_is_rejected_and_the_next_image_still_works(pool):
+def test_unexpected_exception_in_the_decoder_is_a_rejection_that_names_it():
+    with pytest.raises(DecoderLimitError) as rejected:
+        Decoder(faulty_decoders.raise_unexpectedly).thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
+
+    assert rejected.value.detail == 'the decoder failed unexpectedly: KeyError: "no such field in this file\'s header"'
+
+
+def test_real_decode_over_the_memory_budget_is_rejected_and_the_next_image_still_works(decoder):
     # GIVEN a 40 MP RGB PNG: Pillow needs 160 MB for its pixels alone
     buffer = io.BytesIO()
     Image.new("RGB", (8000, 5000), (200, 30, 30)).save(buffer, "PNG", compress_level=1)
 
     # WHEN the decoder may add only 100 MB
     with pytest.raises(DecoderLimitError) as rejected:
-        pool.thumbnails(buffer.getvalue(), Limits(memory_bytes=100 * MIB, seconds=60), **OPTIONS)
-    info, _ = pool.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
+        decoder.thumbnails(buffer.getvalue(), Limits(memory_bytes=100 * MIB, seconds=60), **OPTIONS)
+    info, _ = decoder.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
 
-    # THEN that file is rejected for it, and the worker that replaced the capped one serves the next
+    # THEN that file is rejected for it, and the next image, in a child of its own, is not
     assert "memory budget" in rejected.value.detail
     assert info.format == "JPEG"
 
 
-def test_a_worker_ends_when_its_parent_closes_the_pipe(pool):
-    pool.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
-    [worker] = pool._idle
+def test_images_decoded_from_several_threads_at_once_each_get_their_own_result(decoder):
+    # The local stack runs several invocations as threads of one process: each forks its own children
+    sizes = [(640, 480), (480, 640), (300, 200), (200, 300)]
+    results: dict[tuple[int, int], tuple[int, int]] = {}
 
-    worker.process.stdin.close()
+    def decode(size: tuple[int, int]) -> None:
+        info, _ = decoder.thumbnails(images.jpeg(*size), ROOMY, **OPTIONS)
+        results[size] = (info.width, info.height)
 
-    assert worker.process.wait(timeout=30) == 0
+    threads = [threading.Thread(target=decode, args=(size,)) for size in sizes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert results == {size: size for size in sizes}
 
 
 def test_limits_leave_the_handler_its_memory_and_time():
     limits = Limits.for_invocation(memory_mb=1024, remaining_seconds=60, max_decode_seconds=30, upload_bytes=MIB)
 
-    reserved = HANDLER_RESERVED_BYTES + WORKER_RESERVED_BYTES + MEMORY_MARGIN_BYTES + 2 * MIB
+    reserved = HANDLER_RESERVED_BYTES + MEMORY_MARGIN_BYTES + MIB
     assert limits == Limits(memory_bytes=1024 * MIB - reserved, seconds=30)
 
 
@@ -147,25 +144,14 @@ def test_limits_end_before_the_invocation_does():
 
 def test_limits_with_no_room_for_the_upload_reject_it():
     with pytest.raises(DecoderLimitError) as rejected:
-        Limits.for_invocation(memory_mb=512, remaining_seconds=60, max_decode_seconds=30, upload_bytes=200 * MIB)
+        Limits.for_invocation(memory_mb=512, remaining_seconds=60, max_decode_seconds=30, upload_bytes=300 * MIB)
 
-    assert "two copies of this 209,715,200-byte upload" in rejected.value.detail
+    assert "this 314,572,800-byte upload" in rejected.value.detail
 
 
-def test_no_time_left_is_a_rejection_without_starting_the_decode(pool):
+def test_no_time_left_is_a_rejection_without_starting_the_decode(decoder):
     with pytest.raises(DecoderLimitError) as rejected:
-        pool.thumbnails(images.jpeg(64, 48), Limits(memory_bytes=800 * MIB, seconds=0), **OPTIONS)
+        decoder.thumbnails(images.jpeg(64, 48), Limits(memory_bytes=800 * MIB, seconds=0), **OPTIONS)
 
     assert rejected.value.detail == "the invocation had no time left to decode the image"
-
-
-def test_unexpected_exception_in_the_decoder_is_a_rejection_that_names_it():
-    pool = faulty_pool("raise_unexpectedly")
-    try:
-        with pytest.raises(DecoderLimitError) as rejected:
-            pool.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
-        assert len(pool._idle) == 1  # a Python exception leaves the worker usable
-    finally:
-        pool.close()
-
-    assert rejected.value.detail == 'the decoder failed unexpectedly: KeyError: "no such field in this file\'s header"'
+    assert decoder.cpu_seconds == 0
