@@ -3,7 +3,7 @@
 Pre-checks reject every hostile shape we know of in milliseconds, but a decoder is native code
 reading attacker-controlled bytes: a file nobody anticipated can still make it allocate without
 bound, spin, or crash. So every image is decoded and thumbnailed in a process of its own, forked
-from the handler's: limited in memory (an address-space cap the child sets on itself) and in time
+from the handler's: limited in memory (a cap on private memory the child sets on itself) and in time
 (the parent waits on a pipe with a deadline, then kills it). A child that runs out of either, dies
 on a signal, or raises anything but a rejection becomes DecoderLimitError: a rejection like any
 other, which the handler records, so the upload ends as a REJECTED record and never as a retry loop.
@@ -21,6 +21,7 @@ attacker's file sends back.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -48,6 +49,14 @@ MIN_DECODE_BYTES = 64 * MIB
 # What the handler keeps of the invocation's remaining time after the decode, to remove thumbnails,
 # send the message and settle the key, before Lambda's own timeout would kill everything.
 TIME_RESERVE_SECONDS = 5.0
+# A child's memory cap only sees memory it maps or makes writable. glibc raises its mmap threshold after a
+# large free (up to 32 MB) and then keeps such memory in its heap, where a child would reuse it unseen; a fixed
+# threshold, set here for the handler's whole process, makes every allocation of 128 KB or more a mapping
+# of its own, returned to the system when freed. Not on C libraries without mallopt (macOS).
+_MALLOPT = getattr(ctypes.CDLL(None), "mallopt", None)
+_M_MMAP_THRESHOLD = -3
+if _MALLOPT is not None:
+    _MALLOPT(_M_MMAP_THRESHOLD, 128 * 1024)
 _FRAME_LENGTH = struct.Struct("!Q")
 _READ_CHUNK = 1 << 20
 _STDERR = 2
@@ -223,19 +232,19 @@ def _decoded(decode: Decode, data: bytes, options: dict[str, Any]) -> tuple[dict
 
 
 def _cap_memory(budget: int) -> None:
-    """Caps the child's address space at what it maps now plus `budget`.
-
-    RLIMIT_AS rather than RLIMIT_DATA, because libraries map decode buffers in ways the data limit does
-    not count on every kernel; the cap is relative, so the interpreter, the libraries and the upload the
-    child shares with its parent are not charged to the image. Where the platform has no such limit or
-    no /proc (macOS), only the time limit holds.
+    """Caps the child's private writable memory at what it has now plus `budget` (RLIMIT_DATA: since Linux
+    4.7 it counts every private writable mapping, anonymous mmap and thread stacks included, and it is
+    checked when reserved address space is made writable, as malloc's arenas grow). Relative, so the
+    interpreter, the libraries and the upload the child shares with its parent are not charged to the
+    image; see _MALLOPT for why the parent keeps no large free memory a child could reuse unseen. Where
+    the platform has no /proc (macOS), only the time limit holds.
     """
     try:
-        with open("/proc/self/statm", "rb") as statm:
-            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        resource.setrlimit(resource.RLIMIT_AS, (mapped + budget, hard))
-    except (OSError, ValueError):
+        with open("/proc/self/status", "rb") as status:
+            data_kb = next(int(line.split()[1]) for line in status if line.startswith(b"VmData:"))
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        resource.setrlimit(resource.RLIMIT_DATA, (data_kb * 1024 + budget, hard))
+    except (OSError, ValueError, StopIteration):
         return
 
 
