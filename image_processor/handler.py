@@ -23,9 +23,10 @@ from image_processor.worker import Decoder, Limits
 from pipeline_common.observability import ColdStart, Logger, emit_metrics
 
 SETTINGS = load_settings(os.environ)
-# Pillow and the decoders are imported here, once, and every image is decoded in a child forked from
-# this process (worker.py), which starts with them loaded.
+# Pillow and the decoders are imported here, once, and every image is decoded in a worker forked from
+# this process now (worker.py), which starts with them loaded; forked before the clients exist, it copies less.
 decoder = Decoder(make_thumbnails)
+decoder.start()
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
 s3 = boto3.client("s3", config=_AWS_CONFIG)
 sqs = boto3.client("sqs", config=_AWS_CONFIG)
@@ -60,7 +61,7 @@ def lambda_handler(event: S3Event, context: Any) -> dict[str, Any]:
 
 
 def _decode_within(context: Any) -> Decode:
-    """imaging.make_thumbnails in a child process, within the function's memory and the invocation's time."""
+    """imaging.make_thumbnails in a worker process, within the function's memory and the invocation's time."""
 
     def decode(data: bytes, **options: Any) -> Any:
         limits = Limits.for_invocation(

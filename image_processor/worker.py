@@ -1,26 +1,28 @@
-"""Decoding in a child process with hard limits, so that no file can take the function down.
+"""Decoding in a worker process with hard limits, so that no file can take the function down.
 
 Pre-checks reject every hostile shape we know of in milliseconds, but a decoder is native code
 reading attacker-controlled bytes: a file nobody anticipated can still make it allocate without
-bound, spin, or crash. So every image is decoded and thumbnailed in a process of its own, forked
-from the handler's: limited in memory (a cap on private memory the child sets on itself) and in time
-(the parent waits on a pipe with a deadline, then kills it). A child that runs out of either, dies
-on a signal, or raises anything but a rejection becomes DecoderLimitError: a rejection like any
-other, which the handler records, so the upload ends as a REJECTED record and never as a retry loop.
+bound, spin, or crash. So every image is decoded and thumbnailed in a worker process forked from the
+handler's: limited in memory (a cap on private memory the worker sets on itself for each image) and
+in time (the parent waits on a pipe with a deadline, then kills it). A worker that runs out of
+either, dies on a signal, or raises anything but a rejection becomes DecoderLimitError: a rejection
+like any other, which the handler records, so the upload ends as a REJECTED record and never as a
+retry loop; the next image gets a newly forked worker.
 
-Why a fork per image, not a long-lived worker started with its own interpreter: the handler
-imports Pillow and the decoders once, during Lambda's init, and each child starts with them
-already loaded (copy-on-write), so a cold start pays for no second interpreter, and the upload's
-bytes reach the child without a copy. A fork costs about a millisecond; every image starts from the
-same clean state, and whatever a decoder leaves behind (a leak, a corrupted heap) dies with its
-child. The parent never decodes, so no decoder can be half-way through anything when it forks. The
-pipe carries plain processes' bytes (Lambda has no /dev/shm, so multiprocessing's queues and pools
-fail there) and JSON, not pickle: the parent never unpickles what a process that has just parsed an
-attacker's file sends back.
+Forked, not started with an interpreter of its own: the handler imports Pillow and the decoders once,
+during Lambda's init, and forks its worker there, which starts with them loaded (copy-on-write), so
+the isolation adds a fork (milliseconds) to a cold start, not a second interpreter and a second import
+of everything (+22 % in the benchmark). Long-lived, not one fork per image: a fork and its
+copy-on-write faults cost about 6 ms of CPU per image, a fifth of a 12 MP JPEG's thumbnail. The
+local stack runs several invocations as threads of one process: each takes an idle worker or forks
+its own. The pipes carry length-prefixed frames (Lambda has no /dev/shm, so multiprocessing's queues
+and pools fail there): a JSON header, then raw bytes; JSON, not pickle: the parent never unpickles
+what a process that has just parsed an attacker's file sends back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -32,6 +34,7 @@ import threading
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,6 +63,7 @@ if _MALLOPT is not None:
 _FRAME_LENGTH = struct.Struct("!Q")
 _READ_CHUNK = 1 << 20
 _STDERR = 2
+_MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
 
 
 class DecoderLimitError(ImageRejectedError):
@@ -92,47 +96,98 @@ class Limits:
 
 
 class Decoder:
-    """Runs `decode` (make_thumbnails' signature) on each upload in a forked, limited child process."""
+    """Runs `decode` (make_thumbnails' signature) on each upload in a forked, limited worker process."""
 
     def __init__(self, decode: Decode) -> None:
         self.decode = decode
-        # What the children spent, every thread counted (from the kernel, at each child's end): bench/ adds it
-        # to its own CPU time; and the largest peak resident memory a child reached, which includes the pages
-        # it shares with this process.
+        # What the workers spent on images, every thread counted, and the largest peak resident memory one
+        # reached while decoding (it includes the pages a worker shares with this process): for bench/.
         self.cpu_seconds = 0.0
         self.peak_rss_kb = 0
+        self._idle: list[_Worker] = []
         self._lock = threading.Lock()
 
+    def start(self) -> None:
+        """Forks a worker now (Lambda's init phase), so that the first image does not wait for one."""
+        worker = _Worker.fork(self.decode)
+        with self._lock:
+            self._idle.append(worker)
+
     def thumbnails(self, data: bytes, limits: Limits, **options: Any) -> tuple[ImageInfo, tuple[Thumbnail, ...]]:
-        """`decode(data, **options)` in a child within `limits`; raises ImageRejectedError (or its
+        """`decode(data, **options)` in a worker within `limits`; raises ImageRejectedError (or its
         DecoderLimitError) as `decode` would, in the caller's process."""
         if limits.seconds <= 0:
             raise DecoderLimitError("the invocation had no time left to decode the image")
-        read_end, write_end = os.pipe()
-        child = os.fork()
-        if child == 0:  # pragma: no cover - the child ends in os._exit, which coverage never sees
-            os.close(read_end)
-            _child(self.decode, data, options, limits.memory_bytes, write_end)
-        os.close(write_end)
+        with self._lock:
+            worker = self._idle.pop() if self._idle else None
+        worker = worker or _Worker.fork(self.decode)
         try:
-            reply, blobs = _read_reply(read_end, time.monotonic() + limits.seconds)
-        except TimeoutError:
-            os.kill(child, signal.SIGKILL)
-            self._reap(child)
-            raise DecoderLimitError(f"decoding took longer than its {limits.seconds:.1f} s budget") from None
+            reply, blobs = worker.run(data, limits, options)
         finally:
-            os.close(read_end)
-        status = self._reap(child)
-        if reply is None:
-            raise DecoderLimitError(f"the decoder crashed ({_described(status)})")
+            self._record(worker)
         return _result(reply, blobs, limits)
 
-    def _reap(self, child: int) -> int:
-        _, status, usage = os.wait4(child, 0)
+    def close(self) -> None:
+        """Ends the idle workers (a worker also ends by itself when this process does)."""
         with self._lock:
-            self.cpu_seconds += usage.ru_utime + usage.ru_stime
-            self.peak_rss_kb = max(self.peak_rss_kb, usage.ru_maxrss)
-        return status
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
+
+    def _record(self, worker: _Worker) -> None:
+        with self._lock:
+            self.cpu_seconds += worker.last_cpu_seconds
+            self.peak_rss_kb = max(self.peak_rss_kb, worker.last_peak_rss_kb)
+            if worker.alive:
+                self._idle.append(worker)
+
+
+class _Worker:
+    """One forked worker: the parent's end of its two pipes, and what its last image cost."""
+
+    def __init__(self, pid: int, requests: int, replies: int) -> None:
+        self.pid, self._requests, self._replies = pid, requests, replies
+        self.alive = True
+        self.last_cpu_seconds = 0.0
+        self.last_peak_rss_kb = 0
+
+    @classmethod
+    def fork(cls, decode: Decode) -> _Worker:
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker ends in os._exit, which coverage never sees
+            _serve(decode, request_read, reply_write)
+        os.close(request_read)
+        os.close(reply_write)
+        return cls(pid, request_write, reply_read)
+
+    def run(self, data: bytes, limits: Limits, options: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        self.last_cpu_seconds, self.last_peak_rss_kb = 0.0, 0
+        try:
+            _write_frame(self._requests, json.dumps({"memory_bytes": limits.memory_bytes, "options": options}).encode())
+            _write_frame(self._requests, data)
+            reply, blobs = _read_reply(self._replies, time.monotonic() + limits.seconds)
+        except TimeoutError:
+            self.stop()
+            raise DecoderLimitError(f"decoding took longer than its {limits.seconds:.1f} s budget") from None
+        except BrokenPipeError:
+            reply, blobs = None, []
+        if reply is None:
+            raise DecoderLimitError(f"the decoder crashed ({_described(self.stop())})")
+        self.last_cpu_seconds, self.last_peak_rss_kb = reply.pop("cpu_seconds"), reply.pop("peak_rss_kb")
+        if "memory" in reply or "failed" in reply:
+            self.stop()  # a worker that hit its cap, or failed unexpectedly, may be left half-way: start afresh
+        return reply, blobs
+
+    def stop(self) -> int:
+        """Ends the worker (at once) and returns its wait status."""
+        self.alive = False
+        for fd in (self._requests, self._replies):
+            os.close(fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        return os.waitpid(self.pid, 0)[1]
 
 
 def _result(reply: dict[str, Any], blobs: list[bytes], limits: Limits) -> tuple[ImageInfo, tuple[Thumbnail, ...]]:
@@ -169,9 +224,9 @@ def _read_reply(fd: int, deadline: float) -> tuple[dict[str, Any] | None, list[b
 
 
 class _FrameReader:
-    """Length-prefixed frames from a pipe, each read by `deadline` (TimeoutError after it)."""
+    """Length-prefixed frames from a pipe, each read by `deadline` (TimeoutError after it), if there is one."""
 
-    def __init__(self, fd: int, deadline: float) -> None:
+    def __init__(self, fd: int, deadline: float | None) -> None:
         self._fd = fd
         self._deadline = deadline
 
@@ -182,12 +237,12 @@ class _FrameReader:
     def _exactly(self, count: int) -> bytes | None:
         chunks, missing = [], count
         while missing:
-            remaining = self._deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            readable, _, _ = select.select([self._fd], [], [], remaining)
-            if not readable:
-                continue
+            if self._deadline is not None:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                if not select.select([self._fd], [], [], remaining)[0]:
+                    continue
             chunk = os.read(self._fd, min(missing, _READ_CHUNK))
             if not chunk:
                 return None
@@ -196,18 +251,29 @@ class _FrameReader:
         return b"".join(chunks)
 
 
-def _child(decode: Decode, data: bytes, options: dict[str, Any], memory_bytes: int, reply_fd: int) -> None:
-    """The forked child: caps itself, decodes, writes its reply, and exits without running the parent's
-    clean-up (atexit handlers, buffered streams it copied)."""
+def _serve(decode: Decode, requests: int, replies: int) -> None:
+    """The forked worker: one image per request until the parent closes the pipe, then an exit that runs
+    none of the parent's clean-up (atexit handlers, buffered streams it copied)."""
     code = 0
     try:
+        # Only its own two pipes: a copy of another worker's would keep that worker from seeing its end.
+        os.closerange(3, min(requests, replies))
+        os.closerange(min(requests, replies) + 1, max(requests, replies))
+        os.closerange(max(requests, replies) + 1, _MAX_FD)
         warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: the record says it all
-        _cap_memory(memory_bytes)
-        reply, blobs = _decoded(decode, data, options)
-        _write_frame(reply_fd, json.dumps(reply, ensure_ascii=False).encode("utf-8"))
-        for blob in blobs:
-            _write_frame(reply_fd, blob)
-    except BaseException:  # noqa: BLE001 - nothing may escape a forked child into the parent's code
+        reader = _FrameReader(requests, deadline=None)
+        while (header := reader.frame()) is not None and (data := reader.frame()) is not None:
+            request = json.loads(header)
+            started = time.process_time()
+            _reset_peak_rss()
+            with _memory_capped(request["memory_bytes"]):
+                reply, blobs = _decoded(decode, data, request["options"])
+            del data
+            reply |= {"cpu_seconds": time.process_time() - started, "peak_rss_kb": _peak_rss_kb()}
+            _write_frame(replies, json.dumps(reply, ensure_ascii=False).encode("utf-8"))
+            for blob in blobs:
+                _write_frame(replies, blob)
+    except BaseException:  # noqa: BLE001 - nothing may escape a forked worker into the parent's code
         # Straight to the file descriptor: another thread of the parent may have held sys.stderr's lock.
         os.write(_STDERR, traceback.format_exc().encode("utf-8", "replace"))
         code = 1
@@ -231,21 +297,42 @@ def _decoded(decode: Decode, data: bytes, options: dict[str, Any]) -> tuple[dict
     return {"info": asdict(info), "thumbnails": meta}, [t.data for t in thumbnails]
 
 
-def _cap_memory(budget: int) -> None:
-    """Caps the child's private writable memory at what it has now plus `budget` (RLIMIT_DATA: since Linux
-    4.7 it counts every private writable mapping, anonymous mmap and thread stacks included, and it is
-    checked when reserved address space is made writable, as malloc's arenas grow). Relative, so the
-    interpreter, the libraries and the upload the child shares with its parent are not charged to the
-    image; see _MALLOPT for why the parent keeps no large free memory a child could reuse unseen. Where
-    the platform has no /proc (macOS), only the time limit holds.
+@contextlib.contextmanager
+def _memory_capped(budget: int) -> Iterator[None]:
+    """Caps the worker's private writable memory at what it has now plus `budget` while one image decodes
+    (RLIMIT_DATA: since Linux 4.7 it counts every private writable mapping, anonymous mmap and thread stacks
+    included, and it is checked when reserved address space is made writable, as malloc's arenas grow).
+    Relative, so the interpreter, the libraries and the pages the worker shares with its parent are not
+    charged to the image; see _MALLOPT for why no large free memory is left to reuse unseen. Where the
+    platform has no /proc (macOS), only the time limit holds.
     """
     try:
-        with open("/proc/self/status", "rb") as status:
-            data_kb = next(int(line.split()[1]) for line in status if line.startswith(b"VmData:"))
-        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-        resource.setrlimit(resource.RLIMIT_DATA, (data_kb * 1024 + budget, hard))
+        soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        resource.setrlimit(resource.RLIMIT_DATA, (_status_kb(b"VmData:") * 1024 + budget, hard))
     except (OSError, ValueError, StopIteration):
+        yield
         return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def _reset_peak_rss() -> None:
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # peak RSS := current RSS (Linux >= 4.0)
+
+
+def _peak_rss_kb() -> int:
+    try:
+        return _status_kb(b"VmHWM:")
+    except (OSError, StopIteration):
+        return 0
+
+
+def _status_kb(field: bytes) -> int:
+    with open("/proc/self/status", "rb") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field))
 
 
 def _ran_out_of_memory(error: ImageRejectedError) -> bool:

@@ -1,10 +1,11 @@
-"""image_processor.worker: each decode in a forked child process, within memory and time limits."""
+"""image_processor.worker: each decode in a forked worker process, within memory and time limits."""
 
 from __future__ import annotations
 
 import io
 import os
 import threading
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -27,8 +28,10 @@ ROOMY = Limits(memory_bytes=800 * MIB, seconds=60)
 
 
 @pytest.fixture
-def decoder() -> Decoder:
-    return Decoder(make_thumbnails)
+def decoder() -> Iterator[Decoder]:
+    decoder = Decoder(make_thumbnails)
+    yield decoder
+    decoder.close()
 
 
 def test_decoder_makes_the_same_thumbnails_as_a_decode_in_process(decoder):
@@ -59,20 +62,40 @@ def test_decoder_rejects_an_empty_upload(decoder):
     assert rejected.value.reason == "empty_object"
 
 
-def test_decoder_counts_its_childrens_cpu_and_leaves_no_process_behind(decoder):
+def test_decoder_reuses_its_worker_and_counts_its_cpu(decoder):
+    decoder.start()
+    [worker] = decoder._idle
+
     decoder.thumbnails(images.jpeg(1200, 800), ROOMY, **OPTIONS)
+    decoder.thumbnails(images.jpeg(600, 400), ROOMY, **OPTIONS)
 
-    assert decoder.cpu_seconds > 0
+    assert decoder._idle == [worker]
+    assert decoder.cpu_seconds > 0 and decoder.peak_rss_kb > 0
+
+
+def test_a_worker_ends_when_its_decoder_closes(decoder):
+    decoder.start()
+    [worker] = decoder._idle
+
+    decoder.close()
+
     with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # every child was reaped
+        os.waitpid(worker.pid, os.WNOHANG)  # killed and reaped
 
 
-def test_crashing_decoder_is_a_decoder_limit_rejection():
+def test_crashing_decoder_is_a_decoder_limit_rejection_and_its_worker_is_replaced():
+    decoder = Decoder(faulty_decoders.crash)
+    decoder.start()
+    [crashed] = decoder._idle
+
     with pytest.raises(DecoderLimitError) as rejected:
-        Decoder(faulty_decoders.crash).thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
+        decoder.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
 
     assert rejected.value.reason == "decoder_limit"
     assert rejected.value.detail == "the decoder crashed (signal SIGSEGV)"
+    assert decoder._idle == []  # reaped; the next image forks a new worker
+    with pytest.raises(ChildProcessError):
+        os.waitpid(crashed.pid, os.WNOHANG)
 
 
 def test_hanging_decoder_is_killed_at_its_time_budget():
@@ -106,13 +129,13 @@ def test_real_decode_over_the_memory_budget_is_rejected_and_the_next_image_still
         decoder.thumbnails(buffer.getvalue(), Limits(memory_bytes=100 * MIB, seconds=60), **OPTIONS)
     info, _ = decoder.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
 
-    # THEN that file is rejected for it, and the next image, in a child of its own, is not
+    # THEN that file is rejected for it, and the next image, in a worker forked anew, is not
     assert "memory budget" in rejected.value.detail
     assert info.format == "JPEG"
 
 
 def test_images_decoded_from_several_threads_at_once_each_get_their_own_result(decoder):
-    # The local stack runs several invocations as threads of one process: each forks its own children
+    # The local stack runs several invocations as threads of one process: each takes or forks a worker
     sizes = [(640, 480), (480, 640), (300, 200), (200, 300)]
     results: dict[tuple[int, int], tuple[int, int]] = {}
 
@@ -154,4 +177,4 @@ def test_no_time_left_is_a_rejection_without_starting_the_decode(decoder):
         decoder.thumbnails(images.jpeg(64, 48), Limits(memory_bytes=800 * MIB, seconds=0), **OPTIONS)
 
     assert rejected.value.detail == "the invocation had no time left to decode the image"
-    assert decoder.cpu_seconds == 0
+    assert decoder.cpu_seconds == 0 and decoder._idle == []  # no worker was even forked
