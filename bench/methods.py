@@ -53,8 +53,8 @@ _DECODER = Decoder(imaging.make_thumbnails)
 
 
 def ours(data: bytes) -> Any:
-    """(a) one decode: header and EXIF from the lazy open, a DCT-scaled draft for JPEG; in a child process
-    within the default function's limits, as the handler runs it (cpu_seconds counts the child's CPU)."""
+    """(a) one decode: header and EXIF from the lazy open, a DCT-scaled draft for JPEG; in a worker process
+    within the default function's limits, as the handler runs it (cpu_seconds counts the worker's CPU)."""
     limits = Limits.for_invocation(
         memory_mb=DEFAULT_MEMORY_MB,
         remaining_seconds=60,
@@ -68,12 +68,12 @@ def ours(data: bytes) -> Any:
 
 
 def cpu_seconds() -> float:
-    """This process's CPU time and that of (a)'s children, which decode for it (every thread counted)."""
+    """This process's CPU time and that of (a)'s worker, which decodes for it (every thread counted)."""
     return time.process_time() + _DECODER.cpu_seconds
 
 
 def child_peak_kb() -> int:
-    """The largest peak RSS among (a)'s children so far; it includes the pages a child shares with this process."""
+    """The largest peak RSS (a)'s worker reached on an image; it includes the pages it shares with this process."""
     return _DECODER.peak_rss_kb
 
 

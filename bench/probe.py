@@ -31,7 +31,7 @@ def peak_kb(pid: int | str = "self") -> int:
 
 
 def memory(key: str, image: str, warmup: str) -> dict[str, float]:
-    """Peak RSS of one method on one file, above this process's. (a) decodes in a child forked from here,
+    """Peak RSS of one method on one file, above this process's. (a) decodes in a worker forked from here,
     whose peak includes the pages it shares with this process: its extra is its peak less this baseline."""
     from bench.methods import METHODS, child_peak_kb
 
@@ -46,7 +46,7 @@ def memory(key: str, image: str, warmup: str) -> dict[str, float]:
 
 def handler(image: str) -> dict[str, float]:
     """What the function's memory must hold: runtime, boto3 and clients, Pillow, the download, and the decode
-    in a child forked from this process; Lambda counts every page once, shared or not, so the child's peak
+    in a worker forked from this process; Lambda counts every page once, shared or not, so the worker's peak
     (which includes what it shares with this process) is the figure."""
     import image_processor.handler as entry
     from image_processor.worker import Limits

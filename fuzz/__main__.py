@@ -103,7 +103,7 @@ def campaign(work: Path, *, runs: int | None, seconds: int | None, seed: int) ->
 
 
 def replay(paths: list[Path]) -> dict[Path, str]:
-    """What image_processor records for each file: decoded in a child process within the production limits."""
+    """What image_processor records for each file: decoded in a worker process within the production limits."""
     decoder = Decoder(make_thumbnails)
     outcomes = {}
     for path in paths:

@@ -250,7 +250,7 @@ variable "max_image_pixels" {
 }
 
 variable "max_decode_seconds" {
-  description = "MAX_DECODE_SECONDS: the most one image's decode and thumbnails may take before its child process is killed and the upload is REJECTED as decoder_limit (a hostile or broken file, not a retry). The slowest accepted input, a 48 MP HEIC, takes about 12 s at 1024 MB; the function also stops a decode 5 s before its own timeout, whichever comes first."
+  description = "MAX_DECODE_SECONDS: the most one image's decode and thumbnails may take before its worker process is killed and the upload is REJECTED as decoder_limit (a hostile or broken file, not a retry). The slowest accepted input, a 48 MP HEIC, takes about 12 s at 1024 MB; the function also stops a decode 5 s before its own timeout, whichever comes first."
   type        = number
   default     = 30
 

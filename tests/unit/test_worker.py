@@ -13,6 +13,7 @@ from PIL import Image
 from image_processor.images import ImageRejectedError
 from image_processor.imaging import make_thumbnails
 from image_processor.worker import (
+    FORK_WITH_UPLOAD_BYTES,
     HANDLER_RESERVED_BYTES,
     MEMORY_MARGIN_BYTES,
     MIB,
@@ -25,6 +26,10 @@ from tests import faulty_decoders, images
 
 OPTIONS = {"sizes": (256, 64), "max_pixels": 100_000_000, "include_gps": False}
 ROOMY = Limits(memory_bytes=800 * MIB, seconds=60)
+# Two ways an upload reaches a worker: down the pipe to a long-lived one, or shared with one forked for it.
+SMALL = images.jpeg(64, 48)
+LARGE = SMALL + bytes(FORK_WITH_UPLOAD_BYTES)  # a JPEG ignores what follows its end
+UPLOADS = pytest.mark.parametrize("upload", [SMALL, LARGE], ids=["piped", "shared"])
 
 
 @pytest.fixture
@@ -45,6 +50,14 @@ def test_decoder_makes_the_same_thumbnails_as_a_decode_in_process(decoder):
     assert [(t.width, t.height, t.data) for t in thumbnails] == [
         (t.width, t.height, t.data) for t in expected_thumbnails
     ]
+
+
+@UPLOADS
+def test_a_large_and_a_small_upload_give_the_same_result(decoder, upload):
+    info, (large, small) = decoder.thumbnails(upload, ROOMY, **OPTIONS)
+
+    assert (info.format, info.width, info.height) == ("JPEG", 64, 48)
+    assert (large.width, small.width) == (64, 64)
 
 
 def test_decoder_passes_a_rejection_through_with_its_reason(decoder):
@@ -89,7 +102,7 @@ def test_crashing_decoder_is_a_decoder_limit_rejection_and_its_worker_is_replace
     [crashed] = decoder._idle
 
     with pytest.raises(DecoderLimitError) as rejected:
-        decoder.thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
+        decoder.thumbnails(SMALL, ROOMY, **OPTIONS)
 
     assert rejected.value.reason == "decoder_limit"
     assert rejected.value.detail == "the decoder crashed (signal SIGSEGV)"
@@ -98,23 +111,36 @@ def test_crashing_decoder_is_a_decoder_limit_rejection_and_its_worker_is_replace
         os.waitpid(crashed.pid, os.WNOHANG)
 
 
-def test_hanging_decoder_is_killed_at_its_time_budget():
+def test_a_large_upload_is_decoded_by_a_worker_forked_for_it_that_crashes_alone():
+    decoder = Decoder(faulty_decoders.crash)
+
     with pytest.raises(DecoderLimitError) as rejected:
-        Decoder(faulty_decoders.hang).thumbnails(images.jpeg(64, 48), Limits(800 * MIB, seconds=0.5), **OPTIONS)
+        decoder.thumbnails(LARGE, ROOMY, **OPTIONS)
+
+    assert rejected.value.detail == "the decoder crashed (signal SIGSEGV)"
+    assert decoder._idle == []
+
+
+@UPLOADS
+def test_hanging_decoder_is_killed_at_its_time_budget(upload):
+    with pytest.raises(DecoderLimitError) as rejected:
+        Decoder(faulty_decoders.hang).thumbnails(upload, Limits(800 * MIB, seconds=0.5), **OPTIONS)
 
     assert rejected.value.detail == "decoding took longer than its 0.5 s budget"
 
 
-def test_unbounded_allocation_stops_at_the_memory_budget():
+@UPLOADS
+def test_unbounded_allocation_stops_at_the_memory_budget(upload):
     with pytest.raises(DecoderLimitError) as rejected:
-        Decoder(faulty_decoders.allocate_without_bound).thumbnails(b"x", Limits(256 * MIB, seconds=60), **OPTIONS)
+        Decoder(faulty_decoders.allocate_without_bound).thumbnails(upload, Limits(256 * MIB, seconds=60), **OPTIONS)
 
     assert rejected.value.detail.startswith("decoding needed more than its 256 MB memory budget")
 
 
-def test_unexpected_exception_in_the_decoder_is_a_rejection_that_names_it():
+@UPLOADS
+def test_unexpected_exception_in_the_decoder_is_a_rejection_that_names_it(upload):
     with pytest.raises(DecoderLimitError) as rejected:
-        Decoder(faulty_decoders.raise_unexpectedly).thumbnails(images.jpeg(64, 48), ROOMY, **OPTIONS)
+        Decoder(faulty_decoders.raise_unexpectedly).thumbnails(upload, ROOMY, **OPTIONS)
 
     assert rejected.value.detail == 'the decoder failed unexpectedly: KeyError: "no such field in this file\'s header"'
 
