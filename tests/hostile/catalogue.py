@@ -287,9 +287,7 @@ def _heic_item_text_changed(text: bytes) -> bytes:
 
 
 def _avif_declaring(width: int, height: int) -> bytes:
-    data = images.encode(images.photo(64, 64), "AVIF")
-    at = data.index(b"ispe") + 8
-    return data[:at] + struct.pack(">II", width, height) + data[at + 8 :]
+    return images.with_ispe(images.encode(images.photo(64, 64), "AVIF"), width, height)
 
 
 def _heic_zeroed_decoder_configuration() -> bytes:
