@@ -46,8 +46,9 @@ from image_processor.images import Decode, ImageInfo, ImageRejectedError, Thumbn
 MIB = 1024 * 1024
 # What image_processor's own process holds besides the upload, on Lambda's Python runtime: the
 # interpreter, boto3 and its two clients, Pillow and the decoders (about 120 MB measured with the
-# handler imported), with room for the response buffers. A child shares all of it (copy-on-write)
-# and the upload; the cap counts only what its decode adds.
+# handler imported), with room for the response buffers. The worker shares all of it (copy-on-write);
+# the cap counts only what a decode adds. A piped upload (under FORK_WITH_UPLOAD_BYTES) is copied into
+# the worker before its cap is set, which MEMORY_MARGIN_BYTES covers.
 HANDLER_RESERVED_BYTES = 160 * MIB
 MEMORY_MARGIN_BYTES = 32 * MIB
 # Below this the decoder could not thumbnail even a small photo.
@@ -69,7 +70,7 @@ _PIPE_BYTES = 1 << 20
 # pipe: a fork costs about 6 ms of CPU, a pipe about 1.3 ms per MB.
 FORK_WITH_UPLOAD_BYTES = 4 * MIB
 _STDERR = 2
-_MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
+_MAX_FD = os.sysconf("SC_OPEN_MAX")
 
 
 class DecoderLimitError(ImageRejectedError):
@@ -157,10 +158,10 @@ class Decoder:
 class _Worker:
     """One forked worker: the parent's end of its two pipes, and what its last image cost."""
 
-    def __init__(self, pid: int, requests: int, replies: int) -> None:
+    def __init__(self, pid: int, requests: int, replies: int, *, holds_request: bool) -> None:
         self.pid, self._requests, self._replies = pid, requests, replies
+        self.holds_request = holds_request  # forked for one upload it already has: it serves that, then ends
         self.alive = True
-        self.holds_request = False
         self.last_cpu_seconds = 0.0
         self.last_peak_rss_kb = 0
 
@@ -176,9 +177,7 @@ class _Worker:
             _serve(decode, request_read, reply_write, only)
         os.close(request_read)
         os.close(reply_write)
-        worker = cls(pid, request_write, reply_read)
-        worker.holds_request = only is not None
-        return worker
+        return cls(pid, request_write, reply_read, holds_request=only is not None)
 
     def run(self, request: dict[str, Any], data: bytes, limits: Limits) -> tuple[dict[str, Any], list[bytes]]:
         self.last_cpu_seconds, self.last_peak_rss_kb = 0.0, 0
