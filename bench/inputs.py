@@ -18,7 +18,7 @@ from pathlib import Path
 import pillow_heif
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from tests import images
+from sample_images import images
 
 GENERATOR_VERSION = 3
 JPEG_QUALITY = 90

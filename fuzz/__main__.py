@@ -11,7 +11,7 @@ one small file of every accepted format, corpus/ what coverage kept, findings/ w
 saved (crash-*, timeout-*, oom-*). Each finding is then decoded in a worker process with the
 production limits (1,024 MB, 60 s invocation) and must end as PROCESSED or REJECTED with a reason:
 the pipeline's promise. The exit status is 1 when the campaign found anything (a finding becomes a
-case of tests/hostile/catalogue.py, with a pre-check where one is cheap), 2 for a usage error.
+case of sample_images/catalogue.py, with a pre-check where one is cheap), 2 for a usage error.
 """
 
 from __future__ import annotations

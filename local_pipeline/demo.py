@@ -12,7 +12,7 @@ from wcwidth import wcswidth
 
 from local_pipeline.console import Console
 from pipeline_common.metadata_message import thumbnails_of
-from tests import images
+from sample_images import images
 
 # Generous for a slow laptop: the pipeline normally accounts for the set in well under 15 s.
 DEMO_TIMEOUT_S = 120

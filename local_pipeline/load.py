@@ -1,7 +1,7 @@
 """`--load N`: N uploads of mixed sizes and formats through the local stack, then the reconciliation.
 
 The mix: photo-like images from 0.3 to 12 megapixels in every accepted format, plus the hostile
-catalogue's light cases (tests/hostile/catalogue.py: truncated files, bombs, polyglots, odd keys...).
+catalogue's light cases (sample_images/catalogue.py: truncated files, bombs, polyglots, odd keys...).
 Most keys are uploaded once; some are deleted, deleted and uploaded again, or overwritten with a
 file of another outcome, each operation issued as soon as its turn in the plan comes, so that one
 key's events are often processed at the same time, the hardest case for its thumbnail. With faults
@@ -33,8 +33,8 @@ from local_pipeline.console import Console
 from local_pipeline.pipeline import Pipeline
 from local_pipeline.reconcile import Reconciliation, reconcile
 from local_pipeline.runtime import peak_rss_mb
-from tests import images
-from tests.hostile.catalogue import PREFIX, light_cases
+from sample_images import images
+from sample_images.catalogue import PREFIX, light_cases
 
 IN_FLIGHT = 32
 SAMPLES = 40

@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from image_processor.worker import Decoder
-from tests import faulty_decoders, images
+from sample_images import images
+from tests import faulty_decoders
 from tests.conftest import s3_event
 
 KEY = "photos/suspicious.png"

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests import images
+from sample_images import images
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from PIL import Image
 
 from image_processor.config import ConfigError
 from pipeline_common.metadata_message import check_message
-from tests import images
+from sample_images import images
 from tests.conftest import fresh_import, load_event, s3_event
 
 TRICKY_KEY = "photos/holiday 2026/beaché (1)+100%.jpg"

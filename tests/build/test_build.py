@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests import images
+from sample_images import images
 from tests.build.project import ROOT, Build, add_test_files, copy_project, fake_project, lock_text, run_build
 from tests.terraform.stack import TERRAFORM_DIR, load_stack
 

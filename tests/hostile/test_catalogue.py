@@ -21,9 +21,9 @@ from moto import mock_aws
 from PIL import Image, ImageCms
 
 from image_processor.images import thumbnail_key
-from tests import images
+from sample_images import images
+from sample_images.catalogue import CASES, P3_COLOUR, Case, light_cases, readme_tables
 from tests.conftest import LambdaContext, Stack, fresh_import, load_event, s3_event
-from tests.hostile.catalogue import CASES, P3_COLOUR, Case, light_cases, readme_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RELIABILITY_DOC = REPO_ROOT / "docs" / "reliability.md"
@@ -226,4 +226,4 @@ def test_docs_say_what_happens_to_each_upload():
     text = RELIABILITY_DOC.read_text()
     match = re.search(r"## What happens when you upload X\n\n.*?\n\n(\| Files .*?)(?=\n\n[^|])", text, re.S)
     assert match, "docs/reliability.md has no 'What happens when you upload X' section with the catalogue's tables"
-    assert match[1] + "\n" == readme_tables(), "regenerate with: .venv/bin/python -m tests.hostile.catalogue"
+    assert match[1] + "\n" == readme_tables(), "regenerate with: .venv/bin/python -m sample_images.catalogue"

@@ -16,7 +16,7 @@ from image_processor.config import Settings
 from image_processor.images import ImageRejectedError
 from image_processor.imaging import make_thumbnails
 from image_processor.worker import Decoder, Limits
-from tests.hostile.catalogue import CASES, Case
+from sample_images.catalogue import CASES, Case
 
 DEFAULT_MEMORY_MB = 1024  # terraform/variables.tf's image_processor_memory_size
 DEFAULT_TIMEOUT_SECONDS = 60  # terraform/variables.tf's image_processor_timeout

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests import images
+from sample_images import images
 from tests.local.conftest import wait_until
 from tests.local.subprocess_stack import LocalStack, running_local_stack
 

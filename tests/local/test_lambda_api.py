@@ -13,7 +13,7 @@ from PIL import Image
 from local_pipeline.pipeline import Pipeline
 from local_pipeline.server import LocalEndpoint
 from local_pipeline.stack import ACCOUNT_ID, REGION
-from tests import images
+from sample_images import images
 from tests.conftest import s3_event
 from tests.local.conftest import wait_until
 

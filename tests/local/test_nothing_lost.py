@@ -17,7 +17,7 @@ from local_pipeline.faults import RATES, FaultConfig
 from local_pipeline.load import WARMUP_PREFIX, plan_load, run_load
 from local_pipeline.pipeline import Pipeline
 from local_pipeline.reconcile import reconcile
-from tests import images
+from sample_images import images
 from tests.local.conftest import ConsoleLines, wait_until
 
 pytestmark = pytest.mark.slow

@@ -24,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from tests import images
+from sample_images import images
 from tests.conftest import s3_event
 from tests.local.conftest import wait_until
 from tests.local.subprocess_stack import LocalStack

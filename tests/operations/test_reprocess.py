@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests import images
+from sample_images import images
 from tests.local.conftest import wait_until
 from tests.local.subprocess_stack import LocalStack
 from tests.operations.conftest import REPO_ROOT, operator_environment

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from PIL import Image
 
 from image_processor import fingerprints
-from tests import images
+from sample_images import images
 from tests.conftest import load_event, s3_event
 from tests.operations.conftest import load_script
 

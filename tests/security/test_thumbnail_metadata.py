@@ -9,7 +9,7 @@ import struct
 import pytest
 from PIL import Image, PngImagePlugin
 
-from tests import images
+from sample_images import images
 from tests.conftest import fresh_import, s3_event
 
 GPS_IFD = 0x8825

@@ -12,7 +12,7 @@ from PIL import Image
 from image_processor import coded_size
 from image_processor.coded_size import item_sizes
 from image_processor.imaging import ImageRejectedError, make_thumbnail
-from tests import images
+from sample_images import images
 
 MAX_PIXELS = 100_000_000
 

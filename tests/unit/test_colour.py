@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from image_processor.imaging import make_thumbnail
-from tests import images
+from sample_images import images
 
 P3_ORANGE = (200, 100, 50)  # inside sRGB's gamut, where Display P3 and sRGB give the numbers other colours
 

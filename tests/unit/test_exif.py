@@ -9,7 +9,7 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from image_processor.imaging import make_thumbnail
-from tests import images
+from sample_images import images
 
 GPS_AMSTERDAM = {1: (images.ASCII, b"N\x00"), 2: (images.RATIONAL, (52, 1, 22, 1, 30, 1))}
 GPS_AMSTERDAM |= {3: (images.ASCII, b"E\x00"), 4: (images.RATIONAL, (4, 1, 53, 1, 0, 1))}

@@ -14,7 +14,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
 from image_processor.fingerprints import difference_hash, dominant_color, thumbhash
 from image_processor.imaging import make_thumbnail
-from tests import images
+from sample_images import images
 
 MAX_PIXELS = 100_000_000
 

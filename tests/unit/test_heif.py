@@ -11,7 +11,7 @@ from PIL import Image
 
 from image_processor import heif
 from image_processor.imaging import ImageRejectedError, make_thumbnail, make_thumbnails
-from tests import images
+from sample_images import images
 
 MAX_PIXELS = 100_000_000
 

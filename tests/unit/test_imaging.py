@@ -9,7 +9,7 @@ from PIL import Image, ImageChops, ImageStat, JpegImagePlugin
 
 from image_processor.images import thumbnail_key
 from image_processor.imaging import ImageRejectedError, make_thumbnail, make_thumbnails
-from tests import images
+from sample_images import images
 
 MAX_PIXELS = 100_000_000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from image_processor import isobmff
-from tests import images
+from sample_images import images
 
 
 def box(kind: bytes, content: bytes, *, full: bool = False) -> bytes:

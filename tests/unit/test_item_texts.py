@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from image_processor.imaging import ImageRejectedError, make_thumbnail
-from tests import images
+from sample_images import images
 
 XMP = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
 

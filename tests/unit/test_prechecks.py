@@ -8,7 +8,7 @@ from PIL import PngImagePlugin
 
 from image_processor import prechecks
 from image_processor.imaging import ImageRejectedError, make_thumbnail
-from tests import images
+from sample_images import images
 
 MAX_PIXELS = 100_000_000
 LIMIT_SIDE = 10_000  # 10,000 x 10,000 = MAX_PIXELS

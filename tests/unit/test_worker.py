@@ -22,7 +22,8 @@ from image_processor.worker import (
     DecoderLimitError,
     Limits,
 )
-from tests import faulty_decoders, images
+from sample_images import images
+from tests import faulty_decoders
 
 OPTIONS = {"sizes": (256, 64), "max_pixels": 100_000_000, "include_gps": False}
 ROOMY = Limits(memory_bytes=800 * MIB, seconds=60)

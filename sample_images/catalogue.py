@@ -8,7 +8,7 @@ you upload X" table is kept in step with this list by a test.
 A case with `outcome_bug` or `budget_bug` is a known problem in image_processor: its tests are strict
 expected failures. When a fix lands they pass, pytest reports XPASS(strict) as a failure, and the fix
 is finished by deleting that field and regenerating docs/reliability.md's table
-(`.venv/bin/python -m tests.hostile.catalogue`, pasted over the old one).
+(`.venv/bin/python -m sample_images.catalogue`, pasted over the old one).
 
 Budgets are for the whole process that decodes, measured as Lambda measures it (peak RSS of a
 process that has run image_processor's start-up, with the object in memory): LIGHT_MB for anything
@@ -31,7 +31,7 @@ from functools import cache
 
 from PIL import Image
 
-from tests import images
+from sample_images import images
 
 LIGHT_MB = 160
 LIGHT_SECONDS = 5.0
@@ -1328,7 +1328,7 @@ def light_cases() -> tuple[Case, ...]:
 
 
 def readme_tables() -> str:
-    """docs/reliability.md's "What happens when you upload X" tables, as `python -m tests.hostile.catalogue` prints."""
+    """docs/reliability.md's "What happens when you upload X" tables, as `python -m sample_images.catalogue` prints."""
     groups = [
         ("Files", CONTENT_CASES),
         ("Files built to make a decoder slow or big", STRUCTURE_CASES),
