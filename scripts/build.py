@@ -241,30 +241,22 @@ def pip_command(target: Target, requirements: Path, site: Path, cache: Path) -> 
     return [sys.executable, *pip_install(str(cache), str(site), str(requirements)), *platforms, *python]
 
 
+def docker_run(options: Options, volumes: dict[Path, str]) -> list[str]:
+    """`docker run` of python3 in the Lambda image with these host paths mounted; the caller appends its arguments.
+
+    The image is the Lambda runtime itself, so pip picks exactly what runs there. Running as the calling
+    user keeps the files written removable without root.
+    """
+    command = ["docker", "run", "--rm", "--platform", ARCHITECTURES[options.target.arch].docker_platform]
+    command += ["--user", f"{os.getuid()}:{os.getgid()}", "--env", "HOME=/tmp", "--entrypoint", "python3"]
+    for host, inside in volumes.items():
+        command += ["--volume", f"{host}:{inside}"]
+    return [*command, options.image]
+
+
 def docker_command(options: Options, requirements: Path, site: Path) -> list[str]:
-    # The image is the Lambda runtime itself, so pip picks exactly what runs there. Running as the calling
-    # user keeps the installed files removable without root.
-    return [
-        "docker",
-        "run",
-        "--rm",
-        "--platform",
-        ARCHITECTURES[options.target.arch].docker_platform,
-        "--user",
-        f"{os.getuid()}:{os.getgid()}",
-        "--env",
-        "HOME=/tmp",
-        "--entrypoint",
-        "python3",
-        "--volume",
-        f"{requirements}:/build/requirements.txt:ro",
-        "--volume",
-        f"{site}:/build/site",
-        "--volume",
-        f"{options.cache}:/build/pip-cache",
-        options.image,
-        *pip_install("/build/pip-cache", "/build/site", "/build/requirements.txt"),
-    ]
+    volumes = {requirements: "/build/requirements.txt:ro", site: "/build/site", options.cache: "/build/pip-cache"}
+    return [*docker_run(options, volumes), *pip_install("/build/pip-cache", "/build/site", "/build/requirements.txt")]
 
 
 def install(options: Options, path: str, function: str, requirements: Path, site: Path) -> None:
@@ -409,7 +401,63 @@ def source_files(function: str) -> dict[str, Path]:
     return code
 
 
-def build_function(options: Options, path: str, function: str, staging: Path) -> dict:
+@dataclass(frozen=True)
+class BytecodeCompiler:
+    python: str | None  # a host interpreter of the target's version; None: the Lambda image's, through Docker
+    where: str
+
+    def command(self, options: Options, tree: Path) -> list[str]:
+        inside = str(tree) if self.python else "/build/tree"
+        python = [self.python] if self.python else docker_run(options, {tree: inside})
+        # unchecked-hash: the zip's files never change, so the runtime need not compare them with the source;
+        # with paths written as /var/task/..., the bytes do not depend on where the build ran.
+        compile_options = ["-q", "--invalidation-mode", "unchecked-hash", "-s", inside, "-p", "/var/task"]
+        return [*python, "-m", "compileall", *compile_options, inside]
+
+
+def bytecode_compiler(options: Options, path: str) -> BytecodeCompiler | None:
+    """The Python that compiles the zip's bytecode: the Lambda image's own on the Docker path; else a host
+    interpreter of the target's version (bytecode depends on the Python version only, not on the CPU), or None."""
+    version = options.target.python
+    if path == "docker":
+        return BytecodeCompiler(None, f"Python {version} in {options.image}")
+    for python in dict.fromkeys([sys.executable, f"python{version}"]):
+        if version_of(python) == version:
+            return BytecodeCompiler(python, f"Python {version} at {shutil.which(python) or python}")
+    return None
+
+
+def version_of(python: str) -> str | None:
+    """The interpreter's "major.minor", e.g. "3.13"; None for a command that does not run."""
+    try:
+        result = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        )
+    except OSError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def compile_bytecode(
+    options: Options, compiler: BytecodeCompiler, files: dict[str, Path], tree: Path
+) -> dict[str, Path]:
+    """Each module's __pycache__ entry, for the archive. /var/task is read-only, so the runtime can never cache
+    what it compiles: without these, every cold start compiles every module it imports from source."""
+    for name, source in files.items():
+        if name.endswith(".py"):
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tree / name)
+    command = compiler.command(options, tree)
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        print(result.stdout, file=sys.stderr)
+        raise BuildError(f"compiling the bytecode with {compiler.where} failed (its output above)")
+    return {path.relative_to(tree).as_posix(): path for path in sorted(tree.rglob("__pycache__/*.pyc"))}
+
+
+def build_function(
+    options: Options, path: str, compiler: BytecodeCompiler | None, function: str, staging: Path
+) -> dict:
     print(f"==> {function}", flush=True)
     requirements = ROOT / function / "requirements.txt"
     code = source_files(function)
@@ -424,11 +472,14 @@ def build_function(options: Options, path: str, function: str, staging: Path) ->
             check_binaries(dependencies, options.target)
         else:
             print("    no requirements to install")
-        zip_path = staging / f"{function}.zip"
         try:
-            write_zip(merge(code, dependencies), zip_path)
+            files = merge(code, dependencies)
         except ValueError as e:
             raise BuildError(f"{function}: a dependency and our code use the same path: {e}") from e
+        if compiler:
+            files |= compile_bytecode(options, compiler, files, Path(site) / ".bytecode")
+        zip_path = staging / f"{function}.zip"
+        write_zip(files, zip_path)
     data = zip_path.read_bytes()
     return {
         "zip": zip_path.name,
@@ -443,15 +494,24 @@ def build(options: Options) -> dict:
     path, why = choose_path(options.docker)
     install_path = "Docker" if path == "docker" else "pip (no Docker)"
     print(f"==> building for {options.target.runtime} {options.target.arch}: {install_path}, because {why}")
+    compiler = bytecode_compiler(options, path)
+    if compiler:
+        print(f"    bytecode: compiled by {compiler.where}")
+    else:
+        print(
+            f"    bytecode: none, as this build runs without Docker and there is no python{options.target.python} on "
+            "PATH: each cold start will compile the modules it imports from source (docs/build.md)"
+        )
     options.out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=options.out))
     try:
-        functions = {function: build_function(options, path, function, staging) for function in FUNCTIONS}
+        functions = {function: build_function(options, path, compiler, function, staging) for function in FUNCTIONS}
         info = {
             "runtime": options.target.runtime,
             "architecture": options.target.arch,
             "functions": functions,
             "build_path": path,
+            "bytecode": compiler is not None,
         }
         (staging / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
         # build-info.json last: whoever reads it finds zips that match it.

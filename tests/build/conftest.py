@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,14 +41,14 @@ def fake_docker(tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def arm64_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
-    """The default target (python3.13, arm64), as Terraform expects it."""
-    return built(ROOT, tmp_path_factory.mktemp("arm64") / "dist")
+def arm64_build(tmp_path_factory: pytest.TempPathFactory, any_python313: str | None) -> Build:
+    """The default target (python3.13, arm64), as Terraform expects it; with bytecode where a Python 3.13 is here."""
+    return built(ROOT, tmp_path_factory.mktemp("arm64") / "dist", python313=any_python313)
 
 
 @pytest.fixture(scope="session")
-def x86_64_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
-    return built(ROOT, tmp_path_factory.mktemp("x86_64") / "dist", "--arch", "x86_64")
+def x86_64_build(tmp_path_factory: pytest.TempPathFactory, any_python313: str | None) -> Build:
+    return built(ROOT, tmp_path_factory.mktemp("x86_64") / "dist", "--arch", "x86_64", python313=any_python313)
 
 
 @pytest.fixture
@@ -75,15 +76,22 @@ def is_python313(candidate: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def python313() -> str:
-    """A Python 3.13 interpreter on this host, to import the python3.13 package as Lambda would.
+def any_python313() -> str | None:
+    """A Python 3.13 interpreter on this host, or None: python3.13 on PATH, else one of pyenv's versions/3.13.*."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [sys.executable, "python3.13", *map(str, sorted(pyenv_root.glob("versions/3.13.*/bin/python3.13")))]
+    return next((shutil.which(candidate) for candidate in candidates if is_python313(candidate)), None)
+
+
+@pytest.fixture(scope="session")
+def python313(any_python313: str | None) -> str:
+    """A Python 3.13 interpreter, to import the python3.13 package as Lambda would and to compile its bytecode.
 
     The machine image's pyenv has one (versions/3.13.*), so CI finds it on a fresh machine; on a clone
     without one the tests that need it skip, and with CI=true they fail rather than pass unseen.
     """
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [sys.executable, "python3.13", *map(str, sorted(pyenv_root.glob("versions/3.13.*/bin/python3.13")))]
-    found = next((candidate for candidate in candidates if is_python313(candidate)), None)
-    require(found is not None, "a Python 3.13 interpreter (tried python3.13 on PATH and pyenv's versions/3.13.*)")
-    assert found is not None
-    return found
+    require(
+        any_python313 is not None, "a Python 3.13 interpreter (tried python3.13 on PATH and pyenv's versions/3.13.*)"
+    )
+    assert any_python313 is not None
+    return any_python313

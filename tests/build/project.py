@@ -6,8 +6,10 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import zipfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +49,14 @@ def dist(name, version, *requires):
 # docker run: leave in the --target folder what pip leaves for a requirement that pulls in boto3, and so
 # the SDK's own dependencies. fakeimg needs six too, as python-dateutil does: six must stay, the rest go.
 mounts = {volume.split(":")[1]: volume.split(":")[0] for flag, volume in zip(args, args[1:]) if flag == "--volume"}
+if "/build/tree" in mounts:  # python3 -m compileall: what the image's Python writes, named for its version
+    image = next(arg for arg in args if "/lambda/python:" in arg)
+    tag = image.split(":")[1].split("@")[0].replace(".", "")
+    for source in Path(mounts["/build/tree"]).rglob("*.py"):
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-{tag}.pyc"
+        compiled.parent.mkdir(exist_ok=True)
+        compiled.write_text("bytecode")
+    sys.exit(0)
 site = Path(mounts["/build/site"])
 files = {
     "fakeimg/__init__.py": "VERSION = '1.0'\\n",
@@ -92,17 +102,32 @@ class Build:
         return zipfile.ZipFile(self.out / f"{function}.zip")
 
 
-def run_build(root: Path, *args: str, env: dict[str, str] | None = None, umask: int = 0o022):
+def run_build(
+    root: Path, *args: str, env: dict[str, str] | None = None, umask: int = 0o022, python313: str | None = None
+):
+    """build.sh as a user runs it. Whether it finds a python3.13 to compile bytecode with is the test's choice,
+    not the machine's: `python313` is the one on its PATH; without it, python3.12 and python3.13 are not found."""
     clean = {name: value for name, value in os.environ.items() if not name.startswith("BUILD_")}
     clean["BUILD_CACHE_DIR"] = str(WHEEL_CACHE)
+    environment = {**clean, **(env or {})}
+    environment["PATH"] = f"{target_pythons(python313)}{os.pathsep}{environment['PATH']}"
     return subprocess.run(
-        [str(root / "build.sh"), *args],
-        capture_output=True,
-        text=True,
-        env={**clean, **(env or {})},
-        umask=umask,
-        timeout=600,
+        [str(root / "build.sh"), *args], capture_output=True, text=True, env=environment, umask=umask, timeout=600
     )
+
+
+@cache
+def target_pythons(python313: str | None) -> Path:
+    """A folder whose python3.12 and python3.13 fail as a missing command does, or whose python3.13 is `python313`."""
+    folder = Path(tempfile.mkdtemp(prefix="target-pythons-"))
+    for version in ("3.12", "3.13"):
+        command = folder / f"python{version}"
+        if version == "3.13" and python313:
+            command.symlink_to(python313)
+        else:
+            command.write_text(f"#!/bin/sh\necho 'python{version}: command not found' >&2\nexit 127\n")
+            command.chmod(0o755)
+    return folder
 
 
 def built(root: Path, out: Path, *args: str, **kwargs) -> Build:

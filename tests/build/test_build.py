@@ -44,7 +44,7 @@ def elf_machines(archive: zipfile.ZipFile) -> dict[str, int]:
     return machines
 
 
-def test_build_same_sources_give_identical_zips(arm64_build: Build, tmp_path: Path):
+def test_build_same_sources_give_identical_zips(arm64_build: Build, any_python313: str | None, tmp_path: Path):
     # GIVEN a second checkout elsewhere, whose files have other permissions, holding test files and
     # bytecode too, built under another umask
     checkout = copy_project(tmp_path / "checkout")
@@ -55,7 +55,7 @@ def test_build_same_sources_give_identical_zips(arm64_build: Build, tmp_path: Pa
     out = tmp_path / "elsewhere" / "dist"
 
     # WHEN it is built into another folder
-    result = run_build(checkout, "--no-docker", "--out", str(out), umask=0o077)
+    result = run_build(checkout, "--no-docker", "--out", str(out), umask=0o077, python313=any_python313)
 
     # THEN every output is byte-identical to the first build's
     assert result.returncode == 0, result.stderr
@@ -100,15 +100,19 @@ def test_build_zips_hold_no_sdk_tests_caches_or_install_records(arm64_build: Bui
         return (
             parts[0] in RUNTIME_SDK
             or parts[0].split("-")[0] in RUNTIME_SDK
-            or "__pycache__" in parts
+            or ("__pycache__" in parts and name not in compiled)
             or "tests" in parts
             or (parts[-1].startswith("test_") and parts[-1].endswith(".py"))
             or parts[-1] == "conftest.py"
-            or name.endswith((".pyc", ".pyo"))
+            or (name.endswith((".pyc", ".pyo")) and name not in compiled)
             or (parts[0].endswith(".dist-info") and parts[-1] in PIP_INSTALL_RECORDS)
         )
 
     names = arm64_build.archive(function).namelist()
+    # The bytecode the build compiles, one file per module it ships; never a __pycache__ of the checkout's.
+    compiled = {
+        re.sub(r"([^/]+)\.py$", r"__pycache__/\1.cpython-313.pyc", name) for name in names if name.endswith(".py")
+    }
 
     assert [name for name in names if unwanted(name)] == []
     assert f"{function}/requirements.txt" not in names and f"{function}/requirements.lock" not in names
@@ -132,6 +136,43 @@ def test_build_info_describes_the_zips_it_wrote(arm64_build: Build):
 
 def test_build_says_which_path_it_took_and_why(arm64_build: Build):
     assert "building for python3.13 arm64: pip (no Docker), because --no-docker" in arm64_build.stdout
+
+
+def test_build_ships_bytecode_the_runtime_imports_instead_of_compiling_the_source(
+    host_build: Build, python313: str, tmp_path: Path
+):
+    # GIVEN a package built where a Python 3.13 is found, unzipped as Lambda unzips it into /var/task
+    task = tmp_path / "task"
+    host_build.archive("image_processor").extractall(task)
+    assert "bytecode: compiled by Python 3.13 at" in host_build.stdout
+    assert host_build.info()["bytecode"] is True
+    # (a module whose source no longer compiles shows whether Python read the source or the bytecode)
+    for module in ("image_processor/imaging.py", "PIL/Image.py"):
+        (task / module).write_text("this is not Python\n")
+
+    # WHEN a Python 3.13 imports the handler's modules from it
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import PIL.Image, image_processor.imaging; print('imported')"
+    result = subprocess.run([python313, "-I", "-c", code, str(task)], capture_output=True, text=True, timeout=120)
+
+    # THEN it ran the shipped bytecode: every module the zip has, compiled for the runtime's Python
+    assert result.stdout.strip() == "imported", result.stderr
+    names = set(host_build.archive("image_processor").namelist())
+    modules = [name for name in names if name.endswith(".py")]
+    assert all(re.sub(r"([^/]+)\.py$", r"__pycache__/\1.cpython-313.pyc", name) in names for name in modules)
+
+
+def test_build_without_a_python_of_the_target_version_ships_source_and_says_so(tmp_path: Path):
+    out = tmp_path / "dist"
+
+    result = run_build(fake_project(tmp_path / "project"), "--no-docker", "--out", str(out))
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        "bytecode: none, as this build runs without Docker and there is no python3.13 on PATH: each cold start "
+        "will compile the modules it imports from source (docs/build.md)"
+    ) in result.stdout
+    assert json.loads((out / "build-info.json").read_text())["bytecode"] is False
+    assert not [name for name in zipfile.ZipFile(out / "db_writer.zip").namelist() if "__pycache__" in name]
 
 
 def sdk_folder(destination: Path) -> Path:
@@ -322,7 +363,7 @@ def test_build_docker_path_installs_inside_the_lambda_image(tmp_path: Path, fake
     # THEN it runs pip in the python3.12 Lambda image for linux/arm64, into a build folder
     assert result.returncode == 0, result.stderr
     assert "python3.12 arm64: Docker, because Docker engine 28.2.2 answered `docker info`" in result.stdout
-    info_call, run_call = calls()  # db_writer has no requirements: one run only
+    info_call, run_call, *compile_calls = calls()  # db_writer has no requirements: one pip run only
     assert info_call == ["info", "--format", "{{.ServerVersion}}"]
     site = run_call[run_call.index("--volume") + 3].removesuffix(":/build/site")
     # The python3.12 Lambda image, pinned by digest: a re-pushed tag cannot change what pip runs in
@@ -340,19 +381,37 @@ def test_build_docker_path_installs_inside_the_lambda_image(tmp_path: Path, fake
         "--cache-dir", "/build/pip-cache", "--target", "/build/site", "--only-binary=:all:", "--require-hashes",
         "-r", "/build/requirements.txt",
     ]  # fmt: skip
+    # AND it compiles each zip's bytecode with the same image's Python, in a folder of the build's
+    assert len(compile_calls) == 2
+    for compile_call in compile_calls:
+        tree = compile_call[compile_call.index("--volume") + 1].removesuffix(":/build/tree")
+        assert Path(tree).is_relative_to(project / ".build")
+        assert compile_call == [
+            "run", "--rm", "--platform", "linux/arm64", "--user", f"{os.getuid()}:{os.getgid()}",
+            "--env", "HOME=/tmp", "--entrypoint", "python3", "--volume", f"{tree}:/build/tree", image,
+            "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "-s", "/build/tree", "-p", "/var/task",
+            "/build/tree",
+        ]  # fmt: skip
     # AND the zip keeps the package and six, which it needs too, but not the SDK or what only the SDK needs,
-    # nor scripts, bytecode, tests or pip's install records
+    # nor scripts, the wheel's own bytecode, tests or pip's install records; the bytecode it has is the build's
     build = Build(out, result.stdout)
     assert sorted(build.archive("image_processor").namelist()) == [
         "fakeimg-1.0.dist-info/METADATA",
         "fakeimg-1.0.dist-info/WHEEL",
         "fakeimg/__init__.py",
+        "fakeimg/__pycache__/__init__.cpython-312.pyc",
         "image_processor/__init__.py",
+        "image_processor/__pycache__/__init__.cpython-312.pyc",
+        "image_processor/__pycache__/handler.cpython-312.pyc",
         "image_processor/handler.py",
         "pipeline_common/__init__.py",
+        "pipeline_common/__pycache__/__init__.cpython-312.pyc",
         "six-1.17.dist-info/METADATA",
         "six/__init__.py",
+        "six/__pycache__/__init__.cpython-312.pyc",
     ]
+    assert build.archive("image_processor").read("six/__pycache__/__init__.cpython-312.pyc") == b"bytecode"
+    assert build.info()["bytecode"] is True
     for sdk in ("boto3 1.0", "botocore 1.0", "s3transfer 0.1"):
         assert f"leaving out {sdk}: the Lambda runtime provides it" in result.stdout
     for dependency in ("jmespath 1.0", "python-dateutil 2.9", "urllib3 2.0"):
@@ -493,7 +552,7 @@ def test_build_executables_are_0755_whatever_their_mode(tmp_path: Path):
 def test_build_with_another_python_and_pip_gives_identical_zips(arm64_build: Build, python313: str, tmp_path: Path):
     out = tmp_path / "dist"
 
-    result = run_build(ROOT, "--no-docker", "--out", str(out), env={"PYTHON": python313})
+    result = run_build(ROOT, "--no-docker", "--out", str(out), env={"PYTHON": python313}, python313=python313)
 
     assert result.returncode == 0, result.stderr
     for name in ("image_processor.zip", "db_writer.zip"):
