@@ -72,6 +72,9 @@ def collect(quick: bool) -> Results:
     results.sizing = sizing.run(sizing.QUICK_WORST_CASES if quick else sizing.WORST_CASES)
     progress(f"cold start: {cold_starts} fresh interpreters per variant, and the zips' sizes")
     results.cold_start = coldstart.measure(repeats=cold_starts)
+    results.deployed_cold_start = (
+        "a quick run does not build the zips" if quick else coldstart.measure_deployed(repeats=cold_starts)
+    )
     results.zips = coldstart.zip_sizes(build=not quick)
     progress(
         f"handlers: image_processor on {heic_typical.name}, {typical.name} and {largest.name};"

@@ -3,15 +3,26 @@
 Every sample is a new interpreter with a Lambda-like environment (bench.environment), timing
 only the import statement: interpreter start-up is the same for every variant and is left out.
 Variants run interleaved, round after round, so machine noise spreads evenly over them.
+
+The handlers are imported from copies of the functions' packages, as the zips ship them: with their
+bytecode compiled the way ./build.sh compiles it (for this interpreter's version), and, for comparison,
+from source alone, which is what every cold start compiles when a zip was built without bytecode
+(docs/build.md). Never from the checkout, whose __pycache__ depends on what ran there before.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
+import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +44,12 @@ VARIANTS = {
         "boto3.client('s3', config=config); boto3.client('sqs', config=config)"
     ),
     "image_processor.handler": "import image_processor.handler",
+    "image_processor.handler, from source": "import image_processor.handler",
+    "db_writer.handler, from source": "import db_writer.handler",
 }
+FROM_SOURCE = ", from source"
+# Our packages in the zips (scripts/build.py: FUNCTIONS and SHARED_PACKAGES).
+ZIPPED_PACKAGES = ("image_processor", "db_writer", "pipeline_common")
 BARE = {"db_writer": "boto3", "image_processor": "boto3 + PIL.Image"}
 WITH_CLIENTS = {"db_writer": "boto3 + dynamodb client", "image_processor": "boto3 + PIL.Image + s3, sqs clients"}
 _TIMER = """
@@ -60,14 +76,29 @@ class ColdStart:
 def measure(*, repeats: int) -> ColdStart:
     result = ColdStart({name: [] for name in VARIANTS}, {name: [] for name in VARIANTS})
     names = list(VARIANTS)
-    environment = lambda_like_environment()
-    for round_number in range(repeats):
-        for name in names if round_number % 2 == 0 else reversed(names):
-            code = _TIMER.format(root=str(ROOT), statement=VARIANTS[name])
-            wall_ms, cpu_ms = json_result([sys.executable, "-c", code], environment)
-            result.wall_ms[name].append(wall_ms)
-            result.cpu_ms[name].append(cpu_ms)
+    # Never writes bytecode, so the source copy stays source from the first round to the last.
+    environment = lambda_like_environment({"PYTHONDONTWRITEBYTECODE": "1"})
+    with tempfile.TemporaryDirectory(prefix="coldstart-") as scratch:
+        source, compiled = _package_copy(Path(scratch) / "source"), _package_copy(Path(scratch) / "bytecode")
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(compiled)],
+            check=True,
+        )
+        for round_number in range(repeats):
+            for name in names if round_number % 2 == 0 else reversed(names):
+                root = source if name.endswith(FROM_SOURCE) else compiled
+                code = _TIMER.format(root=str(root), statement=VARIANTS[name])
+                wall_ms, cpu_ms = json_result([sys.executable, "-c", code], environment)
+                result.wall_ms[name].append(wall_ms)
+                result.cpu_ms[name].append(cpu_ms)
     return result
+
+
+def _package_copy(folder: Path) -> Path:
+    """The packages a zip ships our code in, without the checkout's __pycache__."""
+    for package in ZIPPED_PACKAGES:
+        shutil.copytree(ROOT / package, folder / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return folder
 
 
 def zip_sizes(*, build: bool) -> tuple[dict[str, int], str]:
@@ -86,3 +117,114 @@ def zip_sizes(*, build: bool) -> tuple[dict[str, int], str]:
     sizes = {name: function["size"] for name, function in info["functions"].items()}
     where = "built by this run with ./build.sh --no-docker" if build else f"from {dist / 'build-info.json'}"
     return sizes, f"{info['runtime']} {info['architecture']}, {where}"
+
+
+# What Lambda runs: the runtime's Python, the zip unzipped into the task folder, first on the path, then the
+# runtime's boto3 (compiled, as the runtime ships it), each variant in a fresh interpreter.
+RUNTIME_PYTHON = "3.13"
+DEPLOYED_VARIANTS = {
+    "image_processor": {
+        "boto3 + PIL.Image + s3, sqs clients": VARIANTS["boto3 + PIL.Image + s3, sqs clients"],
+        "image_processor.handler": VARIANTS["image_processor.handler"],
+    },
+    "db_writer": {
+        "boto3 + dynamodb client": VARIANTS["boto3 + dynamodb client"],
+        "db_writer.handler": VARIANTS["db_writer.handler"],
+    },
+}
+# _TIMER's measurement, with the task folder first on the path and the runtime's SDK after it.
+_DEPLOYED_TIMER = _TIMER.replace("sys.path.insert(0, {root!r})", "sys.path[:0] = [{task!r}, {sdk!r}]")
+
+
+@dataclass
+class DeployedColdStart:
+    """Each variant's CPU ms as deployed: from a zip with its bytecode, and from the same zip without it."""
+
+    python: str
+    with_bytecode: ColdStart
+    from_source: ColdStart
+
+
+def runtime_python() -> str | None:
+    """A Python of the runtime's version here: this one, python3.13 on PATH, or one of pyenv's versions/3.13.*."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [sys.executable, f"python{RUNTIME_PYTHON}"]
+    candidates += map(str, sorted(pyenv_root.glob(f"versions/{RUNTIME_PYTHON}.*/bin/python{RUNTIME_PYTHON}")))
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        check = [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        if found and subprocess.run(check, capture_output=True, text=True).stdout.strip() == RUNTIME_PYTHON:
+            return found
+    return None
+
+
+def measure_deployed(*, repeats: int, root: Path = ROOT) -> DeployedColdStart | str:
+    """Cold starts of the zips ./build.sh makes from `root`, or why they could not be measured."""
+    python = runtime_python()
+    if python is None:
+        return (
+            f"no Python {RUNTIME_PYTHON} here (python{RUNTIME_PYTHON} on PATH or pyenv's versions/{RUNTIME_PYTHON}.*)"
+        )
+    environment = lambda_like_environment({"PYTHONDONTWRITEBYTECODE": "1"})
+    with tempfile.TemporaryDirectory(prefix="deployed-coldstart-") as scratch:
+        folder = Path(scratch)
+        path = f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}"
+        command = [str(root / "build.sh"), "--no-docker", "--python", RUNTIME_PYTHON, "--arch", _host_architecture()]
+        command += ["--out", str(folder / "dist")]
+        built = subprocess.run(command, cwd=root, capture_output=True, text=True, env={**os.environ, "PATH": path})
+        if built.returncode != 0:
+            return f"./build.sh failed: {(built.stdout + built.stderr).strip().splitlines()[-1]}"
+        sdk = _compiled_sdk(python, folder / "sdk")
+        result = DeployedColdStart(python, ColdStart(), ColdStart())
+        tasks = {}
+        for function in DEPLOYED_VARIANTS:
+            with zipfile.ZipFile(folder / "dist" / f"{function}.zip") as archive:
+                archive.extractall(folder / "bytecode" / function)
+                sources = [name for name in archive.namelist() if "__pycache__" not in name]
+                archive.extractall(folder / "source" / function, members=sources)
+            tasks[function] = {
+                "with_bytecode": folder / "bytecode" / function,
+                "from_source": folder / "source" / function,
+            }
+        samples = [
+            (function, kind, name, statement)
+            for function, variants in DEPLOYED_VARIANTS.items()
+            for kind in ("with_bytecode", "from_source")
+            for name, statement in variants.items()
+        ]
+        for round_number in range(repeats):
+            for function, kind, name, statement in samples if round_number % 2 == 0 else reversed(samples):
+                code = _DEPLOYED_TIMER.format(task=str(tasks[function][kind]), sdk=str(sdk), statement=statement)
+                wall_ms, cpu_ms = json_result([python, "-I", "-B", "-c", code], environment)
+                figures: ColdStart = getattr(result, kind)
+                figures.wall_ms.setdefault(name, []).append(wall_ms)
+                figures.cpu_ms.setdefault(name, []).append(cpu_ms)
+    return result
+
+
+def _host_architecture() -> str:
+    """The Lambda architecture whose binaries run here: the only zip whose Pillow this machine can load."""
+    return "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
+
+
+def _compiled_sdk(python: str, destination: Path) -> Path:
+    """boto3 and what it needs, copied from this virtualenv and compiled for `python`, as the runtime ships them."""
+    todo, seen = ["boto3"], set()
+    while todo:
+        try:
+            distribution = importlib.metadata.distribution(todo.pop())
+        except importlib.metadata.PackageNotFoundError:
+            continue  # a requirement whose environment marker excludes this Python
+        if distribution.name in seen:
+            continue
+        seen.add(distribution.name)
+        todo += [re.match(r"[A-Za-z0-9._-]+", req)[0] for req in distribution.requires or [] if "extra ==" not in req]
+        for top in {file.parts[0] for file in distribution.files or []} - {"..", "bin", "__pycache__"}:
+            source = Path(distribution.locate_file(top))
+            if source.is_dir():
+                shutil.copytree(source, destination / top, ignore=shutil.ignore_patterns("__pycache__"))
+            elif source.suffix == ".py":
+                destination.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, destination / top)
+    subprocess.run([python, "-m", "compileall", "-q", str(destination)], check=True, capture_output=True)
+    return destination
