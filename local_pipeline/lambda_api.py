@@ -2,7 +2,7 @@
 
 moto's server knows no function of ours (running one would take Docker), so the runner answers
 `POST /2015-03-31/functions/<function>/invocations` itself for image_processor, the function S3 and
-scripts/replay_processor_failures.py invoke, as Lambda answers it:
+scripts/replay.py invoke, as Lambda answers it:
 - InvocationType Event: queued for the same asynchronous invoker as S3's events (two retries, then
   the on-failure destination), answered 202 with the invocation's request id;
 - RequestResponse (the default): run now, answered 200 with the handler's result, or with the
@@ -11,7 +11,7 @@ scripts/replay_processor_failures.py invoke, as Lambda answers it:
 GetFunctionConfiguration and UpdateFunctionConfiguration (its Environment) are answered too, so
 that settings change as on AWS (`aws lambda update-function-configuration --environment ...`) and
 scripts/reprocess.py reads them as on AWS; and GetFunctionEventInvokeConfig, where
-scripts/replay_processor_failures.py checks which queue is the on-failure destination. Every other
+scripts/replay.py checks which queue is the on-failure destination. Every other
 request, for any other function too, goes on
 to moto.
 """

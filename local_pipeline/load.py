@@ -31,10 +31,10 @@ from typing import Any
 
 from local_pipeline.console import Console
 from local_pipeline.pipeline import Pipeline
-from local_pipeline.reconcile import Reconciliation, reconcile
 from local_pipeline.runtime import peak_rss_mb
 from sample_images import images
 from sample_images.catalogue import PREFIX, light_cases
+from scripts.reconcile import Reconciliation, Target, reconcile
 
 IN_FLIGHT = 32
 SAMPLES = 40
@@ -260,6 +260,19 @@ def _key(index: int, file: File) -> str:
 # --- the run ------------------------------------------------------------------------------------------
 
 
+def reconciliation_target(pipeline: Pipeline) -> Target:
+    """What the reconciliation reads, named from the running pipeline's stack."""
+    stack = pipeline.stack
+    return Target(
+        upload_bucket=stack.uploads_bucket,
+        thumbnail_bucket=stack.thumbnails_bucket,
+        table_name=stack.table,
+        metadata_dlq_url=pipeline.queue_url(stack.metadata_dlq.name),
+        processor_failures_queue_url=pipeline.queue_url(stack.processor_failures_queue.name),
+        thumbnail_prefix=stack.image_processor.environment["THUMBNAIL_PREFIX"],
+    )
+
+
 def run_load(
     pipeline: Pipeline,
     plan: LoadPlan,
@@ -289,7 +302,7 @@ def run_load(
     finished = time.monotonic()
     samples.append((uploads, resident_mb()))
     console.say(f"load: drained {finished - uploaded:.1f} s after the last upload; reconciling")
-    reconciliation = reconcile(pipeline.client, pipeline.stack, pipeline.resources.queue_urls, plan.expected)
+    reconciliation = reconcile(pipeline.client, reconciliation_target(pipeline), plan.expected)
     poisoned = plan.poison_image_processor | plan.poison_db_writer
     report = LoadReport(
         uploads=uploads,

@@ -11,17 +11,17 @@ the upload's own code path and message: the thumbnail settles on whatever the ke
 upload made meanwhile wins), and db_writer orders the record by the object's own sequencer or event
 time, where a later rendering of the same event replaces the record and never a newer event's.
 
-    .venv/bin/python scripts/reprocess.py --dry-run                 # what would be re-rendered, and why
-    .venv/bin/python scripts/reprocess.py                           # 4 at a time, at most 10 a second
-    .venv/bin/python scripts/reprocess.py --prefix 2025/ --force --concurrency 16 --rate 50
+    .venv/bin/python -m scripts.reprocess --dry-run                 # what would be re-rendered, and why
+    .venv/bin/python -m scripts.reprocess                           # 4 at a time, at most 10 a second
+    .venv/bin/python -m scripts.reprocess --prefix 2025/ --force --concurrency 16 --rate 50
 
 It is resumable: interrupted (Ctrl-C, a crash), a second run skips what the first finished, since
 those objects' records now match. Throttling is retried with backoff (botocore's adaptive mode). The
-names come from `terraform output -json` (in terraform/, or --terraform-dir) unless given as options
-or environment variables; AWS_ENDPOINT_URL or --endpoint-url points it at a local stack.
+names come from the running local stack, else `terraform output -json`, unless given as options
+(scripts/stack_outputs.py).
 
 It first checks that the bucket notifies the function (its notification configuration names the
-function), so a mistyped --uploads-bucket cannot render another bucket's objects into the thumbnails
+function), so a mistyped --upload-bucket cannot render another bucket's objects into the thumbnails
 bucket and the table; --any-bucket renders one that does not, on purpose.
 
 Exit status: 0 every object skipped or re-rendered (rejections included); 1 an object failed (its
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -40,18 +39,24 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from stack_outputs import ConfigurationError, Pacer, StackOutputs, clients, head_object, positive, read_record
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for the project's packages
 from image_processor.config import ConfigError, load_settings
 from pipeline_common.metadata_message import LATER_FIELDS, thumbnails_of
+from scripts.stack_outputs import (
+    ConfigurationError,
+    Pacer,
+    add_stack_options,
+    head_object,
+    locate,
+    positive,
+    read_record,
+)
 
 DEFAULT_CONCURRENCY = 4  # well inside a new account's 10 concurrent executions
 DEFAULT_RATE = 10.0
@@ -60,6 +65,7 @@ EVENT_NAME = "ObjectCreated:Reprocess"
 # Throttling is retried by botocore, with backoff and a client-side rate that adapts to it. Lambda's read
 # timeout is longer than the function's 15-minute maximum: a synchronous invoke waits for the handler.
 _RETRIES = {"mode": "adaptive", "max_attempts": 10}
+STACK_OPTIONS = ("--upload-bucket", "--thumbnail-bucket", "--table-name", "--image-processor-function-name")
 _CONFIGS = {"lambda": Config(read_timeout=910, retries=_RETRIES), "dynamodb": Config(retries=_RETRIES)}
 
 
@@ -93,10 +99,10 @@ class Summary:
 
 @dataclass(frozen=True)
 class Target:
-    uploads_bucket: str
-    thumbnails_bucket: str
-    table: str
-    function: str
+    upload_bucket: str
+    thumbnail_bucket: str
+    table_name: str
+    image_processor_function_name: str
 
 
 def why_rerender(stored: Stored, record: dict[str, Any] | None, rendered_with: str, s3: Any, target: Target) -> str:
@@ -109,7 +115,7 @@ def why_rerender(stored: Stored, record: dict[str, Any] | None, rendered_with: s
         return f"rendered with {record.get('rendered_with') or 'older settings'}"
     # A REJECTED record has none.
     for key in [thumbnail["key"] for thumbnail in thumbnails_of(record)]:
-        if head_object(s3, target.thumbnails_bucket, key) is None:
+        if head_object(s3, target.thumbnail_bucket, key) is None:
             return f"thumbnail {key} is missing"
     return ""
 
@@ -153,7 +159,7 @@ def check_event_source(s3: Any, bucket: str, function_arn: str) -> None:
         named = ", ".join(targets) or "no function"
         raise ConfigurationError(
             f"s3://{bucket} is not {function_arn.rsplit(':', 1)[-1]}'s event source (its notifications invoke "
-            f"{named}): nothing was rendered. Check --uploads-bucket, or pass --any-bucket to render it anyway."
+            f"{named}): nothing was rendered. Check --upload-bucket, or pass --any-bucket to render it anyway."
         )
 
 
@@ -193,7 +199,7 @@ class Run:
         self.started = time.monotonic()
 
     def go(self) -> None:
-        s3, uploads = self.aws["s3"], self.target.uploads_bucket
+        s3, uploads = self.aws["s3"], self.target.upload_bucket
         # Counted first, for the ETA: one ListObjectsV2 call per 1,000 objects.
         self.progress.reset(total=sum(len(page) for page in listed(s3, uploads, self.args.prefix)))
         in_flight = threading.BoundedSemaphore(self.args.concurrency * 2)  # the listing stays just ahead
@@ -210,9 +216,9 @@ class Run:
                 self.progress.close()
 
     def one(self, stored: Stored) -> None:
-        where = f"s3://{self.target.uploads_bucket}/{stored.key}"
+        where = f"s3://{self.target.upload_bucket}/{stored.key}"
         try:
-            record = read_record(self.aws["dynamodb"], self.target.table, stored.key)
+            record = read_record(self.aws["dynamodb"], self.target.table_name, stored.key)
             why = (
                 "--force"
                 if self.args.force
@@ -227,8 +233,8 @@ class Run:
                 self.pacer.wait()
                 result = invoke(
                     self.aws["lambda"],
-                    self.target.function,
-                    synthetic_event(stored, record, self.target.uploads_bucket),
+                    self.target.image_processor_function_name,
+                    synthetic_event(stored, record, self.target.upload_bucket),
                 )
             else:
                 result = {"status": "WOULD" if why else "SKIPPED", "missing_later_fields": bool(missing)}
@@ -320,43 +326,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_LOG_EVERY,
         help=f"without a terminal, a progress line per this many objects (default {DEFAULT_LOG_EVERY})",
     )
-    parser.add_argument("--uploads-bucket", help="default: terraform output upload_bucket_name")
-    parser.add_argument("--thumbnails-bucket", help="default: terraform output thumbnail_bucket_name")
-    parser.add_argument("--table", help="default: terraform output dynamodb_table_name")
-    parser.add_argument("--function-name", help="default: terraform output image_processor_function_name")
-    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
-    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
-    parser.add_argument("--region", help="AWS region (default: boto3's)")
+    add_stack_options(parser, *STACK_OPTIONS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    outputs = StackOutputs(args.terraform_dir, dict(os.environ))
     try:
-        target = Target(
-            outputs.value(args.uploads_bucket, "UPLOAD_BUCKET_NAME", "upload_bucket_name", "--uploads-bucket"),
-            outputs.value(
-                args.thumbnails_bucket, "THUMBNAIL_BUCKET_NAME", "thumbnail_bucket_name", "--thumbnails-bucket"
-            ),
-            outputs.value(args.table, "DYNAMODB_TABLE_NAME", "dynamodb_table_name", "--table"),
-            outputs.value(
-                args.function_name, "IMAGE_PROCESSOR_FUNCTION_NAME", "image_processor_function_name", "--function-name"
-            ),
-        )
-        aws = clients(("s3", "dynamodb", "lambda"), "", args.region, args.endpoint_url, _CONFIGS)
-        configuration = aws["lambda"].get_function_configuration(FunctionName=target.function)
+        located = locate(args, *STACK_OPTIONS)
+        target = Target(**located.values)
+        aws = located.clients(("s3", "dynamodb", "lambda"), _CONFIGS)
+        configuration = aws["lambda"].get_function_configuration(FunctionName=target.image_processor_function_name)
         rendered_with = load_settings(configuration["Environment"]["Variables"]).rendered_with
         if not args.any_bucket:
-            check_event_source(aws["s3"], target.uploads_bucket, configuration["FunctionArn"])
+            check_event_source(aws["s3"], target.upload_bucket, configuration["FunctionArn"])
     except (ConfigurationError, ClientError, BotoCoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except ConfigError as error:
-        print(f"error: {target.function}'s environment: {error}", file=sys.stderr)
+        print(f"error: {target.image_processor_function_name}'s environment: {error}", file=sys.stderr)
         return 2
     verb = "listing what would be re-rendered" if args.dry_run else "re-rendering"
-    print(f"{verb} in s3://{target.uploads_bucket}/{args.prefix} with {rendered_with}", flush=True)
+    print(f"{verb} in s3://{target.upload_bucket}/{args.prefix} with {rendered_with}", flush=True)
     run = Run(aws, target, rendered_with, args)
     interrupted = False
     try:

@@ -1,7 +1,7 @@
 """Post-deploy smoke test: one generated image through the deployed pipeline, and both dead-letter queues empty.
 
-    .venv/bin/python scripts/smoke_test.py                  # the stack `terraform output` describes
-    .venv/bin/python scripts/smoke_test.py --endpoint-url http://127.0.0.1:4566 --upload-bucket ... (local)
+    .venv/bin/python -m scripts.smoke_test          # the running local stack, else the one `terraform output` describes
+    .venv/bin/python -m scripts.smoke_test --keep   # leave the upload and its record in place
 
 Steps: check that every resource it uses exists (both buckets, the table, both queues) before writing
 anything, check that the metadata DLQ and the processor-failures queue hold no message, upload a small
@@ -12,9 +12,8 @@ this). Each failure stops the test with a message saying what to look at; the ex
 1, or 2 for bad configuration (a setting missing, or naming a resource that does not exist). A failure
 or an interruption after the upload still deletes it (unless --keep), so no test image stays behind.
 
-Values come from `terraform output -json` (in terraform/, or --terraform-dir) unless given as options
-or environment variables (SMOKE_UPLOAD_BUCKET, SMOKE_THUMBNAIL_BUCKET, SMOKE_TABLE_NAME,
-SMOKE_METADATA_DLQ_URL, SMOKE_PROCESSOR_FAILURES_QUEUE_URL). The caller needs s3:PutObject,
+Values come from the running local stack, else `terraform output -json`, unless given as options
+(scripts/stack_outputs.py). The caller needs s3:PutObject,
 s3:DeleteObject and s3:ListBucket (HeadBucket) on the uploads bucket, s3:GetObject and s3:ListBucket on
 the thumbnails (without ListBucket a removed thumbnail answers 403, not 404), dynamodb:GetItem on the table and
 sqs:GetQueueAttributes on both queues.
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import time
 import uuid
@@ -35,7 +33,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
-from stack_outputs import ConfigurationError, StackOutputs, clients, head_object, read_record
+
+from scripts.stack_outputs import ConfigurationError, add_stack_options, head_object, locate, read_record
 
 DEFAULT_TIMEOUT_S = 120
 POLL_S = 1.0
@@ -56,13 +55,12 @@ class Target:
     upload_prefix: str = ""
 
 
-# (option, environment variable, terraform output)
-SETTINGS = (
-    ("upload_bucket", "SMOKE_UPLOAD_BUCKET", "upload_bucket_name"),
-    ("thumbnail_bucket", "SMOKE_THUMBNAIL_BUCKET", "thumbnail_bucket_name"),
-    ("table_name", "SMOKE_TABLE_NAME", "dynamodb_table_name"),
-    ("metadata_dlq_url", "SMOKE_METADATA_DLQ_URL", "metadata_dlq_url"),
-    ("processor_failures_queue_url", "SMOKE_PROCESSOR_FAILURES_QUEUE_URL", "processor_failures_queue_url"),
+STACK_OPTIONS = (
+    "--upload-bucket",
+    "--thumbnail-bucket",
+    "--table-name",
+    "--metadata-dlq-url",
+    "--processor-failures-queue-url",
 )
 
 
@@ -216,24 +214,10 @@ class SmokeTest:
         self.step(f"dead-letter queues empty {when.split(':')[0]}")
 
 
-def resolve_target(args: argparse.Namespace) -> Target:
-    outputs = StackOutputs(args.terraform_dir, dict(os.environ))
-    values = {
-        option: outputs.value(getattr(args, option), variable, output, "--" + option.replace("_", "-"))
-        for option, variable, output in SETTINGS
-    }
-    return Target(**values, upload_prefix=args.upload_prefix)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for option, variable, output in SETTINGS:
-        flag = "--" + option.replace("_", "-")
-        parser.add_argument(flag, help=f"default: ${variable}, else terraform output {output}")
+    add_stack_options(parser, *STACK_OPTIONS)
     parser.add_argument("--upload-prefix", default="", help="the stack's upload_prefix variable (default: none)")
-    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
-    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
-    parser.add_argument("--region", help="AWS region (default: the queue URLs', else boto3's)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for each step")
     parser.add_argument("--keep", action="store_true", help="leave the upload, its record and thumbnail in place")
     return parser
@@ -242,11 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        target = resolve_target(args)
+        located = locate(args, *STACK_OPTIONS)
     except ConfigurationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    aws = clients(("s3", "sqs", "dynamodb"), target.metadata_dlq_url, args.region, args.endpoint_url)
+    target = Target(**located.values, upload_prefix=args.upload_prefix)
+    aws = located.clients(("s3", "sqs", "dynamodb"))
     test = SmokeTest(target, aws, args.timeout, print)
     try:
         test.run(keep=args.keep)

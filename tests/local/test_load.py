@@ -11,7 +11,7 @@ import pytest
 
 from local_pipeline.faults import RATES
 from local_pipeline.load import MAX_MEMORY_GROWTH, SAMPLES
-from local_pipeline.reconcile import PLACES
+from scripts.reconcile import PLACES
 from tests.local.conftest import free_port
 
 pytestmark = pytest.mark.slow

@@ -14,10 +14,10 @@ from urllib.parse import unquote_plus
 import pytest
 
 from local_pipeline.faults import RATES, FaultConfig
-from local_pipeline.load import WARMUP_PREFIX, plan_load, run_load
+from local_pipeline.load import WARMUP_PREFIX, plan_load, reconciliation_target, run_load
 from local_pipeline.pipeline import Pipeline
-from local_pipeline.reconcile import reconcile
 from sample_images import images
+from scripts.reconcile import reconcile
 from tests.local.conftest import ConsoleLines, wait_until
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ NOT_AN_IMAGE = b"plain text, named .jpg"
 
 def check(pipeline: Pipeline, expected: dict[str, str]) -> Any:
     pipeline.wait_until_drained(DRAIN_TIMEOUT_S)
-    return reconcile(pipeline.client, pipeline.stack, pipeline.resources.queue_urls, expected)
+    return reconcile(pipeline.client, reconciliation_target(pipeline), expected)
 
 
 # --- out-of-order and duplicate delivery, deterministic ----------------------------------------------

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
 
-from tests.operations.conftest import REPO_ROOT, load_script
+from tests.operations.conftest import REPO_ROOT
 from tests.terraform.stack import load_stack
 
 
@@ -35,10 +36,11 @@ def test_every_alarm_is_explained():
     assert alarms and alarms == explained, f"terraform/ has {sorted(alarms)}, docs/operations.md {sorted(explained)}"
 
 
-@pytest.mark.parametrize("script", ["replay_processor_failures", "smoke_test"])
-def test_every_option_of_the_tools_is_documented(script: str):
-    options = set(re.findall(r"--[a-z][a-z-]+", load_script(script).build_parser().format_help())) - {"--help"}
+@pytest.mark.parametrize("tool", ["reprocess", "replay", "smoke_test", "reconcile"])
+def test_every_option_of_the_tools_is_documented(tool: str):
+    parser = importlib.import_module(f"scripts.{tool}").build_parser()
+    options = set(re.findall(r"--[a-z][a-z-]+", parser.format_help())) - {"--help"}
 
     undocumented = sorted(option for option in options if f"`{option}" not in operations_section())
 
-    assert options and not undocumented, f"scripts/{script}.py options missing from docs/operations.md: {undocumented}"
+    assert options and not undocumented, f"scripts.{tool}'s options missing from docs/operations.md: {undocumented}"

@@ -1,4 +1,4 @@
-"""scripts/reprocess.py on the local stack, run as an operator runs it: 200 photos thumbnailed at 256, the
+"""scripts.reprocess on the local stack, run as an operator runs it: 200 photos thumbnailed at 256, the
 size changed to 128 the way it is changed on AWS, a run interrupted half way, a second run that finishes
 without redoing the first half; then extra sizes, from one upload to its delete."""
 
@@ -18,22 +18,22 @@ from PIL import Image
 from sample_images import images
 from tests.local.conftest import wait_until
 from tests.local.subprocess_stack import LocalStack
-from tests.operations.conftest import REPO_ROOT, operator_environment
+from tests.operations.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = REPO_ROOT / "scripts" / "reprocess.py"
 UPLOADS = 200
 
 
-def reprocess(local: LocalStack, *args: str, uploads_bucket: str | None = None) -> subprocess.Popen[str]:
-    stack = local.stack
-    command = [sys.executable, str(SCRIPT), "--endpoint-url", local.endpoint, "--log-every", "10"]
-    command += ["--uploads-bucket", uploads_bucket or stack.uploads_bucket]
-    command += ["--thumbnails-bucket", stack.thumbnails_bucket]
-    command += ["--table", stack.table, "--function-name", stack.image_processor.name, *args]
+def reprocess(environment: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`python -m scripts.reprocess ARGS` on the local stack `environment` points at (local_environment)."""
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=operator_environment()
+        [sys.executable, "-m", "scripts.reprocess", "--log-every", "10", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
     )
 
 
@@ -81,7 +81,9 @@ def set_environment(local: LocalStack, **changes: str) -> None:
     client.update_function_configuration(FunctionName=name, Environment={"Variables": variables | changes})
 
 
-def test_a_size_change_is_rendered_again_for_every_object_across_an_interrupted_run(local_stack: LocalStack):
+def test_a_size_change_is_rendered_again_for_every_object_across_an_interrupted_run(
+    local_stack: LocalStack, local_environment
+):
     s3, stack = local_stack.client("s3"), local_stack.stack
     photo = images.jpeg(400, 300)
     keys = [f"batch/{number:03}.jpg" for number in range(UPLOADS)]
@@ -95,14 +97,14 @@ def test_a_size_change_is_rendered_again_for_every_object_across_an_interrupted_
 
     # A dry run lists all 200 and changes nothing
     before = (thumbnail_listing(local_stack), records(local_stack))
-    code, output = finished(reprocess(local_stack, "--dry-run"))
+    code, output = finished(reprocess(local_environment, "--dry-run"))
     assert code == 0, output
     assert f"dry run: {UPLOADS} of {UPLOADS} would be re-rendered, 0 skipped" in output
     assert output.count("would re-render s3://") == UPLOADS and "rendered with 256;thumbnails/;" in output
     assert (thumbnail_listing(local_stack), records(local_stack)) == before
 
     # Interrupted (Ctrl-C) once it has done about half
-    first = reprocess(local_stack, "--concurrency", "4", "--rate", "40")
+    first = reprocess(local_environment, "--concurrency", "4", "--rate", "40")
     lines = []
     for line in first.stdout:
         lines.append(line)
@@ -118,7 +120,7 @@ def test_a_size_change_is_rendered_again_for_every_object_across_an_interrupted_
     settle(local_stack)
 
     # The second run skips what the first one did and finishes the rest
-    code, output = finished(reprocess(local_stack))
+    code, output = finished(reprocess(local_environment))
     assert code == 0, output
     assert f"done: {UPLOADS} seen, {UPLOADS - done_first} re-rendered, {done_first} skipped, 0 rejected, 0 failed" in (
         output
@@ -132,11 +134,13 @@ def test_a_size_change_is_rendered_again_for_every_object_across_an_interrupted_
     assert {thumbnail_size(local_stack, f"thumbnails/{key}.webp") for key in keys} == {(128, 96)}
 
     # A third run has nothing left to do
-    code, output = finished(reprocess(local_stack))
+    code, output = finished(reprocess(local_environment))
     assert f"done: {UPLOADS} seen, 0 re-rendered, {UPLOADS} skipped" in output, output
 
 
-def test_extra_sizes_come_with_each_upload_and_a_reprocess_and_go_with_its_delete(local_stack: LocalStack):
+def test_extra_sizes_come_with_each_upload_and_a_reprocess_and_go_with_its_delete(
+    local_stack: LocalStack, local_environment
+):
     s3, stack = local_stack.client("s3"), local_stack.stack
     s3.put_object(Bucket=stack.uploads_bucket, Key="sizes/before.jpg", Body=images.jpeg(1200, 800))
     wait_until(lambda: local_stack.item("sizes/before.jpg"), 60, "the record of the photo uploaded before")
@@ -153,7 +157,7 @@ def test_extra_sizes_come_with_each_upload_and_a_reprocess_and_go_with_its_delet
     assert thumbnail_size(local_stack, sizes[1][1]) == (512, 341)
 
     # The photo uploaded before gets them from a reprocess of its prefix; the new one is skipped
-    code, output = finished(reprocess(local_stack, "--prefix", "sizes/"))
+    code, output = finished(reprocess(local_environment, "--prefix", "sizes/"))
     assert code == 0 and "done: 2 seen, 1 re-rendered, 1 skipped" in output, output
     assert thumbnail_size(local_stack, "thumbnails/_sizes/512/sizes/before.jpg.webp") == (512, 341)
 
@@ -164,7 +168,9 @@ def test_extra_sizes_come_with_each_upload_and_a_reprocess_and_go_with_its_delet
     wait_until(lambda: local_stack.item("sizes/after.jpg")["status"]["S"] == "DELETED", 60, "a DELETED record")
 
 
-def test_records_from_before_the_fingerprints_are_named_and_rendered_again_with_force(local_stack: LocalStack):
+def test_records_from_before_the_fingerprints_are_named_and_rendered_again_with_force(
+    local_stack: LocalStack, local_environment
+):
     # GIVEN two photos, one of whose records was written before placeholder, dominant_color and phash existed
     s3, stack = local_stack.client("s3"), local_stack.stack
     for key in ("older/a.jpg", "older/b.jpg"):
@@ -178,22 +184,22 @@ def test_records_from_before_the_fingerprints_are_named_and_rendered_again_with_
     )
 
     # WHEN an ordinary run goes over them, THEN it keeps both but says which lacks what, and how to add them
-    code, output = finished(reprocess(local_stack, "--prefix", "older/", "--dry-run"))
+    code, output = finished(reprocess(local_environment, "--prefix", "older/", "--dry-run"))
     assert code == 0 and "would keep s3://" in output and "older/a.jpg: its record has no placeholder" in output
-    code, output = finished(reprocess(local_stack, "--prefix", "older/"))
+    code, output = finished(reprocess(local_environment, "--prefix", "older/"))
     assert code == 0 and "done: 2 seen, 0 re-rendered, 2 skipped" in output, output
     assert "1 skipped records have no thumbnail_source, placeholder, dominant_color, phash" in output
     assert "--force" in output
     assert "placeholder" not in local_stack.item("older/a.jpg")
 
     # WHEN it is forced, THEN the record has them
-    code, output = finished(reprocess(local_stack, "--prefix", "older/", "--force"))
+    code, output = finished(reprocess(local_environment, "--prefix", "older/", "--force"))
     assert code == 0 and "done: 2 seen, 2 re-rendered" in output, output
     settle(local_stack)
     assert {"placeholder", "dominant_color", "phash"} <= set(local_stack.item("older/a.jpg"))
 
 
-def test_an_error_while_handling_an_object_is_a_failure_not_a_silent_skip(local_stack: LocalStack):
+def test_an_error_while_handling_an_object_is_a_failure_not_a_silent_skip(local_stack: LocalStack, local_environment):
     # GIVEN an upload whose record the tool cannot read (its thumbnails are not a list of renditions)
     s3, stack = local_stack.client("s3"), local_stack.stack
     s3.put_object(Bucket=stack.uploads_bucket, Key="odd/record.jpg", Body=images.jpeg(400, 300))
@@ -206,7 +212,7 @@ def test_an_error_while_handling_an_object_is_a_failure_not_a_silent_skip(local_
         ExpressionAttributeValues={":odd": {"S": "not a list"}},
     )
 
-    code, output = finished(reprocess(local_stack, "--prefix", "odd/"))
+    code, output = finished(reprocess(local_environment, "--prefix", "odd/"))
 
     # THEN the object counts as failed, with the error, and the exit status says so
     assert code == 1, output
@@ -214,13 +220,15 @@ def test_an_error_while_handling_an_object_is_a_failure_not_a_silent_skip(local_
     assert "done: 1 seen, 0 re-rendered, 0 skipped, 0 rejected, 1 failed" in output
 
 
-def test_a_bucket_that_does_not_notify_the_function_is_refused_unless_asked_for(local_stack: LocalStack):
-    # GIVEN another bucket with a photo in it: a mistyped --uploads-bucket
+def test_a_bucket_that_does_not_notify_the_function_is_refused_unless_asked_for(
+    local_stack: LocalStack, local_environment
+):
+    # GIVEN another bucket with a photo in it: a mistyped --upload-bucket
     s3 = local_stack.client("s3")
     s3.create_bucket(Bucket="reprocess-other-bucket")
     s3.put_object(Bucket="reprocess-other-bucket", Key="elsewhere.jpg", Body=images.jpeg(400, 300))
 
-    code, output = finished(reprocess(local_stack, "--dry-run", uploads_bucket="reprocess-other-bucket"))
+    code, output = finished(reprocess(local_environment, "--dry-run", "--upload-bucket", "reprocess-other-bucket"))
 
     # THEN it stops as a configuration error before listing anything
     assert code == 2, output
@@ -230,7 +238,7 @@ def test_a_bucket_that_does_not_notify_the_function_is_refused_unless_asked_for(
 
     # WHEN the operator means it
     code, output = finished(
-        reprocess(local_stack, "--dry-run", "--any-bucket", uploads_bucket="reprocess-other-bucket")
+        reprocess(local_environment, "--dry-run", "--any-bucket", "--upload-bucket", "reprocess-other-bucket")
     )
     # THEN it goes ahead
     assert code == 0, output

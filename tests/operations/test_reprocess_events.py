@@ -1,4 +1,4 @@
-"""scripts/reprocess.py's synthetic events through both handlers in moto: a re-render replaces the record it
+"""scripts.reprocess's synthetic events through both handlers in moto: a re-render replaces the record it
 was made for, never a newer upload's, and a photo that predates the stack gets a record that the next real
 upload still replaces."""
 
@@ -11,10 +11,9 @@ from PIL import Image
 
 from image_processor import fingerprints
 from sample_images import images
+from scripts import reprocess
 from tests.conftest import load_event, s3_event
-from tests.operations.conftest import load_script
 
-reprocess = load_script("reprocess")
 RENDERED_WITH = "256;thumbnails/;52428800;100000000;0;1"
 
 

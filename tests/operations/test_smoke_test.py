@@ -1,4 +1,4 @@
-"""scripts/smoke_test.py against the local stack: it passes on a working pipeline, and fails with a message
+"""scripts.smoke_test against the local stack: it passes on a working pipeline, and fails with a message
 that says what to look at when the pipeline is not working."""
 
 from __future__ import annotations
@@ -7,52 +7,28 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from scripts import smoke_test as smoke_tool
+from scripts.stack_outputs import OUTPUT_OF, attribute
 from tests.local.subprocess_stack import LocalStack
-from tests.operations.conftest import REPO_ROOT, load_script, operator_environment
+from tests.operations.conftest import operator_environment, run_tool
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = REPO_ROOT / "scripts" / "smoke_test.py"
-smoke_tool = load_script("smoke_test")
 
-
-def target(local: LocalStack, **override: str):
-    stack = local.stack
-    values = {
-        "upload_bucket": stack.uploads_bucket,
-        "thumbnail_bucket": stack.thumbnails_bucket,
-        "table_name": stack.table,
-        "metadata_dlq_url": local.queue_url(stack.metadata_dlq.name),
-        "processor_failures_queue_url": local.queue_url(stack.processor_failures_queue.name),
-    }
-    return smoke_tool.Target(**values | override)
-
-
-def target_options(local: LocalStack, **override: str) -> list[str]:
-    values = vars(target(local, **override))
-    return [argument for option, _, _ in smoke_tool.SETTINGS for argument in (flag(option), values[option])]
-
-
-def flag(option: str) -> str:
-    return "--" + option.replace("_", "-")
-
-
-def smoke(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        env=env or operator_environment(),
-        timeout=300,
-        check=False,
+def target(local_outputs: dict[str, str]):
+    """The smoke test's target on the local stack, from its outputs."""
+    return smoke_tool.Target(
+        **{attribute(option): local_outputs[OUTPUT_OF[option]] for option in smoke_tool.STACK_OPTIONS}
     )
+
+
+def smoke(*arguments: str, env: dict[str, str]):
+    return run_tool("smoke_test", *arguments, env=env)
 
 
 def test_generated_image_is_a_valid_png_unique_to_its_seed():
@@ -64,12 +40,13 @@ def test_generated_image_is_a_valid_png_unique_to_its_seed():
     assert first != second
 
 
-def test_smoke_test_passes_against_the_local_stack_described_by_terraform_output(local_stack, tmp_path: Path):
-    # GIVEN a `terraform` on PATH whose `output -json` describes the local stack
-    values = vars(target(local_stack))
+def test_smoke_test_passes_against_the_local_stack_described_by_terraform_output(
+    local_stack, local_outputs, tmp_path: Path
+):
+    # GIVEN a `terraform` on PATH whose `output -json` describes the local stack (the stack's own file unused)
     document = {
-        output: {"sensitive": False, "type": "string", "value": values[option]}
-        for option, _, output in smoke_tool.SETTINGS
+        OUTPUT_OF[option]: {"sensitive": False, "type": "string", "value": local_outputs[OUTPUT_OF[option]]}
+        for option in smoke_tool.STACK_OPTIONS
     }
     (tmp_path / "outputs.json").write_text(json.dumps(document))
     terraform = tmp_path / "terraform"
@@ -80,6 +57,7 @@ def test_smoke_test_passes_against_the_local_stack_described_by_terraform_output
     result = smoke("--endpoint-url", local_stack.endpoint, "--terraform-dir", "live", env=environment)
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.startswith("stack: terraform output in live/\n")
     assert (tmp_path / "arguments").read_text().split() == ["-chdir=live", "output", "-json"]
     steps = [re.match(r"ok +[\d.]+ s  (.*)", line)[1] for line in result.stdout.splitlines() if line.startswith("ok")]
     assert steps[0] == "buckets, table and queues exist"
@@ -94,25 +72,27 @@ def test_smoke_test_passes_against_the_local_stack_described_by_terraform_output
         "record",
         "thumbnails",
     ]
-    uploaded = steps[1].split()[1].removeprefix(f"s3://{local_stack.stack.uploads_bucket}/")
+    uploaded = steps[1].split()[1].removeprefix(f"s3://{local_outputs['upload_bucket_name']}/")
+    thumbnail_bucket = local_outputs["thumbnail_bucket_name"]
     assert steps[2:4] == [
         "record PROCESSED",
-        f"thumbnail s3://{local_stack.stack.thumbnails_bucket}/thumbnails/{uploaded}.webp ({steps[3].split('(')[1]}",
+        f"thumbnail s3://{thumbnail_bucket}/thumbnails/{uploaded}.webp ({steps[3].split('(')[1]}",
     ]
     assert steps[6:] == ["record DELETED", "thumbnails removed"]
     assert result.stdout.splitlines()[-1].startswith("PASS: the pipeline processed, recorded and removed an upload")
     # It cleaned up after itself: no thumbnail is left.
-    listing = local_stack.client("s3").list_objects_v2(Bucket=local_stack.stack.thumbnails_bucket, Prefix="thumbnails/")
+    listing = local_stack.client("s3").list_objects_v2(Bucket=thumbnail_bucket, Prefix="thumbnails/")
     assert listing.get("KeyCount", 0) == 0
 
 
-def test_smoke_test_fails_when_a_dead_letter_queue_holds_a_message(local_stack: LocalStack):
-    failures = local_stack.queue_url(local_stack.stack.processor_failures_queue.name)
+def test_smoke_test_fails_when_a_dead_letter_queue_holds_a_message(
+    local_stack: LocalStack, local_outputs, local_environment
+):
+    failures = local_outputs["processor_failures_queue_url"]
     sqs = local_stack.client("sqs")
     sqs.send_message(QueueUrl=failures, MessageBody=json.dumps({"requestPayload": {"Records": []}}))
-    variables = {variable: vars(target(local_stack))[option] for option, variable, _ in smoke_tool.SETTINGS}
     try:
-        result = smoke("--endpoint-url", local_stack.endpoint, env=operator_environment(**variables))
+        result = smoke(env=local_environment)
     finally:
         sqs.purge_queue(QueueUrl=failures)
 
@@ -122,17 +102,11 @@ def test_smoke_test_fails_when_a_dead_letter_queue_holds_a_message(local_stack: 
     assert "image-pipeline-dev-processor-failures: 1" in result.stderr and "replay" in result.stderr
 
 
-def test_smoke_test_fails_when_no_record_appears(local_stack: LocalStack):
+def test_smoke_test_fails_when_no_record_appears(local_stack: LocalStack, local_environment):
     # GIVEN uploads go to a bucket nothing processes
     local_stack.client("s3").create_bucket(Bucket="smoke-unwatched")
 
-    result = smoke(
-        "--endpoint-url",
-        local_stack.endpoint,
-        "--timeout",
-        "2",
-        *target_options(local_stack, upload_bucket="smoke-unwatched"),
-    )
+    result = smoke("--timeout", "2", "--upload-bucket", "smoke-unwatched", env=local_environment)
 
     assert result.returncode == 1
     assert "FAIL: no PROCESSED record for smoke-test/" in result.stderr and "after 2 s" in result.stderr
@@ -145,16 +119,18 @@ def test_smoke_test_fails_when_no_record_appears(local_stack: LocalStack):
 @pytest.mark.parametrize(
     ("override", "named"),
     [
-        ({"thumbnail_bucket": "no-such-thumbnails"}, "thumbnails bucket no-such-thumbnails"),
-        ({"table_name": "no-such-table"}, "table no-such-table"),
+        (("--thumbnail-bucket", "no-such-thumbnails"), "thumbnails bucket no-such-thumbnails"),
+        (("--table-name", "no-such-table"), "table no-such-table"),
     ],
 )
-def test_smoke_test_checks_every_resource_before_it_writes(local_stack: LocalStack, override, named):
-    # GIVEN a setting that names a resource that does not exist
-    uploads = local_stack.stack.uploads_bucket
+def test_smoke_test_checks_every_resource_before_it_writes(
+    local_stack: LocalStack, local_outputs, local_environment, override, named
+):
+    # GIVEN an option that names a resource that does not exist
+    uploads = local_outputs["upload_bucket_name"]
     before = local_stack.client("s3").list_objects_v2(Bucket=uploads, Prefix="smoke-test/").get("KeyCount", 0)
 
-    result = smoke("--endpoint-url", local_stack.endpoint, *target_options(local_stack, **override))
+    result = smoke(*override, env=local_environment)
 
     # THEN it is a configuration error (exit status 2) naming the resource, and nothing was uploaded
     assert result.returncode == 2, result.stdout + result.stderr
@@ -164,11 +140,11 @@ def test_smoke_test_checks_every_resource_before_it_writes(local_stack: LocalSta
     assert after == before
 
 
-def test_smoke_test_reports_a_rejection_with_its_reason(local_stack: LocalStack):
+def test_smoke_test_reports_a_rejection_with_its_reason(local_stack: LocalStack, local_outputs):
     # GIVEN the upload's record says REJECTED
     key = "smoke-test/rejected.png"
     local_stack.client("dynamodb").put_item(
-        TableName=local_stack.stack.table,
+        TableName=local_outputs["dynamodb_table_name"],
         Item={
             "image_key": {"S": key},
             "status": {"S": "REJECTED"},
@@ -177,7 +153,7 @@ def test_smoke_test_reports_a_rejection_with_its_reason(local_stack: LocalStack)
         },
     )
     clients = {name: local_stack.client(name) for name in ("s3", "sqs", "dynamodb")}
-    test = smoke_tool.SmokeTest(target(local_stack), clients, 30, lambda line: None)
+    test = smoke_tool.SmokeTest(target(local_outputs), clients, 30, lambda line: None)
 
     with pytest.raises(smoke_tool.SmokeTestFailedError, match=r"REJECTED: corrupt_image: broken PNG file"):
         test.wait_for_record(key, "PROCESSED")
@@ -191,6 +167,8 @@ def test_smoke_test_names_what_is_missing(tmp_path: Path):
     result = smoke(env=operator_environment(PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}"))
 
     assert result.returncode == 2
-    assert "no upload_bucket_name: pass --upload-bucket, set SMOKE_UPLOAD_BUCKET, or deploy terraform/ first" in (
-        result.stderr
+    assert result.stderr.startswith("stack: terraform output in terraform/\n")
+    assert (
+        "error: no upload_bucket_name: pass --upload-bucket, start the local stack (scripts/local.sh) or deploy "
+        in (result.stderr)
     )

@@ -7,13 +7,12 @@ deletes the record only once Lambda has accepted the invocation (status 202). Fr
 owns the event: it retries it, and if it fails again it sends a new record to the same queue, which
 this run leaves for the next one, so a replay never loops on its own failures.
 
-    .venv/bin/python scripts/replay_processor_failures.py --dry-run       # list what would be replayed
-    .venv/bin/python scripts/replay_processor_failures.py --rate 5        # replay, 5 invocations a second
+    .venv/bin/python -m scripts.replay --dry-run       # list what would be replayed
+    .venv/bin/python -m scripts.replay --rate 5        # replay, 5 invocations a second
 
-The queue URL and function name come from `terraform output -json` (in terraform/, or --terraform-dir),
-unless given with --queue-url and --function-name or the PROCESSOR_FAILURES_QUEUE_URL and
-IMAGE_PROCESSOR_FUNCTION_NAME environment variables. AWS credentials and region are boto3's usual
-ones (the region defaults to the queue URL's); AWS_ENDPOINT_URL or --endpoint-url points it elsewhere.
+The queue URL and function name come from the running local stack, else `terraform output -json`,
+unless given with --processor-failures-queue-url and --image-processor-function-name
+(scripts/stack_outputs.py). AWS credentials are boto3's usual ones (the region defaults to the queue URL's).
 
 Before receiving anything it checks that the queue is the function's on-failure destination, so it
 never takes messages from another queue (the metadata queue, a DLQ) by mistake. --dry-run reads the
@@ -28,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,13 +34,15 @@ from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
-from stack_outputs import ConfigurationError, Pacer, StackOutputs, clients, positive
+
+from scripts.stack_outputs import ConfigurationError, Pacer, add_stack_options, locate, positive
 
 ACCEPTED = 202
 # Long enough to read the whole queue in one run; what this run does not delete is released at its end.
 VISIBILITY_TIMEOUT_S = 300
 RECEIVE_WAIT_S = 1
 DEFAULT_RATE = 5.0
+STACK_OPTIONS = ("--processor-failures-queue-url", "--image-processor-function-name")
 
 Invoke = Callable[[dict[str, Any]], int]
 
@@ -246,28 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"most invocations a second (default {DEFAULT_RATE:g})",
     )
     parser.add_argument("--max", type=positive(int), dest="limit", help="replay at most this many records")
-    parser.add_argument("--queue-url", help="processor-failures queue (default: terraform output)")
-    parser.add_argument("--function-name", help="image_processor's function name (default: terraform output)")
-    parser.add_argument("--terraform-dir", default="terraform", help="where to run `terraform output -json`")
-    parser.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local stack (default: AWS_ENDPOINT_URL)")
-    parser.add_argument("--region", help="AWS region (default: the queue URL's, else boto3's)")
+    add_stack_options(parser, *STACK_OPTIONS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    outputs = StackOutputs(args.terraform_dir, dict(os.environ))
     try:
-        queue_url = outputs.value(
-            args.queue_url, "PROCESSOR_FAILURES_QUEUE_URL", "processor_failures_queue_url", "--queue-url"
-        )
-        function = outputs.value(
-            args.function_name, "IMAGE_PROCESSOR_FUNCTION_NAME", "image_processor_function_name", "--function-name"
-        )
+        located = locate(args, *STACK_OPTIONS)
     except ConfigurationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    aws = clients(("sqs", "lambda"), queue_url, args.region, args.endpoint_url)
+    queue_url = located.values["processor_failures_queue_url"]
+    function = located.values["image_processor_function_name"]
+    aws = located.clients(("sqs", "lambda"))
     settings = Settings(queue_url, function, args.rate, args.limit, args.dry_run)
     mode = "listing (dry run)" if args.dry_run else f"replaying to {function} at most {args.rate:g}/s"
     print(f"{mode}: {queue_url}")

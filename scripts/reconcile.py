@@ -24,7 +24,11 @@ The invariant:
 Keys whose latest operation waits in a dead-letter queue are counted and skip checks 3-4: a replay
 will settle them.
 
-`python -m local_pipeline.reconcile` runs it against a running local stack.
+    .venv/bin/python -m scripts.reconcile          # the running local stack, else the one `terraform output` describes
+
+The names come from the running local stack, else `terraform output -json`, unless given as options
+(scripts/stack_outputs.py); the thumbnail prefix is image_processor's own setting (its THUMBNAIL_PREFIX). Exit status:
+0 the invariant holds; 1 a problem was found (each is printed); 2 bad arguments or configuration.
 """
 
 from __future__ import annotations
@@ -38,12 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
 
+from image_processor.config import ConfigError, load_settings
 from image_processor.images import thumbnail_key
-from local_pipeline.stack import FAKE_CREDENTIALS, REGION, Stack, default_stack
 from pipeline_common.metadata_message import STATUSES, thumbnails_of
+from scripts.stack_outputs import ConfigurationError, add_stack_options, locate
 
 RECORDED = "table record"
 SUPERSEDED = "superseded by a later operation on its key"
@@ -54,6 +59,26 @@ PLACES = (RECORDED, SUPERSEDED, METADATA_DLQ, PROCESSOR_FAILURES)
 PEEK_VISIBILITY_S = 60
 # Problems printed in full; the rest are counted.
 SHOWN_PROBLEMS = 25
+STACK_OPTIONS = (
+    "--upload-bucket",
+    "--thumbnail-bucket",
+    "--table-name",
+    "--metadata-dlq-url",
+    "--processor-failures-queue-url",
+    "--image-processor-function-name",
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the pipeline's work is: what the invariant reads."""
+
+    upload_bucket: str
+    thumbnail_bucket: str
+    table_name: str
+    metadata_dlq_url: str
+    processor_failures_queue_url: str
+    thumbnail_prefix: str  # image_processor's THUMBNAIL_PREFIX: which upload each thumbnail key belongs to
 
 
 @dataclass(frozen=True)
@@ -117,20 +142,18 @@ class Reconciliation:
         }
 
 
-def reconcile(
-    clients: Any, stack: Stack, queue_urls: Mapping[str, str], expected: Mapping[str, str] | None = None
-) -> Reconciliation:
+def reconcile(clients: Any, target: Target, expected: Mapping[str, str] | None = None) -> Reconciliation:
     """Checks the invariant on the stack as it is now; call it once the pipeline has drained.
 
     `clients(service)` returns a boto3 client; `expected` optionally maps keys to the status their
     latest operation must have (PROCESSED, REJECTED or DELETED).
     """
     s3, sqs = clients("s3"), clients("sqs")
-    history = _history(s3, stack.uploads_bucket)
-    records = _records(clients("dynamodb"), stack.table)
-    in_dlq = _metadata_dlq(sqs, queue_urls[stack.metadata_dlq.name])
-    in_failures = _processor_failures(sqs, queue_urls[stack.processor_failures_queue.name])
-    thumbnails = _objects(s3, stack.thumbnails_bucket)
+    history = _history(s3, target.upload_bucket)
+    records = _records(clients("dynamodb"), target.table_name)
+    in_dlq = _metadata_dlq(sqs, target.metadata_dlq_url)
+    in_failures = _processor_failures(sqs, target.processor_failures_queue_url)
+    thumbnails = _objects(s3, target.thumbnail_bucket)
 
     result = Reconciliation(keys=len(history), thumbnails=len(thumbnails))
     known = {(op.key, op.version_id) for ops in history.values() for op in ops}
@@ -150,8 +173,7 @@ def reconcile(
         result.records[record.get("status", "no status")] += 1
         if key not in history:
             result.problems.append(f"{key!r}: a record, but the key was never uploaded")
-    prefix = stack.image_processor.environment["THUMBNAIL_PREFIX"]
-    _check_thumbnails(result, history, records, waiting, thumbnails, prefix)
+    _check_thumbnails(result, history, records, waiting, thumbnails, target.thumbnail_prefix)
     return result
 
 
@@ -319,30 +341,30 @@ def peek(sqs: Any, queue_url: str) -> Iterator[str]:
 # --- command ------------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m local_pipeline.reconcile",
-        description="Check that every upload to a running local stack is accounted for (see the module's doc).",
+        description="Check that every upload is accounted for, once the pipeline has drained (see the module's doc)."
     )
-    parser.add_argument(
-        "--endpoint", default="http://127.0.0.1:4566", help="the local stack (default http://127.0.0.1:4566)"
-    )
-    args = parser.parse_args(argv)
-    stack = default_stack()
+    add_stack_options(parser, *STACK_OPTIONS)
+    return parser
 
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=args.endpoint,
-            region_name=REGION,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
 
-    sqs = client("sqs")
-    queues = (stack.metadata_dlq.name, stack.processor_failures_queue.name)
-    queue_urls = {name: sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in queues}
-    result = reconcile(client, stack, queue_urls)
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        located = locate(args, *STACK_OPTIONS)
+        aws = located.clients(("s3", "sqs", "dynamodb", "lambda"))
+        names = dict(located.values)
+        function = names.pop("image_processor_function_name")
+        variables = aws["lambda"].get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+        prefix = load_settings(variables).thumbnail_prefix
+        result = reconcile(aws.__getitem__, Target(**names, thumbnail_prefix=prefix))
+    except (ConfigurationError, ClientError, BotoCoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ConfigError as error:
+        print(f"error: {function}'s environment: {error}", file=sys.stderr)
+        return 2
     print(result.render())
     return 0 if result.ok else 1
 

@@ -1,4 +1,4 @@
-"""scripts/replay_processor_failures.py: re-invokes image_processor with each on-failure record's S3 event,
+"""scripts.replay: re-invokes image_processor with each on-failure record's S3 event,
 deletes a record only once Lambda accepted its invocation, and never loops on records its own replay causes.
 
 The queue is moto's (in process) or the local stack's. Lambda is moto's where moto can answer Invoke
@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 import zipfile
@@ -25,13 +23,12 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from sample_images import images
+from scripts import replay as replay_tool
 from tests.conftest import s3_event
 from tests.local.conftest import wait_until
 from tests.local.subprocess_stack import LocalStack
-from tests.operations.conftest import REPO_ROOT, load_script, operator_environment
+from tests.operations.conftest import run_tool
 
-replay_tool = load_script("replay_processor_failures")
-SCRIPT = REPO_ROOT / "scripts" / "replay_processor_failures.py"
 FUNCTION = "image-pipeline-dev-image-processor"
 QUEUE = "image-pipeline-dev-processor-failures"
 UPLOADS = "image-pipeline-dev-uploads-123456789012-us-east-1"
@@ -275,7 +272,9 @@ def test_main_replays_through_lambda_and_empties_the_queue(moto_lambda, capsys):
     create_function(FUNCTION, on_failure_queue_url=url)
     enqueue(url, failure_record("main/a.jpg"), failure_record("main/b.jpg"))
 
-    status, output = run_main("--queue-url", url, "--function-name", FUNCTION, capsys=capsys)
+    status, output = run_main(
+        "--processor-failures-queue-url", url, "--image-processor-function-name", FUNCTION, capsys=capsys
+    )
 
     assert status == 0, output
     assert "2 replayed, 0 left in the queue" in output
@@ -293,7 +292,9 @@ def test_main_receives_nothing_from_a_queue_that_is_not_the_functions_on_failure
     elsewhere = sqs.create_queue(QueueName=QUEUE)["QueueUrl"] if destination == "another queue" else None
     create_function(FUNCTION, on_failure_queue_url=elsewhere)
 
-    status, output = run_main("--queue-url", url, "--function-name", FUNCTION, capsys=capsys)
+    status, output = run_main(
+        "--processor-failures-queue-url", url, "--image-processor-function-name", FUNCTION, capsys=capsys
+    )
 
     # THEN it stops as a configuration error, and the message was never received
     assert status == 2
@@ -329,20 +330,18 @@ def test_main_takes_its_settings_from_terraform_output(moto_lambda, tmp_path, mo
 
 def test_main_says_what_is_missing_without_a_deployed_stack(aws, tmp_path, monkeypatch, capsys):
     fake_terraform(tmp_path, monkeypatch, {})
-    for name in ("PROCESSOR_FAILURES_QUEUE_URL", "IMAGE_PROCESSOR_FUNCTION_NAME"):
-        monkeypatch.delenv(name, raising=False)
 
     status, output = run_main(capsys=capsys)
 
     assert status == 2
-    assert "no processor_failures_queue_url: pass --queue-url, set PROCESSOR_FAILURES_QUEUE_URL" in output
+    assert "no processor_failures_queue_url: pass --processor-failures-queue-url, start the local stack" in output
 
 
 # --- against the local stack -----------------------------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_replay_against_the_local_stack(local_stack: LocalStack):
+def test_replay_against_the_local_stack(local_stack: LocalStack, local_environment):
     stack, s3 = local_stack.stack, local_stack.client("s3")
     failures = stack.processor_failures_queue.name
     keys = [f"replay/photo {n}.jpg" for n in range(3)]
@@ -354,23 +353,12 @@ def test_replay_against_the_local_stack(local_stack: LocalStack):
         s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=images.jpeg(400, 300))
     wait_until(lambda: local_stack.depth(failures) == 3, 60, "three on-failure records")
     s3.create_bucket(Bucket=stack.thumbnails_bucket)
-    command = [
-        sys.executable,
-        str(SCRIPT),
-        "--endpoint-url",
-        local_stack.endpoint,
-        "--queue-url",
-        local_stack.queue_url(failures),
-        "--function-name",
-        stack.image_processor.name,
-    ]
 
     # WHEN the operator points it at the wrong queue by mistake: the metadata DLQ, holding a message
     sqs = local_stack.client("sqs")
     dlq_url = local_stack.queue_url(stack.metadata_dlq.name)
     sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"key": "waiting.jpg"}))
-    wrong = [*command[:5], dlq_url, *command[6:]]  # --queue-url names the DLQ
-    mistaken = subprocess.run(wrong, capture_output=True, text=True, env=operator_environment(), timeout=60)
+    mistaken = run_tool("replay", "--processor-failures-queue-url", dlq_url, env=local_environment, timeout=60)
     # THEN it refuses before receiving anything: the message was never received
     assert mistaken.returncode == 2, mistaken.stdout + mistaken.stderr
     assert f"is not {stack.image_processor.name}'s on-failure destination" in mistaken.stderr
@@ -379,9 +367,7 @@ def test_replay_against_the_local_stack(local_stack: LocalStack):
     sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
     # WHEN the operator looks first: the dry run lists the three and leaves them
-    dry = subprocess.run(
-        [*command, "--dry-run"], capture_output=True, text=True, env=operator_environment(), timeout=60
-    )
+    dry = run_tool("replay", "--dry-run", env=local_environment, timeout=60)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert sorted(line.split(" (")[0] for line in dry.stdout.splitlines() if line.startswith("would")) == [
         f"would replay  ObjectCreated:Put s3://{stack.uploads_bucket}/{key}" for key in keys
@@ -389,7 +375,7 @@ def test_replay_against_the_local_stack(local_stack: LocalStack):
     assert "NoSuchBucket" in dry.stdout and local_stack.depth(failures) == 3
 
     # WHEN the replay runs: one asynchronous Invoke per record, which the local stack queues and runs
-    replay = subprocess.run(command, capture_output=True, text=True, env=operator_environment(), timeout=60)
+    replay = run_tool("replay", env=local_environment, timeout=60)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert len([line for line in replay.stdout.splitlines() if line.startswith("replayed ")]) == 3, replay.stdout
 
