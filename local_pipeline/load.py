@@ -315,7 +315,7 @@ def _drive(pipeline: Pipeline, steps: list[Step], progress: Callable[[int], None
     """Uploads and deletes in plan order, at most IN_FLIGHT operations ahead of image_processor; returns
     the counts of uploads, deletes and bytes uploaded."""
     s3 = pipeline.client("s3")
-    bucket = pipeline.stack.uploads_bucket
+    bucket = pipeline.stack.upload_bucket
     finished_before = pipeline.invoker.finished
     uploads = deletes = uploaded_bytes = 0
     for step in steps:

@@ -126,11 +126,11 @@ def reconcile(
     latest operation must have (PROCESSED, REJECTED or DELETED).
     """
     s3, sqs = clients("s3"), clients("sqs")
-    history = _history(s3, stack.uploads_bucket)
-    records = _records(clients("dynamodb"), stack.table)
+    history = _history(s3, stack.upload_bucket)
+    records = _records(clients("dynamodb"), stack.table_name)
     in_dlq = _metadata_dlq(sqs, queue_urls[stack.metadata_dlq.name])
     in_failures = _processor_failures(sqs, queue_urls[stack.processor_failures_queue.name])
-    thumbnails = _objects(s3, stack.thumbnails_bucket)
+    thumbnails = _objects(s3, stack.thumbnail_bucket)
 
     result = Reconciliation(keys=len(history), thumbnails=len(thumbnails))
     known = {(op.key, op.version_id) for ops in history.values() for op in ops}

@@ -31,10 +31,10 @@ class World:
         self.s3 = aws("s3")
 
     def upload(self, key: str) -> str:
-        return self.s3.put_object(Bucket=self.stack.uploads_bucket, Key=key, Body=b"image")["VersionId"]
+        return self.s3.put_object(Bucket=self.stack.upload_bucket, Key=key, Body=b"image")["VersionId"]
 
     def delete(self, key: str) -> str:
-        return self.s3.delete_object(Bucket=self.stack.uploads_bucket, Key=key)["VersionId"]
+        return self.s3.delete_object(Bucket=self.stack.upload_bucket, Key=key)["VersionId"]
 
     def record(
         self,
@@ -53,10 +53,10 @@ class World:
         elif status == "PROCESSED":
             item["thumbnails"] = thumbnails or [{"size": Decimal(256), "key": f"thumbnails/{key}.webp", "bytes": size}]
         serialize = TypeSerializer().serialize
-        self.aws("dynamodb").put_item(TableName=self.stack.table, Item={k: serialize(v) for k, v in item.items()})
+        self.aws("dynamodb").put_item(TableName=self.stack.table_name, Item={k: serialize(v) for k, v in item.items()})
 
     def thumbnail(self, key: str, body: bytes = THUMBNAIL) -> None:
-        self.s3.put_object(Bucket=self.stack.thumbnails_bucket, Key=f"thumbnails/{key}.webp", Body=body)
+        self.s3.put_object(Bucket=self.stack.thumbnail_bucket, Key=f"thumbnails/{key}.webp", Body=body)
 
     def processed(self, key: str) -> str:
         version = self.upload(key)
@@ -216,7 +216,7 @@ def processed_in_two_sizes(world: World, key: str) -> None:
     ]
     world.record(key, "PROCESSED", version, thumbnails=renditions)
     for rendition in renditions:
-        world.s3.put_object(Bucket=world.stack.thumbnails_bucket, Key=rendition["key"], Body=THUMBNAIL)
+        world.s3.put_object(Bucket=world.stack.thumbnail_bucket, Key=rendition["key"], Body=THUMBNAIL)
 
 
 def test_every_size_of_a_record_with_extra_sizes_is_checked(world):
@@ -224,7 +224,7 @@ def test_every_size_of_a_record_with_extra_sizes_is_checked(world):
     processed_in_two_sizes(world, "b.jpg")
     assert world.reconcile().ok
 
-    world.s3.delete_object(Bucket=world.stack.thumbnails_bucket, Key="thumbnails/_sizes/512/a.jpg.webp")
+    world.s3.delete_object(Bucket=world.stack.thumbnail_bucket, Key="thumbnails/_sizes/512/a.jpg.webp")
     world.record("b.jpg", "DELETED", world.delete("b.jpg"))
 
     assert world.reconcile().problems == [
@@ -286,5 +286,5 @@ def test_the_command_prints_the_counts_and_fails_on_a_problem(world, endpoint, c
 
 
 def _version(world: World, key: str) -> str:
-    versions = world.s3.list_object_versions(Bucket=world.stack.uploads_bucket, Prefix=key)["Versions"]
+    versions = world.s3.list_object_versions(Bucket=world.stack.upload_bucket, Prefix=key)["Versions"]
     return next(v["VersionId"] for v in versions if v["IsLatest"])

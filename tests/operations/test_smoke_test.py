@@ -26,9 +26,9 @@ smoke_tool = load_script("smoke_test")
 def target(local: LocalStack, **override: str):
     stack = local.stack
     values = {
-        "upload_bucket": stack.uploads_bucket,
-        "thumbnail_bucket": stack.thumbnails_bucket,
-        "table_name": stack.table,
+        "upload_bucket": stack.upload_bucket,
+        "thumbnail_bucket": stack.thumbnail_bucket,
+        "table_name": stack.table_name,
         "metadata_dlq_url": local.queue_url(stack.metadata_dlq.name),
         "processor_failures_queue_url": local.queue_url(stack.processor_failures_queue.name),
     }
@@ -94,15 +94,15 @@ def test_smoke_test_passes_against_the_local_stack_described_by_terraform_output
         "record",
         "thumbnails",
     ]
-    uploaded = steps[1].split()[1].removeprefix(f"s3://{local_stack.stack.uploads_bucket}/")
+    uploaded = steps[1].split()[1].removeprefix(f"s3://{local_stack.stack.upload_bucket}/")
     assert steps[2:4] == [
         "record PROCESSED",
-        f"thumbnail s3://{local_stack.stack.thumbnails_bucket}/thumbnails/{uploaded}.webp ({steps[3].split('(')[1]}",
+        f"thumbnail s3://{local_stack.stack.thumbnail_bucket}/thumbnails/{uploaded}.webp ({steps[3].split('(')[1]}",
     ]
     assert steps[6:] == ["record DELETED", "thumbnails removed"]
     assert result.stdout.splitlines()[-1].startswith("PASS: the pipeline processed, recorded and removed an upload")
     # It cleaned up after itself: no thumbnail is left.
-    listing = local_stack.client("s3").list_objects_v2(Bucket=local_stack.stack.thumbnails_bucket, Prefix="thumbnails/")
+    listing = local_stack.client("s3").list_objects_v2(Bucket=local_stack.stack.thumbnail_bucket, Prefix="thumbnails/")
     assert listing.get("KeyCount", 0) == 0
 
 
@@ -151,7 +151,7 @@ def test_smoke_test_fails_when_no_record_appears(local_stack: LocalStack):
 )
 def test_smoke_test_checks_every_resource_before_it_writes(local_stack: LocalStack, override, named):
     # GIVEN a setting that names a resource that does not exist
-    uploads = local_stack.stack.uploads_bucket
+    uploads = local_stack.stack.upload_bucket
     before = local_stack.client("s3").list_objects_v2(Bucket=uploads, Prefix="smoke-test/").get("KeyCount", 0)
 
     result = smoke("--endpoint-url", local_stack.endpoint, *target_options(local_stack, **override))
@@ -168,7 +168,7 @@ def test_smoke_test_reports_a_rejection_with_its_reason(local_stack: LocalStack)
     # GIVEN the upload's record says REJECTED
     key = "smoke-test/rejected.png"
     local_stack.client("dynamodb").put_item(
-        TableName=local_stack.stack.table,
+        TableName=local_stack.stack.table_name,
         Item={
             "image_key": {"S": key},
             "status": {"S": "REJECTED"},
