@@ -63,19 +63,19 @@ class Metric:
 
 @dataclass(frozen=True)
 class MetricAlarm:
-    """A CloudWatch alarm as terraform/monitoring.tf defines them: on one metric, or on a metric math
+    """A CloudWatch alarm as terraform/monitoring.tf declares it: on one metric, or on a metric math
     `expression` over `inputs` (each metric named by the id the expression uses)."""
 
     name: str
     description: str
     threshold: float
-    metric: Metric | None = None
-    expression: str | None = None
-    inputs: tuple[tuple[str, Metric], ...] = ()
-    evaluation_periods: int = 1
-    comparison_operator: str = "GreaterThanThreshold"
-    treat_missing_data: str = "notBreaching"
-    notifies_ok: bool = True
+    metric: Metric | None
+    expression: str | None
+    inputs: tuple[tuple[str, Metric], ...]
+    evaluation_periods: int
+    comparison_operator: str
+    treat_missing_data: str
+    notifies_ok: bool
 
     @property
     def metrics(self) -> tuple[Metric, ...]:

@@ -339,8 +339,6 @@ _FUNCTIONS = {
     "tostring": _text,
     "floor": math.floor,
     "jsonencode": lambda value: json.dumps(value, separators=(",", ":"), ensure_ascii=False),
-    "keys": lambda mapping: sorted(mapping),
-    "values": lambda mapping: [mapping[key] for key in sorted(mapping)],
 }
 
 
