@@ -253,7 +253,25 @@ class Evaluator:
             return _FUNCTIONS[node[1]](*(self._evaluate(argument, scope) for argument in node[2]))
         if kind == "reference":
             return self._reference(node[1], node[2], scope)
+        if kind == "for":
+            return self._for(node, scope)
         raise _Unsupported(node[1], "this construct is not supported")
+
+    def _for(self, node: tuple, scope: dict[str, Any]) -> Any:
+        """[for k, v in X : V if C] and {for k, v in X : K => V if C}; a map's keys in lexical order, as Terraform."""
+        _, is_object, key_name, value_name, collection, key, value, condition = node
+        collection = self._evaluate(collection, scope)
+        pairs = sorted(collection.items()) if isinstance(collection, dict) else list(enumerate(collection))
+        result: Any = {} if is_object else []
+        for item_key, item in pairs:
+            inner = scope | {value_name: item} | ({key_name: item_key} if key_name else {})
+            if condition is not None and not self._evaluate(condition, inner):
+                continue
+            if is_object:
+                result[_text(self._evaluate(key, inner))] = self._evaluate(value, inner)
+            else:
+                result.append(self._evaluate(value, inner))
+        return result
 
     def _key(self, key: tuple, scope: dict[str, Any]) -> str:
         # An object key that is a bare name is the name itself, not a reference.
@@ -279,9 +297,15 @@ class Evaluator:
         if len(traversal) > 1 and traversal[1][0] == "index":
             key = traversal.pop(1)[1]
         if len(traversal) < 2:
-            raise _Unsupported(".".join([root, *names]), "a whole resource, not one of its attributes")
+            return self._instances(root, traversal[0][1], key)
         name, attribute = traversal[0][1], traversal[1][1]
         return _traverse(self._attribute(root, name, key, attribute), traversal[2:])
+
+    def _instances(self, resource_type: str, name: str, key: str | None) -> Any:
+        """A resource as a value: its instances by key (for_each), or the one instance; attributes on demand."""
+        keys = [key] if key is not None else self.resource_keys(resource_type, name)
+        instances = {each: _Instance(self, resource_type, name, each) for each in keys}
+        return instances[keys[0]] if keys == [None] or key is not None else instances
 
     def _attribute(self, resource_type: str, name: str, key: str | None, attribute: str) -> Any:
         body = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}").body
@@ -297,6 +321,17 @@ class Evaluator:
             queue = self.argument(resource_type, name, "name", key)
             return f"{self.endpoint}/{ACCOUNT_ID}/{queue}" if self.endpoint else None
         raise _Unsupported(f"{resource_type}.{name}.{attribute}", "an attribute only AWS knows")
+
+
+@dataclass(frozen=True)
+class _Instance:
+    evaluator: Evaluator
+    resource_type: str
+    name: str
+    key: str | None
+
+    def __getitem__(self, attribute: str) -> Any:
+        return self.evaluator._attribute(self.resource_type, self.name, self.key, attribute)
 
 
 def _traverse(value: Any, traversal: list[tuple[str, Any]]) -> Any:
@@ -339,6 +374,7 @@ _FUNCTIONS = {
     "tostring": _text,
     "floor": math.floor,
     "jsonencode": lambda value: json.dumps(value, separators=(",", ":"), ensure_ascii=False),
+    "lookup": lambda mapping, key, default=None: mapping.get(key, default),
 }
 
 
@@ -481,9 +517,6 @@ class _Parser:
         if kind == "name":
             if value in ("true", "false", "null"):
                 return ("literal", {"true": True, "false": False, "null": None}[value])
-            if value == "for" and self._peek() not in (".", "[", "("):
-                self.index = start
-                raise self._unsupported()
             if self._peek() == "(":
                 return self._call(value, offset)
             return ("reference", value, [])
@@ -493,16 +526,36 @@ class _Parser:
             return node
         if value == "[":
             if self._peek() == "for":
-                self.index = start
-                raise self._unsupported()
+                return self._for("]")
             return ("tuple", self._sequence("]", self._expression))
         if value == "{":
             if self._peek() == "for":
-                self.index = start
-                raise self._unsupported()
+                return self._for("}")
             return ("object", self._sequence("}", self._object_item))
         self.index = start
         raise self._unsupported()
+
+    def _for(self, closing: str) -> tuple:
+        self._take("for")
+        names = [self._take()[1]]
+        if self._peek() == ",":
+            self._take(",")
+            names.append(self._take()[1])
+        self._take("in")
+        collection = self._expression()
+        self._take(":")
+        key = None
+        if closing == "}":
+            key = self._expression()
+            self._take("=>")
+        value = self._expression()
+        condition = None
+        if self._peek() == "if":
+            self._take("if")
+            condition = self._expression()
+        self._take(closing)
+        key_name, value_name = (names[0], names[1]) if len(names) == 2 else (None, names[0])
+        return ("for", closing == "}", key_name, value_name, collection, key, value, condition)
 
     def _call(self, name: str, offset: int) -> tuple:
         self._take("(")

@@ -69,9 +69,9 @@ def test_a_variable_default_changes_the_local_stack(tmp_path):
         ),
         (
             "dashboard.tf",
-            "alarms = [\n",
-            "alarms = [for alarm in [aws_sns_topic.alarms] : alarm.arn]\n        old_alarms = [\n",
-            "[for alarm in",
+            "alarms = [for alarm in aws_cloudwatch_metric_alarm.this : alarm.arn]",
+            "alarms = values(aws_cloudwatch_metric_alarm.this)[*].arn",
+            "[*].arn",
         ),
     ],
 )
