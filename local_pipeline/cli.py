@@ -21,12 +21,14 @@ from local_pipeline.demo import run_demo
 from local_pipeline.event_source import LOCAL_RETRY_VISIBILITY_S
 from local_pipeline.faults import FaultConfig
 from local_pipeline.load import plan_load, run_load
+from local_pipeline.outputs_file import outputs_path, remove_outputs, write_outputs
 from local_pipeline.pipeline import Pipeline, start_pipeline
 from local_pipeline.resources import Resources
 from local_pipeline.runtime import HandlerImportError, output_routing
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
 from local_pipeline.server import PortError, ensure_port_free, free_port_near, start_server, start_server_process
 from local_pipeline.stack import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, Stack, default_stack
+from local_pipeline.terraform import TERRAFORM_DIR, Evaluator, UnsupportedTerraform, load_terraform
 
 DEFAULT_PORT = 4566
 
@@ -65,6 +67,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="inject every kind of fault at this rate, from 0 to 1: throttling, 5xx and lost replies on the "
         "handlers' AWS calls, handler crashes, duplicate and delayed S3 events, duplicate SQS messages "
         "(default 0: none)",
+    )
+    parser.add_argument(
+        "--terraform-dir",
+        type=Path,
+        default=TERRAFORM_DIR,
+        metavar="DIR",
+        help="the Terraform the local stack is built from, with its variables' defaults "
+        "(default: the project's terraform/)",
     )
     parser.add_argument("--seed", type=int, help="seed for the faults and --load's mix, to repeat a run's choices")
     parser.add_argument("--json", type=Path, metavar="FILE", help="with --load: also write its report to FILE as JSON")
@@ -118,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     with output_routing(), moto_sending_s3_notifications():
         try:
             return _run(runner, args)
-        except (PortError, HandlerImportError) as error:
+        except (PortError, HandlerImportError, UnsupportedTerraform) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
@@ -128,13 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             _quit_on_next_signal()  # after a demo or a load run too: a signal during the shutdown quits at once
             runner.shutdown()
+            remove_outputs(outputs_path())
             if runner.server is not None:
                 console.say("local pipeline stopped")
 
 
 def _run(runner: Runner, args: argparse.Namespace) -> int:
     started = time.monotonic()
-    stack = default_stack()
+    stack = default_stack(args.terraform_dir)
     port = _chosen_port(args, runner.console)
     runner.server, endpoint = _start_aws(port, separate_process=bool(args.load))
     plan = plan_load(args.load, args.seed, poison=bool(args.faults)) if args.load else None
@@ -150,12 +161,14 @@ def _run(runner: Runner, args: argparse.Namespace) -> int:
         console = Console(log)
         runner.console.say(f"runner's lines (one per invocation) go to {log.name}")
     runner.pipeline = start_pipeline(stack, endpoint, console, faults, lambda_api=runner.server.lambda_api)
+    outputs = local_outputs(args.terraform_dir, endpoint, dashboard_url(endpoint, stack.dashboard))
+    write_outputs(outputs_path(), endpoint, REGION, outputs)
     _print_ready(runner.console, stack, runner.pipeline.resources, endpoint, time.monotonic() - started)
     if faults:
         runner.console.say(f"faults on: {faults.describe()} (local_pipeline/faults.py says what each does)")
     if args.demo:
         client = runner.pipeline.client
-        ok = run_demo(client("s3"), client("dynamodb"), stack.uploads_bucket, stack.table, runner.console)
+        ok = run_demo(client("s3"), client("dynamodb"), stack.upload_bucket, stack.table_name, runner.console)
         return 0 if ok else 1
     if plan:
         report = run_load(runner.pipeline, plan, runner.console, moto_pid=runner.server.pid)
@@ -199,7 +212,7 @@ def _print_ready(console: Console, stack: Stack, resources: Resources, endpoint:
     dlq_url = resources.queue_urls[stack.metadata_dlq.name]
     failures_url = resources.queue_urls[stack.processor_failures_queue.name]
     credentials = " ".join(f"{name}={value}" for name, value in FAKE_CREDENTIALS.items())
-    thumbnails = f"s3://{stack.thumbnails_bucket}/{stack.image_processor.environment['THUMBNAIL_PREFIX']}"
+    thumbnails = f"s3://{stack.thumbnail_bucket}/{stack.image_processor.environment['THUMBNAIL_PREFIX']}"
     console.raw(
         f"""
 Local pipeline ready at {endpoint} (account {ACCOUNT_ID}, region {REGION}) after {seconds:.1f} s. Ctrl-C stops it.
@@ -209,9 +222,9 @@ Functions run in this process; a failed metadata message is retried after {LOCAL
 
 In another shell ({_aws_cli_hint()}):
   export {credentials} AWS_DEFAULT_REGION={REGION}
-  {aws} s3 cp photo.jpg s3://{stack.uploads_bucket}/
+  {aws} s3 cp photo.jpg s3://{stack.upload_bucket}/
   {aws} s3 ls {thumbnails} --recursive
-  {aws} dynamodb scan --table-name {stack.table}
+  {aws} dynamodb scan --table-name {stack.table_name}
   {aws} logs filter-log-events --log-group-name {image_processor_logs}
   {aws} logs filter-log-events --log-group-name {stack.db_writer.log_group}
   {aws} logs tail {image_processor_logs} --follow      # AWS CLI v2 only
@@ -238,3 +251,23 @@ def _quit_on_next_signal() -> None:
     """From here on Ctrl-C or SIGTERM ends the process at once, instead of interrupting the shutdown."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def local_outputs(terraform_dir: Path, endpoint: str, dashboard_url: str) -> dict[str, dict[str, Any]]:
+    """Every output of terraform_dir, valued for the local stack at `endpoint`."""
+    values = Evaluator(load_terraform(terraform_dir), endpoint=endpoint)
+    outputs = {}
+    for name in values.terraform.outputs:
+        # The console URL Terraform gives names AWS's console; locally the dashboard is a page of the endpoint.
+        value = dashboard_url if name == "dashboard_url" else values.output(name)
+        outputs[name] = {"sensitive": False, "type": _type(value), "value": value}
+    return outputs
+
+
+def _type(value: Any) -> str:
+    # terraform output -json names a type; a null output here is a conditional whose other branch is a string.
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "string"

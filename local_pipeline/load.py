@@ -264,9 +264,9 @@ def reconciliation_target(pipeline: Pipeline) -> Target:
     """What the reconciliation reads, named from the running pipeline's stack."""
     stack = pipeline.stack
     return Target(
-        upload_bucket=stack.uploads_bucket,
-        thumbnail_bucket=stack.thumbnails_bucket,
-        table_name=stack.table,
+        upload_bucket=stack.upload_bucket,
+        thumbnail_bucket=stack.thumbnail_bucket,
+        table_name=stack.table_name,
         metadata_dlq_url=pipeline.queue_url(stack.metadata_dlq.name),
         processor_failures_queue_url=pipeline.queue_url(stack.processor_failures_queue.name),
         thumbnail_prefix=stack.image_processor.environment["THUMBNAIL_PREFIX"],
@@ -328,7 +328,7 @@ def _drive(pipeline: Pipeline, steps: list[Step], progress: Callable[[int], None
     """Uploads and deletes in plan order, at most IN_FLIGHT operations ahead of image_processor; returns
     the counts of uploads, deletes and bytes uploaded."""
     s3 = pipeline.client("s3")
-    bucket = pipeline.stack.uploads_bucket
+    bucket = pipeline.stack.upload_bucket
     finished_before = pipeline.invoker.finished
     uploads = deletes = uploaded_bytes = 0
     for step in steps:

@@ -94,7 +94,7 @@ class MetricsRecorder:
 
     def _after_put_item(self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         error = parsed.get("Error", {}).get("Code")
-        table = ("TableName", self._stack.table)
+        table = ("TableName", self._stack.table_name)
         units = -(-context["item_bytes"] // WRITE_UNIT_BYTES) if error is None else 0
         # AWS leaves the last two out while they are 0; here a 0 shows that the widget is wired up.
         metrics = [

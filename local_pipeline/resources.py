@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from local_pipeline.stack import Metric, MetricAlarm, QueueSettings, Stack, queue_arn
@@ -12,9 +11,6 @@ from local_pipeline.stack import Metric, MetricAlarm, QueueSettings, Stack, queu
 # S3 notifications reach image_processor through this queue (see s3_notifications.py); it exists
 # only locally. moto cannot filter on its name, so it carries the stack prefix like everything else.
 EVENTS_QUEUE_SUFFIX = "local-s3-events"
-# terraform/dashboard.tf's body for the local account and region, written by
-# `python -m tests.local.terraform_values`; a test fails when the two differ.
-DASHBOARD_FILE = Path(__file__).with_name("dashboard.json")
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ def create_resources(stack: Stack, clients: Any) -> Resources:
     function_notification = {key: value for key, value in notification.items() if key not in ("Id", "QueueArn")}
     function_notification["LambdaFunctionArn"] = stack.image_processor.arn
     s3.put_bucket_notification_configuration(
-        Bucket=stack.uploads_bucket,
+        Bucket=stack.upload_bucket,
         NotificationConfiguration={
             "QueueConfigurations": [notification],
             "LambdaFunctionConfigurations": [function_notification],
@@ -77,7 +73,7 @@ def create_resources(stack: Stack, clients: Any) -> Resources:
             AlarmActions=[topic_arn],
             OKActions=[topic_arn] if alarm.notifies_ok else [],
         )
-    cloudwatch.put_dashboard(DashboardName=stack.dashboard, DashboardBody=DASHBOARD_FILE.read_text())
+    cloudwatch.put_dashboard(DashboardName=stack.dashboard, DashboardBody=json.dumps(stack.dashboard_body))
     return Resources(queue_urls, events_queue_url, topic_arn)
 
 
@@ -139,9 +135,7 @@ def _create_bucket(s3: Any, bucket: str, stack: Stack) -> None:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
-    s3.put_bucket_versioning(
-        Bucket=bucket, VersioningConfiguration={"Status": "Enabled" if stack.versioning_enabled else "Suspended"}
-    )
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": stack.versioning_status})
     s3.put_bucket_lifecycle_configuration(
         Bucket=bucket,
         LifecycleConfiguration={
@@ -166,7 +160,7 @@ def _create_bucket(s3: Any, bucket: str, stack: Stack) -> None:
 
 def _create_table(dynamodb: Any, stack: Stack) -> None:
     dynamodb.create_table(
-        TableName=stack.table,
+        TableName=stack.table_name,
         BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "image_key", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "image_key", "AttributeType": "S"}],
@@ -175,5 +169,5 @@ def _create_table(dynamodb: Any, stack: Stack) -> None:
         StreamSpecification={"StreamEnabled": True, "StreamViewType": stack.table_stream_view_type},
     )
     dynamodb.update_continuous_backups(
-        TableName=stack.table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        TableName=stack.table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )

@@ -1,18 +1,18 @@
-"""The local stack's names and settings: what `terraform apply` with the default variables creates.
-
-tests/local/test_stack_matches_terraform.py reads terraform/ and fails when a value here drifts.
+"""The local stack's names and settings, read from terraform/ at start-up (local_pipeline/terraform.py):
+what `terraform apply` with the default variables creates, in moto's account and region.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
-# moto's default account; the region every local client is pointed at.
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
+from local_pipeline.terraform import ACCOUNT_ID, REGION, TERRAFORM_DIR, Evaluator, load_terraform
+
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-
-DAY_S = 24 * 60 * 60
 
 
 def queue_arn(name: str) -> str:
@@ -63,19 +63,19 @@ class Metric:
 
 @dataclass(frozen=True)
 class MetricAlarm:
-    """A CloudWatch alarm as terraform/monitoring.tf defines them: on one metric, or on a metric math
+    """A CloudWatch alarm as terraform/monitoring.tf declares it: on one metric, or on a metric math
     `expression` over `inputs` (each metric named by the id the expression uses)."""
 
     name: str
     description: str
     threshold: float
-    metric: Metric | None = None
-    expression: str | None = None
-    inputs: tuple[tuple[str, Metric], ...] = ()
-    evaluation_periods: int = 1
-    comparison_operator: str = "GreaterThanThreshold"
-    treat_missing_data: str = "notBreaching"
-    notifies_ok: bool = True
+    metric: Metric | None
+    expression: str | None
+    inputs: tuple[tuple[str, Metric], ...]
+    evaluation_periods: int
+    comparison_operator: str
+    treat_missing_data: str
+    notifies_ok: bool
 
     @property
     def metrics(self) -> tuple[Metric, ...]:
@@ -102,18 +102,19 @@ class AsyncInvokeSettings:
 @dataclass(frozen=True)
 class Stack:
     prefix: str
-    uploads_bucket: str
-    thumbnails_bucket: str
-    versioning_enabled: bool
+    upload_bucket: str
+    thumbnail_bucket: str
+    versioning_status: str
     noncurrent_version_expiration_days: int
-    upload_prefix: str
-    table: str
+    upload_prefix: str | None
+    table_name: str
     table_deletion_protection: bool
     # What the table's stream carries: Terraform's dynamodb_stream_enabled = true (off by default there);
     # always on locally, so that a consumer can be tried against the local stack.
     table_stream_view_type: str
     alarm_topic: str
     dashboard: str
+    dashboard_body: dict[str, Any]
     log_retention_days: int
     metadata_queue: QueueSettings
     metadata_dlq: QueueSettings
@@ -126,7 +127,7 @@ class Stack:
 
     @property
     def buckets(self) -> tuple[str, str]:
-        return (self.uploads_bucket, self.thumbnails_bucket)
+        return (self.upload_bucket, self.thumbnail_bucket)
 
     @property
     def queues(self) -> tuple[QueueSettings, ...]:
@@ -138,217 +139,130 @@ class Stack:
         return (self.image_processor, self.db_writer)
 
 
-def default_stack(project_name: str = "image-pipeline", environment: str = "dev") -> Stack:
-    prefix = f"{project_name}-{environment}"
-    log_level = "INFO"
-    db_writer_timeout_s = 30
-    batching_window_s = 5
-    max_receive_count = 5
-    dlq_retention_s = 14 * DAY_S
-    error_rate_percent = 1
-    latency_threshold_s = 120
-    account_concurrency_limit, concurrency_alarm_percent = 1000, 80
-    maximum_event_age_s = 3600
-    image_processor_name = f"{prefix}-image-processor"
-    db_writer_name = f"{prefix}-db-writer"
-    thumbnails_bucket = f"{prefix}-thumbnails-{ACCOUNT_ID}-{REGION}"
-    table = f"{prefix}-images"
-    metadata_dlq = QueueSettings(f"{prefix}-metadata-dlq", message_retention_s=dlq_retention_s)
-    processor_failures = QueueSettings(f"{prefix}-processor-failures", message_retention_s=dlq_retention_s)
-    metadata = QueueSettings(
-        f"{prefix}-metadata",
-        message_retention_s=4 * DAY_S,
-        # AWS asks for at least six times the consumer's timeout plus its batching window.
-        visibility_timeout_s=6 * db_writer_timeout_s + batching_window_s,
-        dead_letter_queue=metadata_dlq.name,
-        max_receive_count=max_receive_count,
+@cache
+def default_stack(terraform_dir: Path = TERRAFORM_DIR) -> Stack:
+    """The stack terraform_dir describes, with its variables' defaults."""
+    values = Evaluator(load_terraform(terraform_dir))
+    # Terraform streams the table only with dynamodb_stream_enabled = true (off by default); the local
+    # stack always does, so that a consumer can be tried against it.
+    streaming = Evaluator(values.terraform, variables={"dynamodb_stream_enabled": True})
+    queues = {name: _queue(values, name) for name in values.terraform.resources_of_type("aws_sqs_queue")}
+    [lifecycle] = [
+        rule
+        for rule in _uploads(values, "aws_s3_bucket_lifecycle_configuration", "rule")
+        if "noncurrent_version_expiration" in rule
+    ]
+    [notification] = values.argument("aws_s3_bucket_notification", "uploads", "lambda_function")
+    [scaling] = values.argument("aws_lambda_event_source_mapping", "db_writer", "scaling_config")
+    return Stack(
+        prefix=values.local("prefix"),
+        upload_bucket=values.argument("aws_s3_bucket", "this", "bucket", "uploads"),
+        thumbnail_bucket=values.argument("aws_s3_bucket", "this", "bucket", "thumbnails"),
+        versioning_status=_uploads(values, "aws_s3_bucket_versioning", "versioning_configuration")[0]["status"],
+        noncurrent_version_expiration_days=lifecycle["noncurrent_version_expiration"][0]["noncurrent_days"],
+        upload_prefix=notification.get("filter_prefix"),
+        table_name=values.argument("aws_dynamodb_table", "images", "name"),
+        table_deletion_protection=values.argument("aws_dynamodb_table", "images", "deletion_protection_enabled"),
+        table_stream_view_type=streaming.argument("aws_dynamodb_table", "images", "stream_view_type"),
+        alarm_topic=values.argument("aws_sns_topic", "alarms", "name"),
+        dashboard=values.argument("aws_cloudwatch_dashboard", "pipeline", "dashboard_name"),
+        dashboard_body=json.loads(values.argument("aws_cloudwatch_dashboard", "pipeline", "dashboard_body")),
+        log_retention_days=values.argument("aws_cloudwatch_log_group", "image_processor", "retention_in_days"),
+        metadata_queue=queues["metadata"],
+        metadata_dlq=queues["metadata_dlq"],
+        processor_failures_queue=queues["processor_failures"],
+        image_processor=_function(values, "image_processor"),
+        db_writer=_function(values, "db_writer"),
+        event_source=EventSourceSettings(
+            batch_size=values.argument("aws_lambda_event_source_mapping", "db_writer", "batch_size"),
+            maximum_batching_window_s=values.argument(
+                "aws_lambda_event_source_mapping", "db_writer", "maximum_batching_window_in_seconds"
+            ),
+            maximum_concurrency=scaling["maximum_concurrency"],
+        ),
+        async_invoke=AsyncInvokeSettings(
+            maximum_retry_attempts=values.argument(
+                "aws_lambda_function_event_invoke_config", "image_processor", "maximum_retry_attempts"
+            ),
+            maximum_event_age_s=values.argument(
+                "aws_lambda_function_event_invoke_config", "image_processor", "maximum_event_age_in_seconds"
+            ),
+        ),
+        alarms=tuple(
+            _alarm(values, name, key)
+            for name in values.terraform.resources_of_type("aws_cloudwatch_metric_alarm")
+            for key in values.resource_keys("aws_cloudwatch_metric_alarm", name)
+        ),
     )
 
-    def queue_metric(queue: QueueSettings, name: str) -> Metric:
-        return Metric("AWS/SQS", name, ("QueueName", queue.name), "Maximum", 60)
 
-    def queue_messages(queue: QueueSettings) -> tuple[tuple[str, Metric], ...]:
-        # Visible and in flight: receiving a message to inspect it leaves the count as it was.
-        return (
-            ("visible", queue_metric(queue, "ApproximateNumberOfMessagesVisible")),
-            ("in_flight", queue_metric(queue, "ApproximateNumberOfMessagesNotVisible")),
-        )
+def _uploads(values: Evaluator, resource_type: str, block: str) -> list[dict[str, Any]]:
+    """A nested block of the uploads bucket's instance of a per-bucket resource."""
+    return values.argument(resource_type, "this", block, "uploads")
 
-    def dead_letter_alarms(queue: QueueSettings, depth: str, arrivals: str) -> tuple[MetricAlarm, MetricAlarm]:
-        return (
-            MetricAlarm(
-                name=f"{queue.name}-not-empty",
-                description=depth,
-                threshold=0,
-                expression="visible + in_flight",
-                inputs=queue_messages(queue),
-            ),
-            MetricAlarm(
-                name=f"{queue.name}-new-messages",
-                description=arrivals,
-                threshold=0,
-                expression="DIFF(visible + in_flight)",
-                inputs=queue_messages(queue),
-                notifies_ok=False,
-            ),
-        )
 
-    def lambda_metric(function_name: str, name: str, statistic: str = "Sum", period_s: int = 300) -> Metric:
-        return Metric("AWS/Lambda", name, ("FunctionName", function_name), statistic, period_s)
+def _queue(values: Evaluator, name: str) -> QueueSettings:
+    def setting(argument: str, default: Any = None) -> Any:
+        try:
+            return values.argument("aws_sqs_queue", name, argument)
+        except KeyError:
+            return default
 
-    def errors_alarm(function_name: str, description: str) -> MetricAlarm:
-        return MetricAlarm(
-            name=f"{function_name}-errors",
-            description=f"{function_name} {description} See its log group /aws/lambda/{function_name}.",
-            metric=lambda_metric(function_name, "Errors"),
-            threshold=0,
-        )
+    redrive = setting("redrive_policy")
+    redrive = json.loads(redrive) if redrive else {}
+    return QueueSettings(
+        name=setting("name"),
+        message_retention_s=setting("message_retention_seconds"),
+        # SQS's defaults, which Terraform leaves in place when the argument is absent.
+        visibility_timeout_s=setting("visibility_timeout_seconds", 30),
+        receive_wait_time_s=setting("receive_wait_time_seconds", 0),
+        dead_letter_queue=redrive["deadLetterTargetArn"].rpartition(":")[2] if redrive else None,
+        max_receive_count=redrive.get("maxReceiveCount"),
+    )
 
-    def error_rate_alarm(function_name: str) -> MetricAlarm:
-        return MetricAlarm(
-            name=f"{function_name}-error-rate",
-            description=(
-                f"More than {error_rate_percent} % of {function_name}'s invocations failed over 5 minutes: an outage "
-                f"or a bad deployment rather than one bad input. See its log group /aws/lambda/{function_name}."
-            ),
-            threshold=error_rate_percent,
-            expression="100 * errors / invocations",
-            inputs=(
-                ("errors", lambda_metric(function_name, "Errors")),
-                ("invocations", lambda_metric(function_name, "Invocations")),
-            ),
-        )
 
-    return Stack(
-        prefix=prefix,
-        uploads_bucket=f"{prefix}-uploads-{ACCOUNT_ID}-{REGION}",
-        thumbnails_bucket=thumbnails_bucket,
-        versioning_enabled=True,
-        noncurrent_version_expiration_days=30,
-        upload_prefix="",
-        table=table,
-        table_deletion_protection=True,
-        table_stream_view_type="NEW_IMAGE",
-        alarm_topic=f"{prefix}-alarms",
-        dashboard=f"{prefix}-{REGION}",
-        log_retention_days=30,
-        metadata_queue=metadata,
-        metadata_dlq=metadata_dlq,
-        processor_failures_queue=processor_failures,
-        image_processor=FunctionSettings(
-            name=image_processor_name,
-            handler="image_processor.handler.lambda_handler",
-            memory_mb=1024,
-            timeout_s=60,
-            environment={
-                "THUMBNAIL_BUCKET": thumbnails_bucket,
-                "THUMBNAIL_SIZE": "256",
-                "THUMBNAIL_PREFIX": "thumbnails/",
-                "MAX_IMAGE_BYTES": "52428800",
-                "MAX_IMAGE_PIXELS": "100000000",
-                "MAX_DECODE_SECONDS": "30",
-                "INCLUDE_GPS": "false",
-                "EMBEDDED_THUMBNAILS": "true",
-                "LOG_LEVEL": log_level,
-            },
-        ),
-        db_writer=FunctionSettings(
-            name=db_writer_name,
-            handler="db_writer.handler.lambda_handler",
-            memory_mb=256,
-            timeout_s=db_writer_timeout_s,
-            environment={"TABLE_NAME": table, "LOG_LEVEL": log_level},
-        ),
-        event_source=EventSourceSettings(
-            batch_size=10, maximum_batching_window_s=batching_window_s, maximum_concurrency=5
-        ),
-        async_invoke=AsyncInvokeSettings(maximum_retry_attempts=2, maximum_event_age_s=maximum_event_age_s),
-        alarms=(
-            *dead_letter_alarms(
-                metadata_dlq,
-                f"Metadata messages db_writer failed to write {max_receive_count} times are waiting in "
-                f"{metadata_dlq.name}. Fix the cause (db_writer logs), then redrive them to {metadata.name}.",
-                f"More metadata messages reached {metadata_dlq.name} in the last minute: db_writer is still failing. "
-                "See its logs before redriving.",
-            ),
-            *dead_letter_alarms(
-                processor_failures,
-                f"S3 events image_processor failed after every retry are waiting in {processor_failures.name}. "
-                "Fix the cause (image_processor logs), then re-upload or replay the events.",
-                f"More S3 events reached {processor_failures.name} in the last minute: image_processor is still "
-                "failing. See its logs before replaying.",
-            ),
-            errors_alarm(image_processor_name, "raised or timed out."),
-            errors_alarm(db_writer_name, "raised or timed out (the whole batch is received again)."),
-            MetricAlarm(
-                name=f"{metadata.name}-oldest-message-age",
-                description=f"The oldest message in {metadata.name} is older than 1800 s: db_writer is not keeping up.",
-                metric=queue_metric(metadata, "ApproximateAgeOfOldestMessage"),
-                threshold=1800,
-            ),
-            MetricAlarm(
-                name=f"{image_processor_name}-throttles",
-                description=(
-                    f"Lambda refused to run {image_processor_name} (account or reserved concurrency reached). "
-                    f"S3 events wait and are retried for up to {maximum_event_age_s} s, then go to "
-                    f"{processor_failures.name}."
-                ),
-                metric=lambda_metric(image_processor_name, "Throttles"),
-                threshold=0,
-            ),
-            MetricAlarm(
-                name=f"{db_writer_name}-throttles",
-                description=(
-                    f"Lambda refused to run {db_writer_name} (account concurrency reached). Messages stay in "
-                    f"{metadata.name} and reach its DLQ after {max_receive_count} receives."
-                ),
-                metric=lambda_metric(db_writer_name, "Throttles"),
-                threshold=0,
-            ),
-            MetricAlarm(
-                name=f"{image_processor_name}-async-events-dropped",
-                description=(
-                    f"Lambda dropped S3 events for {image_processor_name} without running them to the end and without "
-                    "a failure record: those uploads have no record. Re-upload or reprocess the keys uploaded in the "
-                    "alarm's period."
-                ),
-                metric=lambda_metric(image_processor_name, "AsyncEventsDropped"),
-                threshold=0,
-            ),
-            MetricAlarm(
-                name=f"{image_processor_name}-destination-delivery-failures",
-                description=(
-                    f"Lambda could not deliver failure records of {image_processor_name} to {processor_failures.name}: "
-                    "those uploads failed and are in no queue. Check the queue exists and its policy, then reprocess "
-                    "the keys uploaded in the alarm's period."
-                ),
-                metric=lambda_metric(image_processor_name, "DestinationDeliveryFailures"),
-                threshold=0,
-            ),
-            error_rate_alarm(image_processor_name),
-            error_rate_alarm(db_writer_name),
-            MetricAlarm(
-                name=f"{prefix}-end-to-end-latency",
-                description=(
-                    f"The p99 time from upload to record written is above {latency_threshold_s} s for 15 minutes: "
-                    "uploads wait for retries, throttled functions or a queue db_writer does not keep up with."
-                ),
-                # db_writer's own EMF metric: the local stack records it from db_writer's log lines, as AWS does.
-                metric=Metric("ImagePipeline", "EndToEndLatency", ("FunctionName", db_writer_name), "p99", 300),
-                threshold=latency_threshold_s * 1000,
-                evaluation_periods=3,
-            ),
-            MetricAlarm(
-                name=f"{prefix}-account-concurrency",
-                description=(
-                    f"Lambda concurrent executions in {REGION} are above {concurrency_alarm_percent} % of the "
-                    f"account's {account_concurrency_limit}: throttling is near for every function in the account. "
-                    "Find the busiest function on the dashboard; ask for a higher quota or cap it with reserved "
-                    "concurrency."
-                ),
-                metric=Metric("AWS/Lambda", "ConcurrentExecutions", None, "Maximum", 60),
-                threshold=account_concurrency_limit * concurrency_alarm_percent // 100,
-                evaluation_periods=5,
-            ),
-        ),
+def _function(values: Evaluator, name: str) -> FunctionSettings:
+    [environment] = values.argument("aws_lambda_function", name, "environment")
+    return FunctionSettings(
+        name=values.argument("aws_lambda_function", name, "function_name"),
+        handler=values.argument("aws_lambda_function", name, "handler"),
+        memory_mb=values.argument("aws_lambda_function", name, "memory_size"),
+        timeout_s=values.argument("aws_lambda_function", name, "timeout"),
+        # The queue's URL depends on the endpoint: the runner adds it at start-up.
+        environment={key: value for key, value in environment["variables"].items() if key != "METADATA_QUEUE_URL"},
+    )
+
+
+def _alarm(values: Evaluator, name: str, key: str | None) -> MetricAlarm:
+    def setting(argument: str, default: Any = None) -> Any:
+        try:
+            return values.argument("aws_cloudwatch_metric_alarm", name, argument, key)
+        except KeyError:
+            return default
+
+    queries = setting("metric_query", [])
+    [returned] = [query for query in queries if query.get("return_data")] or [{}]
+    return MetricAlarm(
+        name=setting("alarm_name"),
+        description=setting("alarm_description"),
+        threshold=setting("threshold"),
+        metric=None if queries else _metric(setting),
+        expression=returned.get("expression"),
+        inputs=tuple((query["id"], _metric(query["metric"][0].get)) for query in queries if "metric" in query),
+        evaluation_periods=setting("evaluation_periods"),
+        comparison_operator=setting("comparison_operator"),
+        treat_missing_data=setting("treat_missing_data", "missing"),
+        notifies_ok=bool(setting("ok_actions")),
+    )
+
+
+def _metric(setting: Any) -> Metric:
+    """A single-metric alarm's metric, or a metric_query's metric block."""
+    dimensions = setting("dimensions") or {}
+    return Metric(
+        namespace=setting("namespace"),
+        name=setting("metric_name"),
+        dimension=next(iter(dimensions.items()), None),
+        statistic=setting("statistic") or setting("stat") or setting("extended_statistic"),
+        period_s=setting("period"),
     )

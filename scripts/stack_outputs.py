@@ -28,9 +28,9 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from local_pipeline.outputs_file import outputs_path
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-OUTPUTS_FILE_VARIABLE = "PIPELINE_LOCAL_OUTPUTS"
-DEFAULT_OUTPUTS_FILE = PROJECT_ROOT / ".local-stack" / "outputs.json"
 DEFAULT_TERRAFORM_DIR = "terraform"
 # The local stack accepts any credentials: the tools bring these, so that none need be set to use it.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -105,7 +105,7 @@ def locate(args: argparse.Namespace, *options: str) -> Located:
     names the option and the output when one has no value."""
     given = {attribute(option): getattr(args, attribute(option)) for option in options}
     asked_endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    outputs_file = Path(os.environ.get(OUTPUTS_FILE_VARIABLE) or DEFAULT_OUTPUTS_FILE)
+    outputs_file = outputs_path()
     local, passed_over = _live_local_stack(outputs_file, asked_endpoint)
     endpoint_url, region = asked_endpoint, args.region
     if local is not None:

@@ -1,5 +1,6 @@
-# The widgets are written out literally (no for-expressions) so tests/terraform can check that every
-# metric names a resource of this stack, with the dimension that metric is published under.
+# The metric widgets are written out literally (no for-expressions) so tests/terraform can check that every
+# metric names a resource of this stack, with the dimension that metric is published under. The alarm
+# widget lists every alarm of monitoring.tf.
 
 locals {
   # Only supported partitions get this far (the postcondition on data.aws_partition.current).
@@ -24,24 +25,8 @@ locals {
       width  = 24
       height = 3
       properties = {
-        title = "Alarms"
-        alarms = [
-          aws_cloudwatch_metric_alarm.metadata_dlq_not_empty.arn,
-          aws_cloudwatch_metric_alarm.processor_failures_not_empty.arn,
-          aws_cloudwatch_metric_alarm.image_processor_errors.arn,
-          aws_cloudwatch_metric_alarm.db_writer_errors.arn,
-          aws_cloudwatch_metric_alarm.metadata_queue_oldest_message.arn,
-          aws_cloudwatch_metric_alarm.metadata_dlq_new_messages.arn,
-          aws_cloudwatch_metric_alarm.processor_failures_new_messages.arn,
-          aws_cloudwatch_metric_alarm.image_processor_throttles.arn,
-          aws_cloudwatch_metric_alarm.db_writer_throttles.arn,
-          aws_cloudwatch_metric_alarm.image_processor_async_events_dropped.arn,
-          aws_cloudwatch_metric_alarm.image_processor_destination_delivery_failures.arn,
-          aws_cloudwatch_metric_alarm.image_processor_error_rate.arn,
-          aws_cloudwatch_metric_alarm.db_writer_error_rate.arn,
-          aws_cloudwatch_metric_alarm.end_to_end_latency.arn,
-          aws_cloudwatch_metric_alarm.account_concurrency.arn,
-        ]
+        title  = "Alarms"
+        alarms = [for alarm in aws_cloudwatch_metric_alarm.this : alarm.arn]
       }
     },
 

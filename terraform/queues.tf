@@ -22,6 +22,15 @@ resource "aws_sqs_queue" "metadata" {
     deadLetterTargetArn = aws_sqs_queue.metadata_dlq.arn
     maxReceiveCount     = var.max_receive_count
   })
+
+  lifecycle {
+    # SQS deletes a message when it reaches the queue's retention, so its age never passes it: the
+    # oldest-message-age alarm (monitoring.tf) needs at least one period of ages above its threshold to fire.
+    precondition {
+      condition     = var.queue_age_alarm_threshold_seconds + local.queue_age_alarm_period <= local.metadata_retention_seconds
+      error_message = "queue_age_alarm_threshold_seconds is ${var.queue_age_alarm_threshold_seconds}, but the metadata queue deletes messages after ${local.metadata_retention_seconds} s, so this alarm could never fire: use at most ${local.metadata_retention_seconds - local.queue_age_alarm_period}."
+    }
+  }
 }
 
 # Metadata messages db_writer failed to write max_receive_count times.

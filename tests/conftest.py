@@ -16,8 +16,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local_pipeline.stack import REGION, default_stack
+
 EVENTS_DIR = Path(__file__).parent / "events"
-REGION = "us-east-1"
+TERRAFORM = default_stack()
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -49,11 +51,11 @@ def s3_event(
 
 @dataclass
 class Stack:
-    """The pipeline's AWS resources in moto, named as the Terraform stack names them."""
+    """The pipeline's AWS resources in moto, named as terraform/ names them."""
 
-    uploads_bucket: str = "image-pipeline-dev-uploads-123456789012-us-east-1"
-    thumbnails_bucket: str = "image-pipeline-dev-thumbnails-123456789012-us-east-1"
-    table_name: str = "image-pipeline-dev-images"
+    upload_bucket: str = TERRAFORM.upload_bucket
+    thumbnail_bucket: str = TERRAFORM.thumbnail_bucket
+    table_name: str = TERRAFORM.table_name
     queue_url: str = ""
     dlq_url: str = ""
     s3: Any = None
@@ -68,7 +70,7 @@ class Stack:
         return {name: deserializer.deserialize(value) for name, value in response["Item"].items()}
 
     def thumbnail_keys(self) -> list[str]:
-        listing = self.s3.list_objects_v2(Bucket=self.thumbnails_bucket)
+        listing = self.s3.list_objects_v2(Bucket=self.thumbnail_bucket)
         return [entry["Key"] for entry in listing.get("Contents", [])]
 
     def queued_messages(self, queue_url: str | None = None) -> list[dict[str, Any]]:
@@ -98,15 +100,19 @@ def aws(monkeypatch):
 @pytest.fixture
 def stack(aws) -> Stack:
     stack = Stack(s3=boto3.client("s3"), sqs=boto3.client("sqs"), dynamodb=boto3.client("dynamodb"))
-    stack.s3.create_bucket(Bucket=stack.uploads_bucket)
-    stack.s3.create_bucket(Bucket=stack.thumbnails_bucket)
-    stack.dlq_url = stack.sqs.create_queue(QueueName="image-pipeline-dev-metadata-dlq")["QueueUrl"]
+    stack.s3.create_bucket(Bucket=stack.upload_bucket)
+    stack.s3.create_bucket(Bucket=stack.thumbnail_bucket)
+    stack.dlq_url = stack.sqs.create_queue(QueueName=TERRAFORM.metadata_dlq.name)["QueueUrl"]
     dlq_arn = stack.sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
     stack.queue_url = stack.sqs.create_queue(
-        QueueName="image-pipeline-dev-metadata",
-        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
+        QueueName=TERRAFORM.metadata_queue.name,
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": TERRAFORM.metadata_queue.max_receive_count}
+            )
+        },
     )["QueueUrl"]
     stack.dynamodb.create_table(
         TableName=stack.table_name,
@@ -125,7 +131,7 @@ def fresh_import(module_name: str) -> ModuleType:
 
 @pytest.fixture
 def image_processor(stack, monkeypatch) -> ModuleType:
-    monkeypatch.setenv("THUMBNAIL_BUCKET", stack.thumbnails_bucket)
+    monkeypatch.setenv("THUMBNAIL_BUCKET", stack.thumbnail_bucket)
     monkeypatch.setenv("METADATA_QUEUE_URL", stack.queue_url)
     return fresh_import("image_processor.handler")
 
@@ -138,7 +144,7 @@ def db_writer(stack, monkeypatch) -> ModuleType:
 
 @dataclass
 class LambdaContext:
-    function_name: str = "image-pipeline-dev-test"
+    function_name: str = f"{TERRAFORM.prefix}-test"
     aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
     memory_limit_in_mb: int = 1024
 

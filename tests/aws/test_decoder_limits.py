@@ -23,8 +23,8 @@ KEY = "photos/suspicious.png"
 
 
 def upload_and_process(stack, handler, context, data: bytes) -> None:
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key=KEY, Body=data)
-    handler.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key=KEY, size=len(data)), context)
+    stack.s3.put_object(Bucket=stack.upload_bucket, Key=KEY, Body=data)
+    handler.lambda_handler(s3_event("s3_put", bucket=stack.upload_bucket, key=KEY, size=len(data)), context)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ def notifications(stack) -> str:
     url = stack.sqs.create_queue(QueueName="s3-notifications")["QueueUrl"]
     arn = stack.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     stack.s3.put_bucket_notification_configuration(
-        Bucket=stack.uploads_bucket,
+        Bucket=stack.upload_bucket,
         NotificationConfiguration={
             "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]
         },
@@ -73,8 +73,8 @@ def run_event_source_mapping(stack, db_writer, context, *, max_polls: int = 20) 
 
 def test_upload_becomes_thumbnail_and_record(stack, notifications, image_processor, db_writer, context):
     key = "albums/summer 2026/été+1.jpg"
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=images.jpeg(1600, 1200))
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key="broken.png", Body=b"\x89PNG\r\n\x1a\n garbage")
+    stack.s3.put_object(Bucket=stack.upload_bucket, Key=key, Body=images.jpeg(1600, 1200))
+    stack.s3.put_object(Bucket=stack.upload_bucket, Key="broken.png", Body=b"\x89PNG\r\n\x1a\n garbage")
 
     deliver_s3_notifications(stack, notifications, image_processor, context)
     run_event_source_mapping(stack, db_writer, context)
@@ -89,11 +89,11 @@ def test_upload_becomes_thumbnail_and_record(stack, notifications, image_process
 
 
 def test_delete_removes_thumbnail_and_marks_record_deleted(stack, notifications, image_processor, db_writer, context):
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key="temp.jpg", Body=images.jpeg())
+    stack.s3.put_object(Bucket=stack.upload_bucket, Key="temp.jpg", Body=images.jpeg())
     deliver_s3_notifications(stack, notifications, image_processor, context)
     run_event_source_mapping(stack, db_writer, context)
 
-    stack.s3.delete_object(Bucket=stack.uploads_bucket, Key="temp.jpg")
+    stack.s3.delete_object(Bucket=stack.upload_bucket, Key="temp.jpg")
     deliver_s3_notifications(stack, notifications, image_processor, context)
     run_event_source_mapping(stack, db_writer, context)
 

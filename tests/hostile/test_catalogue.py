@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RELIABILITY_DOC = REPO_ROOT / "docs" / "reliability.md"
 # The kernel counters the measurement reads (peak RSS and its reset) are Linux's.
 LINUX = sys.platform.startswith("linux")
-UPLOADS, THUMBNAILS, TABLE = Stack.uploads_bucket, Stack.thumbnails_bucket, Stack.table_name
+UPLOADS, THUMBNAILS, TABLE = Stack.upload_bucket, Stack.thumbnail_bucket, Stack.table_name
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

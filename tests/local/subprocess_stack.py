@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 import boto3
 
+from local_pipeline.outputs_file import OUTPUTS_VARIABLE
 from local_pipeline.stack import ACCOUNT_ID, REGION, Stack, default_stack
 from tests.local.conftest import free_port, wait_until
 
@@ -50,7 +52,7 @@ class LocalStack:
         return json.loads(stdout) if stdout.strip().startswith(("{", "[")) else stdout
 
     def item(self, key: str) -> dict[str, Any] | None:
-        response = self.aws("dynamodb", "get-item", "--table-name", self.stack.table, "--key", key_json(key))
+        response = self.aws("dynamodb", "get-item", "--table-name", self.stack.table_name, "--key", key_json(key))
         return response.get("Item") if isinstance(response, dict) else None
 
     def queue_url(self, name: str) -> str:
@@ -92,16 +94,19 @@ def key_json(image_key: str) -> str:
 
 
 @contextlib.contextmanager
-def running_local_stack() -> Iterator[LocalStack]:
-    """`python -m local_pipeline` on a free port, until its ready line; killed on the way out."""
+def running_local_stack(*args: str, outputs_file: Path | None = None) -> Iterator[LocalStack]:
+    """`python -m local_pipeline ARGS` on a free port, until its ready line; killed on the way out. Its
+    outputs file is `outputs_file`, else one in a temporary directory: never the user's."""
+    scratch = tempfile.TemporaryDirectory(prefix="local-stack-")
+    outputs_file = outputs_file or Path(scratch.name) / "outputs.json"
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_pipeline", "--port", str(port)],
+        [sys.executable, "-m", "local_pipeline", "--port", str(port), *args],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=cli_environment() | {"PYTHONUNBUFFERED": "1"},
+        env=cli_environment() | {"PYTHONUNBUFFERED": "1", OUTPUTS_VARIABLE: str(outputs_file)},
     )
     local = LocalStack(process, f"http://127.0.0.1:{port}", default_stack())
     reader = threading.Thread(target=lambda: local.output.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
@@ -120,3 +125,4 @@ def running_local_stack() -> Iterator[LocalStack]:
         if process.poll() is None:
             process.kill()
         process.wait(10)
+        scratch.cleanup()

@@ -81,7 +81,7 @@ def charted_total(chart: str, label: str) -> float:
 def used_stack(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("uploads")
     with running_local_stack() as local:
-        bucket = local.stack.uploads_bucket
+        bucket = local.stack.upload_bucket
         for index, size in enumerate([(1600, 1200), (800, 600), (400, 900)]):
             Image.radial_gradient("L").resize(size).convert("RGB").save(folder / f"photo{index}.jpg", "JPEG")
             local.run("s3", "cp", str(folder / f"photo{index}.jpg"), f"s3://{bucket}/browser/photo{index}.jpg")

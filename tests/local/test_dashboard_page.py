@@ -20,8 +20,7 @@ from moto import mock_aws
 from local_pipeline import logs_insights
 from local_pipeline.dashboard_page import Sources, dashboard_page, dashboard_url
 from local_pipeline.metric_series import Datapoint, NotRenderedError, by_metric, evaluate, widget_series
-from local_pipeline.resources import DASHBOARD_FILE
-from local_pipeline.stack import ACCOUNT_ID, REGION
+from local_pipeline.stack import ACCOUNT_ID, REGION, default_stack
 from tests.local.conftest import Clients
 
 GROUP = "/aws/lambda/image-pipeline-dev-db-writer"
@@ -37,7 +36,7 @@ def metric_widget(*metrics: list[Any], title: str = "chart", **properties: Any) 
 
 def stack_log_query() -> str:
     """The stack's own log widget query, as terraform/dashboard.tf writes it."""
-    widgets = json.loads(DASHBOARD_FILE.read_text())["widgets"]
+    widgets = default_stack().dashboard_body["widgets"]
     return next(w["properties"]["query"] for w in widgets if w["type"] == "log")
 
 
@@ -143,18 +142,20 @@ def test_dashboard_page_shows_alarm_states_log_rows_and_text(cloud: Clients):
 
 
 def test_dashboard_url_serves_the_body_the_stack_put_and_lists_the_others(aws: Clients, endpoint: str):
-    aws("cloudwatch").put_dashboard(DashboardName="mine", DashboardBody=DASHBOARD_FILE.read_text())
+    aws("cloudwatch").put_dashboard(DashboardName="mine", DashboardBody=json.dumps(default_stack().dashboard_body))
 
     with urllib.request.urlopen(dashboard_url(endpoint, "mine")) as response:
         page = response.read().decode()
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(dashboard_url(endpoint, "other"))
 
-    titles = [w["properties"]["title"] for w in json.loads(DASHBOARD_FILE.read_text())["widgets"]]
+    titles = [w["properties"]["title"] for w in default_stack().dashboard_body["widgets"]]
     assert list(sections(page)) == [html.escape(t) for t in titles]
     assert '<meta http-equiv="refresh"' in page
     assert missing.value.code == 404 and '<a href="mine">mine</a>' in missing.value.read().decode()
-    assert aws("cloudwatch").get_dashboard(DashboardName="mine")["DashboardBody"] == DASHBOARD_FILE.read_text()
+    assert aws("cloudwatch").get_dashboard(DashboardName="mine")["DashboardBody"] == json.dumps(
+        default_stack().dashboard_body
+    )
 
 
 def point(value: float, at_s: float) -> Datapoint:

@@ -57,7 +57,7 @@ def uploaded(local: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> lis
     files[IPHONE].write_bytes(images.heic(images.stored_for_orientation(6), transform=6))
     assert (folder / "large.bmp").stat().st_size > 8 * 1024 * 1024
     for key, path in files.items():
-        local.aws("s3", "cp", str(path), f"s3://{local.stack.uploads_bucket}/{key}")
+        local.aws("s3", "cp", str(path), f"s3://{local.stack.upload_bucket}/{key}")
     return list(files)
 
 
@@ -74,7 +74,7 @@ def test_uploads_get_a_record_each(local: LocalStack, uploaded: list[str]):
         assert re.fullmatch(r"#[0-9a-f]{6}", item["dominant_color"]["S"]) and len(item["phash"]["S"]) == 16
         assert item["placeholder"]["S"]
     assert local.item(LARGE)["event_name"] == {"S": "ObjectCreated:CompleteMultipartUpload"}
-    scanned = local.aws("dynamodb", "scan", "--table-name", local.stack.table)
+    scanned = local.aws("dynamodb", "scan", "--table-name", local.stack.table_name)
     assert {entry["image_key"]["S"] for entry in scanned["Items"]} == set(uploaded)
 
 
@@ -82,7 +82,7 @@ def test_a_ready_record_is_read_from_the_tables_stream(local: LocalStack, upload
     # GIVEN an upload's record, and the table's stream found as a consumer finds it
     item = wait_until(lambda: local.item(NON_ASCII), RECORD_TIMEOUT_S, f"the record of {NON_ASCII}")
     streams = local.client("dynamodbstreams")
-    [stream] = streams.list_streams(TableName=local.stack.table)["Streams"]
+    [stream] = streams.list_streams(TableName=local.stack.table_name)["Streams"]
     description = streams.describe_stream(StreamArn=stream["StreamArn"])["StreamDescription"]
     assert description["StreamViewType"] == "NEW_IMAGE"
 
@@ -107,7 +107,7 @@ def test_a_ready_record_is_read_from_the_tables_stream(local: LocalStack, upload
 def test_thumbnails_appear_under_the_prefix(local: LocalStack, uploaded: list[str]):
     for key in uploaded:
         wait_until(lambda key=key: local.item(key), RECORD_TIMEOUT_S, f"the record of {key}")
-    listing = local.aws("s3", "ls", f"s3://{local.stack.thumbnails_bucket}/thumbnails/e2e/", "--recursive")
+    listing = local.aws("s3", "ls", f"s3://{local.stack.thumbnail_bucket}/thumbnails/e2e/", "--recursive")
 
     listed = {line.split(maxsplit=3)[3] for line in listing.splitlines()}
     assert listed == {f"thumbnails/{key}.webp" for key in uploaded}
@@ -117,7 +117,7 @@ def test_an_iphone_heic_gets_an_upright_thumbnail(local: LocalStack, uploaded: l
     item = wait_until(lambda: local.item(IPHONE), RECORD_TIMEOUT_S, f"the record of {IPHONE}")
     assert (item["status"], item["format"]) == ({"S": "PROCESSED"}, {"S": "HEIF"}), item
 
-    local.aws("s3", "cp", f"s3://{local.stack.thumbnails_bucket}/thumbnails/{IPHONE}.webp", str(tmp_path / "t.webp"))
+    local.aws("s3", "cp", f"s3://{local.stack.thumbnail_bucket}/thumbnails/{IPHONE}.webp", str(tmp_path / "t.webp"))
 
     # The marker is top-left in the upright picture: rotated once, by the container, not again by EXIF.
     thumbnail = Image.open(tmp_path / "t.webp").convert("RGB")
@@ -150,7 +150,7 @@ def test_function_logs_can_be_read_with_filter_log_events(local: LocalStack, upl
 def test_s3_rm_removes_the_thumbnail_and_marks_the_record_deleted(local: LocalStack, uploaded: list[str]):
     wait_until(lambda: local.item(PHOTO), RECORD_TIMEOUT_S, "the record")
 
-    local.aws("s3", "rm", f"s3://{local.stack.uploads_bucket}/{PHOTO}")
+    local.aws("s3", "rm", f"s3://{local.stack.upload_bucket}/{PHOTO}")
 
     item = wait_until(
         lambda: (item := local.item(PHOTO)) and item["status"]["S"] == "DELETED" and item,
@@ -158,7 +158,7 @@ def test_s3_rm_removes_the_thumbnail_and_marks_the_record_deleted(local: LocalSt
         "the DELETED record",
     )
     assert item["event_name"] == {"S": "ObjectRemoved:DeleteMarkerCreated"}
-    listing = local.aws("s3", "ls", f"s3://{local.stack.thumbnails_bucket}/thumbnails/e2e/", "--recursive")
+    listing = local.aws("s3", "ls", f"s3://{local.stack.thumbnail_bucket}/thumbnails/e2e/", "--recursive")
     assert f"thumbnails/{PHOTO}.webp" not in listing
     assert f"thumbnails/{NON_ASCII}.webp" in listing
 
@@ -176,7 +176,7 @@ def test_the_printed_commands_work_pasted_into_a_shell(local: LocalStack, tmp_pa
         return _paste(setup, command, tmp_path)
 
     uploaded = paste(" s3 cp photo.jpg ")
-    assert f"upload: ./photo.jpg to s3://{local.stack.uploads_bucket}/photo.jpg" in uploaded
+    assert f"upload: ./photo.jpg to s3://{local.stack.upload_bucket}/photo.jpg" in uploaded
     wait_until(lambda: local.item("photo.jpg"), RECORD_TIMEOUT_S, "the record of photo.jpg")
 
     assert "thumbnails/photo.jpg.webp" in paste(" s3 ls ")

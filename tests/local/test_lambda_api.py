@@ -28,13 +28,13 @@ def pipeline(start, local_endpoint: LocalEndpoint) -> Pipeline:
 def uploaded(pipeline: Pipeline, key: str) -> dict[str, Any]:
     """An S3 event for `key`, uploaded but not yet processed: the S3 notification pump is stopped."""
     pipeline.notifications.stop()
-    bucket = pipeline.stack.uploads_bucket
+    bucket = pipeline.stack.upload_bucket
     pipeline.client("s3").put_object(Bucket=bucket, Key=key, Body=images.jpeg(400, 300))
     return s3_event("s3_put", bucket=bucket, key=key)
 
 
 def thumbnail_exists(pipeline: Pipeline, key: str) -> bool:
-    listing = pipeline.client("s3").list_objects_v2(Bucket=pipeline.stack.thumbnails_bucket, Prefix=f"thumbnails/{key}")
+    listing = pipeline.client("s3").list_objects_v2(Bucket=pipeline.stack.thumbnail_bucket, Prefix=f"thumbnails/{key}")
     return listing.get("KeyCount", 0) == 1
 
 
@@ -136,7 +136,7 @@ def test_a_changed_environment_applies_to_the_next_invocation_and_a_bad_one_is_r
 
     # THEN the next invocation uses it
     thumbnail = pipeline.client("s3").get_object(
-        Bucket=pipeline.stack.thumbnails_bucket, Key="thumbnails/invoke/resized.jpg.webp"
+        Bucket=pipeline.stack.thumbnail_bucket, Key="thumbnails/invoke/resized.jpg.webp"
     )
     assert Image.open(thumbnail["Body"]).size == (128, 96)
     current = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]

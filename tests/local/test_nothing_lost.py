@@ -60,9 +60,9 @@ def test_every_delivery_order_of_a_keys_events_ends_in_its_last_state(start):
             orders[key], expected[key] = order, status
             for body in operations:
                 if body is None:
-                    s3.delete_object(Bucket=pipeline.stack.uploads_bucket, Key=key)
+                    s3.delete_object(Bucket=pipeline.stack.upload_bucket, Key=key)
                 else:
-                    s3.put_object(Bucket=pipeline.stack.uploads_bucket, Key=key, Body=body)
+                    s3.put_object(Bucket=pipeline.stack.upload_bucket, Key=key, Body=body)
     events = _s3_events_by_key(pipeline)
     assert {key: len(events[key]) for key in orders} == {key: len(order) for key, order in orders.items()}
 
@@ -126,8 +126,8 @@ def test_a_key_changed_while_its_thumbnail_is_being_written_keeps_no_thumbnail(s
     WHEN the key is deleted, or overwritten with a file that is rejected, and that event is
     processed meanwhile THEN no thumbnail may remain once the held write completes."""
     pipeline = start()
-    s3, key, bucket = pipeline.client("s3"), "race/photo.jpg", pipeline.stack.uploads_bucket
-    with Hold("PutObject", pipeline.stack.thumbnails_bucket) as hold:
+    s3, key, bucket = pipeline.client("s3"), "race/photo.jpg", pipeline.stack.upload_bucket
+    with Hold("PutObject", pipeline.stack.thumbnail_bucket) as hold:
         s3.put_object(Bucket=bucket, Key=key, Body=PHOTO)
         wait_until(hold.reached.is_set, 30, "the thumbnail write")
         if then == "deleted":
@@ -144,10 +144,10 @@ def test_a_key_uploaded_again_while_its_delete_removes_the_thumbnail_keeps_the_n
     """GIVEN a processed upload, then deleted: the delete's thumbnail DeleteObject is held
     WHEN the key is uploaded again and processed meanwhile THEN its new thumbnail must remain."""
     pipeline = start()
-    s3, key, bucket = pipeline.client("s3"), "race/again.jpg", pipeline.stack.uploads_bucket
+    s3, key, bucket = pipeline.client("s3"), "race/again.jpg", pipeline.stack.upload_bucket
     s3.put_object(Bucket=bucket, Key=key, Body=PHOTO)
     wait_until(lambda: pipeline.invoker.finished == 1, 30, "the first upload, processed")
-    with Hold("DeleteObject", pipeline.stack.thumbnails_bucket) as hold:
+    with Hold("DeleteObject", pipeline.stack.thumbnail_bucket) as hold:
         s3.delete_object(Bucket=bucket, Key=key)
         wait_until(hold.reached.is_set, 30, "the thumbnail delete")
         s3.put_object(Bucket=bucket, Key=key, Body=OTHER_PHOTO)

@@ -61,8 +61,8 @@ def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     with running_local_stack() as local:
         local.cli = cli
         for key, name in ((PHOTO, "photo.jpg"), (NOT_AN_IMAGE, "notes.jpg")):
-            copied = local.run("s3", "cp", str(folder / name), f"s3://{local.stack.uploads_bucket}/{key}")
-            assert re.search(rf"^upload: \S*{name} to s3://{local.stack.uploads_bucket}/{key}$", copied.stdout, re.M)
+            copied = local.run("s3", "cp", str(folder / name), f"s3://{local.stack.upload_bucket}/{key}")
+            assert re.search(rf"^upload: \S*{name} to s3://{local.stack.upload_bucket}/{key}$", copied.stdout, re.M)
         for key in (PHOTO, NOT_AN_IMAGE):
             wait_until(lambda key=key: local.item(key), RECORD_TIMEOUT_S, f"the record of {key}")
         yield local
@@ -120,7 +120,7 @@ def test_logs_tail_follow_shows_a_new_upload_then_stops(day: LocalStack, tmp_pat
         # WHEN a photo is uploaded after it started
         time.sleep(1)
         Image.new("RGB", (800, 600), "teal").save(tmp_path / "followed.jpg", "JPEG")
-        day.run("s3", "cp", str(tmp_path / "followed.jpg"), f"s3://{day.stack.uploads_bucket}/{FOLLOWED}")
+        day.run("s3", "cp", str(tmp_path / "followed.jpg"), f"s3://{day.stack.upload_bucket}/{FOLLOWED}")
 
         # THEN its line appears while --follow runs, and stopping it ends the command
         logged = wait_until(lambda: logged_objects(list(lines)).get(FOLLOWED), RECORD_TIMEOUT_S, "the followed line")

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from local_pipeline.outputs_file import OUTPUTS_VARIABLE
 from local_pipeline.stack import REGION
-from scripts.stack_outputs import OUTPUTS_FILE_VARIABLE
 from tests.local.subprocess_stack import LocalStack, running_local_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,14 +27,14 @@ NO_LOCAL_STACK = str(Path(tempfile.gettempdir()) / f"no-local-stack-{os.getpid()
 @pytest.fixture(autouse=True)
 def no_local_stack_of_the_users(monkeypatch) -> None:
     """A tool called in this process must not find a local stack the user runs meanwhile."""
-    monkeypatch.setenv(OUTPUTS_FILE_VARIABLE, NO_LOCAL_STACK)
+    monkeypatch.setenv(OUTPUTS_VARIABLE, NO_LOCAL_STACK)
 
 
 def operator_environment(**extra: str) -> dict[str, str]:
     """This environment without any AWS settings of the user's or their local stack, plus the local
     stack's fake credentials."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    defaults = {"AWS_CONFIG_FILE": os.devnull, OUTPUTS_FILE_VARIABLE: NO_LOCAL_STACK}
+    defaults = {"AWS_CONFIG_FILE": os.devnull, OUTPUTS_VARIABLE: NO_LOCAL_STACK}
     return environment | LOCAL_CREDENTIALS | defaults | extra
 
 
@@ -58,37 +58,29 @@ def outputs_document(pid: int, endpoint_url: str, outputs: dict[str, Any]) -> di
 
 
 @pytest.fixture(scope="module")
-def local_stack() -> Iterator[LocalStack]:
+def local_outputs_file(tmp_path_factory) -> Path:
+    """Where this module's local stack writes its outputs file: never the user's."""
+    return tmp_path_factory.mktemp("local-stack") / "outputs.json"
+
+
+@pytest.fixture(scope="module")
+def local_stack(local_outputs_file: Path) -> Iterator[LocalStack]:
     """`python -m local_pipeline --port N`, one per test module, stopped afterwards."""
-    with running_local_stack() as local:
+    with running_local_stack(outputs_file=local_outputs_file) as local:
         yield local
 
 
 @pytest.fixture(scope="module")
-def local_outputs(local_stack: LocalStack, tmp_path_factory) -> dict[str, str]:
-    """The running local stack's outputs file, at a temporary path; the environment that points the tools
-    at it (PIPELINE_LOCAL_OUTPUTS) is `local_environment`.
-
-    STAND-IN for the local stack's own writer (issue 25): until `python -m local_pipeline` writes this file
-    itself, this fixture writes it from the started stack, with the outputs the tools read. Once the stack
-    writes it, start the stack with PIPELINE_LOCAL_OUTPUTS set to this path and drop the writing here.
-    """
-    stack = local_stack.stack
-    outputs = {
-        "upload_bucket_name": stack.uploads_bucket,
-        "thumbnail_bucket_name": stack.thumbnails_bucket,
-        "dynamodb_table_name": stack.table,
-        "image_processor_function_name": stack.image_processor.name,
-        "metadata_queue_url": local_stack.queue_url(stack.metadata_queue.name),
-        "metadata_dlq_url": local_stack.queue_url(stack.metadata_dlq.name),
-        "processor_failures_queue_url": local_stack.queue_url(stack.processor_failures_queue.name),
-    }
-    path = tmp_path_factory.mktemp("local-stack") / "outputs.json"
-    path.write_text(json.dumps(outputs_document(local_stack.process.pid, local_stack.endpoint, outputs)))
-    return {"path": str(path), **outputs}
+def local_outputs(local_stack: LocalStack, local_outputs_file: Path) -> dict[str, str]:
+    """The outputs file the running local stack wrote: its path, and each output's value by name. The
+    environment that points the tools at it (PIPELINE_LOCAL_OUTPUTS) is `local_environment`."""
+    document = json.loads(local_outputs_file.read_text())
+    assert (document["pid"], document["endpoint_url"]) == (local_stack.process.pid, local_stack.endpoint)
+    values = {name: output["value"] for name, output in document["outputs"].items()}
+    return {"path": str(local_outputs_file), **values}
 
 
 @pytest.fixture(scope="module")
 def local_environment(local_outputs: dict[str, str]) -> dict[str, str]:
     """An operator's environment in which the tools find the running local stack, and nothing else."""
-    return operator_environment(**{OUTPUTS_FILE_VARIABLE: local_outputs["path"]})
+    return operator_environment(**{OUTPUTS_VARIABLE: local_outputs["path"]})

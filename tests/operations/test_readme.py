@@ -7,27 +7,18 @@ import re
 
 import pytest
 
+from local_pipeline.stack import default_stack
 from tests.operations.conftest import REPO_ROOT
-from tests.terraform.stack import load_stack
 
 
 def operations_section() -> str:
     return (REPO_ROOT / "docs" / "operations.md").read_text()
 
 
-def alarm_suffix(locals_: dict[str, str], alarm_name: str) -> str:
-    """An alarm's name after "<project>-<environment>-", e.g. "metadata-dlq-not-empty"."""
-    local, rest = re.fullmatch(r"\$\{local\.(\w+)\}(.*)", alarm_name).groups()
-    if local == "prefix":  # an alarm of the whole stack, e.g. "${local.prefix}-end-to-end-latency"
-        return rest.removeprefix("-")
-    return locals_[local].removeprefix("${local.prefix}-") + rest
-
-
 def test_every_alarm_is_explained():
-    stack = load_stack()
-    alarms = {
-        alarm_suffix(stack.locals, a["alarm_name"]) for a in stack.of_type("aws_cloudwatch_metric_alarm").values()
-    }
+    # Each alarm's name as terraform/ gives it with its defaults, after "<project>-<environment>-"
+    stack = default_stack()
+    alarms = {alarm.name.removeprefix(f"{stack.prefix}-") for alarm in stack.alarms}
 
     # Every `…-name` in the first cell of a table row: a row may explain several alarms.
     first_cells = re.findall(r"^\| (`…-[^|]+)\|", operations_section(), re.M)

@@ -348,11 +348,11 @@ def test_replay_against_the_local_stack(local_stack: LocalStack, local_environme
 
     # GIVEN image_processor failed every attempt on three uploads (its thumbnails bucket was missing),
     # and the bucket is back
-    s3.delete_bucket(Bucket=stack.thumbnails_bucket)
+    s3.delete_bucket(Bucket=stack.thumbnail_bucket)
     for key in keys:
-        s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=images.jpeg(400, 300))
+        s3.put_object(Bucket=stack.upload_bucket, Key=key, Body=images.jpeg(400, 300))
     wait_until(lambda: local_stack.depth(failures) == 3, 60, "three on-failure records")
-    s3.create_bucket(Bucket=stack.thumbnails_bucket)
+    s3.create_bucket(Bucket=stack.thumbnail_bucket)
 
     # WHEN the operator points it at the wrong queue by mistake: the metadata DLQ, holding a message
     sqs = local_stack.client("sqs")
@@ -370,7 +370,7 @@ def test_replay_against_the_local_stack(local_stack: LocalStack, local_environme
     dry = run_tool("replay", "--dry-run", env=local_environment, timeout=60)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert sorted(line.split(" (")[0] for line in dry.stdout.splitlines() if line.startswith("would")) == [
-        f"would replay  ObjectCreated:Put s3://{stack.uploads_bucket}/{key}" for key in keys
+        f"would replay  ObjectCreated:Put s3://{stack.upload_bucket}/{key}" for key in keys
     ]
     assert "NoSuchBucket" in dry.stdout and local_stack.depth(failures) == 3
 
@@ -384,9 +384,9 @@ def test_replay_against_the_local_stack(local_stack: LocalStack, local_environme
     table = local_stack.client("dynamodb")
     for key in keys:
         item = wait_until(
-            lambda key=key: table.get_item(TableName=stack.table, Key={"image_key": {"S": key}}).get("Item"),
+            lambda key=key: table.get_item(TableName=stack.table_name, Key={"image_key": {"S": key}}).get("Item"),
             60,
             f"the record of {key}",
         )
         assert item["status"] == {"S": "PROCESSED"}
-        s3.head_object(Bucket=stack.thumbnails_bucket, Key=f"thumbnails/{key}.webp")
+        s3.head_object(Bucket=stack.thumbnail_bucket, Key=f"thumbnails/{key}.webp")

@@ -44,7 +44,7 @@ def finished(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 def records(local: LocalStack) -> dict[str, dict[str, Any]]:
     items: dict[str, dict[str, Any]] = {}
-    for page in local.client("dynamodb").get_paginator("scan").paginate(TableName=local.stack.table):
+    for page in local.client("dynamodb").get_paginator("scan").paginate(TableName=local.stack.table_name):
         for item in page["Items"]:
             assert item["image_key"]["S"] not in items, "two items for one key"
             items[item["image_key"]["S"]] = item
@@ -53,12 +53,12 @@ def records(local: LocalStack) -> dict[str, dict[str, Any]]:
 
 def thumbnail_listing(local: LocalStack) -> dict[str, str]:
     s3 = local.client("s3")
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=local.stack.thumbnails_bucket)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=local.stack.thumbnail_bucket)
     return {entry["Key"]: entry["ETag"] for page in pages for entry in page.get("Contents", [])}
 
 
 def thumbnail_size(local: LocalStack, key: str) -> tuple[int, int]:
-    body = local.client("s3").get_object(Bucket=local.stack.thumbnails_bucket, Key=key)["Body"].read()
+    body = local.client("s3").get_object(Bucket=local.stack.thumbnail_bucket, Key=key)["Body"].read()
     return Image.open(io.BytesIO(body)).size
 
 
@@ -88,7 +88,7 @@ def test_a_size_change_is_rendered_again_for_every_object_across_an_interrupted_
     photo = images.jpeg(400, 300)
     keys = [f"batch/{number:03}.jpg" for number in range(UPLOADS)]
     for key in keys:
-        s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=photo)
+        s3.put_object(Bucket=stack.upload_bucket, Key=key, Body=photo)
     wait_until(lambda: len(records(local_stack)) == UPLOADS, 180, f"{UPLOADS} records")
     settle(local_stack)
     assert {thumbnail_size(local_stack, f"thumbnails/{key}.webp") for key in keys[:5]} == {(256, 192)}
@@ -142,12 +142,12 @@ def test_extra_sizes_come_with_each_upload_and_a_reprocess_and_go_with_its_delet
     local_stack: LocalStack, local_environment
 ):
     s3, stack = local_stack.client("s3"), local_stack.stack
-    s3.put_object(Bucket=stack.uploads_bucket, Key="sizes/before.jpg", Body=images.jpeg(1200, 800))
+    s3.put_object(Bucket=stack.upload_bucket, Key="sizes/before.jpg", Body=images.jpeg(1200, 800))
     wait_until(lambda: local_stack.item("sizes/before.jpg"), 60, "the record of the photo uploaded before")
     set_environment(local_stack, THUMBNAIL_SIZE="128", EXTRA_THUMBNAIL_SIZES="512")
 
     # An upload now gets both sizes from one decode, both in its record
-    s3.put_object(Bucket=stack.uploads_bucket, Key="sizes/after.jpg", Body=images.jpeg(1200, 800))
+    s3.put_object(Bucket=stack.upload_bucket, Key="sizes/after.jpg", Body=images.jpeg(1200, 800))
     wait_until(lambda: local_stack.item("sizes/after.jpg"), 60, "the new record")
     sizes = [
         (int(rendition["M"]["size"]["N"]), rendition["M"]["key"]["S"])
@@ -163,7 +163,7 @@ def test_extra_sizes_come_with_each_upload_and_a_reprocess_and_go_with_its_delet
 
     # A delete removes every size
     for key in ("sizes/before.jpg", "sizes/after.jpg"):
-        s3.delete_object(Bucket=stack.uploads_bucket, Key=key)
+        s3.delete_object(Bucket=stack.upload_bucket, Key=key)
     wait_until(lambda: not any("sizes/" in key for key in thumbnail_listing(local_stack)), 60, "no thumbnail left")
     wait_until(lambda: local_stack.item("sizes/after.jpg")["status"]["S"] == "DELETED", 60, "a DELETED record")
 
@@ -174,11 +174,11 @@ def test_records_from_before_the_fingerprints_are_named_and_rendered_again_with_
     # GIVEN two photos, one of whose records was written before placeholder, dominant_color and phash existed
     s3, stack = local_stack.client("s3"), local_stack.stack
     for key in ("older/a.jpg", "older/b.jpg"):
-        s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=images.jpeg(400, 300))
+        s3.put_object(Bucket=stack.upload_bucket, Key=key, Body=images.jpeg(400, 300))
         wait_until(lambda key=key: local_stack.item(key), 60, f"the record of {key}")
     settle(local_stack)
     local_stack.client("dynamodb").update_item(
-        TableName=stack.table,
+        TableName=stack.table_name,
         Key={"image_key": {"S": "older/a.jpg"}},
         UpdateExpression="REMOVE placeholder, dominant_color, phash",
     )
@@ -202,11 +202,11 @@ def test_records_from_before_the_fingerprints_are_named_and_rendered_again_with_
 def test_an_error_while_handling_an_object_is_a_failure_not_a_silent_skip(local_stack: LocalStack, local_environment):
     # GIVEN an upload whose record the tool cannot read (its thumbnails are not a list of renditions)
     s3, stack = local_stack.client("s3"), local_stack.stack
-    s3.put_object(Bucket=stack.uploads_bucket, Key="odd/record.jpg", Body=images.jpeg(400, 300))
+    s3.put_object(Bucket=stack.upload_bucket, Key="odd/record.jpg", Body=images.jpeg(400, 300))
     wait_until(lambda: local_stack.item("odd/record.jpg"), 60, "the record of odd/record.jpg")
     settle(local_stack)
     local_stack.client("dynamodb").update_item(
-        TableName=stack.table,
+        TableName=stack.table_name,
         Key={"image_key": {"S": "odd/record.jpg"}},
         UpdateExpression="SET thumbnails = :odd",
         ExpressionAttributeValues={":odd": {"S": "not a list"}},
@@ -216,7 +216,7 @@ def test_an_error_while_handling_an_object_is_a_failure_not_a_silent_skip(local_
 
     # THEN the object counts as failed, with the error, and the exit status says so
     assert code == 1, output
-    assert f"FAILED s3://{stack.uploads_bucket}/odd/record.jpg: TypeError" in output
+    assert f"FAILED s3://{stack.upload_bucket}/odd/record.jpg: TypeError" in output
     assert "done: 1 seen, 0 re-rendered, 0 skipped, 0 rejected, 1 failed" in output
 
 

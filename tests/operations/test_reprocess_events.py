@@ -18,7 +18,7 @@ RENDERED_WITH = "256;thumbnails/;52428800;100000000;0;1"
 
 
 def target(stack):
-    return reprocess.Target(stack.uploads_bucket, stack.thumbnails_bucket, stack.table_name, "image-processor")
+    return reprocess.Target(stack.upload_bucket, stack.thumbnail_bucket, stack.table_name, "image-processor")
 
 
 def deliver(stack, db_writer, context) -> None:
@@ -32,18 +32,18 @@ def deliver(stack, db_writer, context) -> None:
 
 
 def listed(stack, key: str):
-    [page] = reprocess.listed(stack.s3, stack.uploads_bucket, key)
+    [page] = reprocess.listed(stack.s3, stack.upload_bucket, key)
     [stored] = page
     return stored
 
 
 def upload(stack, key: str, data: bytes, sequencer: str) -> dict:
-    etag = stack.s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=data)["ETag"].strip('"')
-    return s3_event("s3_put", bucket=stack.uploads_bucket, key=key, sequencer=sequencer, etag=etag)
+    etag = stack.s3.put_object(Bucket=stack.upload_bucket, Key=key, Body=data)["ETag"].strip('"')
+    return s3_event("s3_put", bucket=stack.upload_bucket, key=key, sequencer=sequencer, etag=etag)
 
 
 def thumbnail_width(stack, key: str) -> int:
-    body = stack.s3.get_object(Bucket=stack.thumbnails_bucket, Key=f"thumbnails/{key}.webp")["Body"].read()
+    body = stack.s3.get_object(Bucket=stack.thumbnail_bucket, Key=f"thumbnails/{key}.webp")["Body"].read()
     return Image.open(io.BytesIO(body)).width
 
 
@@ -53,7 +53,7 @@ def test_a_rerender_listed_before_a_new_upload_leaves_the_new_uploads_thumbnail_
     # GIVEN a photo processed at upload, then listed by a reprocess run
     image_processor.lambda_handler(upload(stack, "race.jpg", images.jpeg(400, 300), "0A"), context)
     deliver(stack, db_writer, context)
-    stale = reprocess.synthetic_event(listed(stack, "race.jpg"), stack.item("race.jpg"), stack.uploads_bucket)
+    stale = reprocess.synthetic_event(listed(stack, "race.jpg"), stack.item("race.jpg"), stack.upload_bucket)
     assert stale["Records"][0]["s3"]["object"]["sequencer"] == "0A"
 
     # WHEN a new (portrait) photo is uploaded and processed before the run's invocation for the old one
@@ -73,7 +73,7 @@ def test_a_rerender_of_the_same_photo_replaces_its_record(stack, image_processor
     deliver(stack, db_writer, context)
     first = stack.item("same.jpg")
 
-    event = reprocess.synthetic_event(listed(stack, "same.jpg"), first, stack.uploads_bucket)
+    event = reprocess.synthetic_event(listed(stack, "same.jpg"), first, stack.upload_bucket)
     result = image_processor.lambda_handler(event, context)
     deliver(stack, db_writer, context)
 
@@ -88,11 +88,11 @@ def test_a_photo_older_than_the_stack_gets_a_record_the_next_upload_replaces(
     stack, image_processor, db_writer, context
 ):
     # GIVEN a photo in the bucket that no event ever announced
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key="old.jpg", Body=images.jpeg(400, 300))
+    stack.s3.put_object(Bucket=stack.upload_bucket, Key="old.jpg", Body=images.jpeg(400, 300))
     stored = listed(stack, "old.jpg")
     assert reprocess.why_rerender(stored, None, RENDERED_WITH, stack.s3, target(stack)) == "no record"
 
-    image_processor.lambda_handler(reprocess.synthetic_event(stored, None, stack.uploads_bucket), context)
+    image_processor.lambda_handler(reprocess.synthetic_event(stored, None, stack.upload_bucket), context)
     deliver(stack, db_writer, context)
     record = stack.item("old.jpg")
     assert (record["status"], record["event_time"], record.get("sequencer")) == (
@@ -119,7 +119,7 @@ def test_a_missing_thumbnail_or_other_settings_are_reasons_to_render_again(stack
     assert reprocess.why_rerender(
         stored, record, "128;thumbnails/;52428800;100000000;0;1", stack.s3, target(stack)
     ) == (f"rendered with {RENDERED_WITH}")
-    stack.s3.delete_object(Bucket=stack.thumbnails_bucket, Key="thumbnails/why.jpg.webp")
+    stack.s3.delete_object(Bucket=stack.thumbnail_bucket, Key="thumbnails/why.jpg.webp")
     assert reprocess.why_rerender(stored, record, RENDERED_WITH, stack.s3, target(stack)) == (
         "thumbnail thumbnails/why.jpg.webp is missing"
     )
@@ -149,7 +149,7 @@ def test_a_record_made_before_the_fingerprints_is_kept_but_named_and_forced_rend
     assert reprocess.missing_later_fields(record) == ["placeholder", "dominant_color", "phash"]
 
     # WHEN it is re-rendered (as --force does), the record has them
-    image_processor.lambda_handler(reprocess.synthetic_event(stored, record, stack.uploads_bucket), context)
+    image_processor.lambda_handler(reprocess.synthetic_event(stored, record, stack.upload_bucket), context)
     deliver(stack, db_writer, context)
     assert reprocess.missing_later_fields(stack.item("older.jpg")) == []
 

@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
+from local_pipeline.outputs_file import OUTPUTS_VARIABLE
 from scripts import stack_outputs
-from scripts.stack_outputs import OUTPUT_OF, OUTPUTS_FILE_VARIABLE, ConfigurationError, add_stack_options, locate
+from scripts.stack_outputs import OUTPUT_OF, ConfigurationError, add_stack_options, locate
 from tests.operations.conftest import operator_environment, outputs_document, run_tool
 
 LOCAL = "http://127.0.0.1:4599"
@@ -28,7 +29,7 @@ def parsed(*arguments: str) -> argparse.Namespace:
 def outputs_file(tmp_path, pid: int, monkeypatch) -> str:
     path = tmp_path / "outputs.json"
     path.write_text(json.dumps(outputs_document(pid, LOCAL, VALUES)))
-    monkeypatch.setenv(OUTPUTS_FILE_VARIABLE, str(path))
+    monkeypatch.setenv(OUTPUTS_VARIABLE, str(path))
     return str(path)
 
 
@@ -107,7 +108,7 @@ def test_a_missing_value_names_its_option_and_output(tmp_path, monkeypatch):
 
 def test_an_unreadable_outputs_file_is_named(tmp_path, monkeypatch):
     (tmp_path / "outputs.json").write_text("{not json")
-    monkeypatch.setenv(OUTPUTS_FILE_VARIABLE, str(tmp_path / "outputs.json"))
+    monkeypatch.setenv(OUTPUTS_VARIABLE, str(tmp_path / "outputs.json"))
 
     with pytest.raises(ConfigurationError, match=r"outputs.json is not a local stack's outputs file"):
         locate(parsed(), "--upload-bucket")
@@ -120,7 +121,7 @@ def test_with_a_stale_local_stack_file_each_tool_says_what_is_missing(tmp_path, 
     path = f"{fake_terraform(tmp_path, {})}{os.pathsep}{os.environ['PATH']}"
 
     result = run_tool(
-        tool, env=operator_environment(PATH=path, **{OUTPUTS_FILE_VARIABLE: str(tmp_path / "stale.json")}), timeout=120
+        tool, env=operator_environment(PATH=path, **{OUTPUTS_VARIABLE: str(tmp_path / "stale.json")}), timeout=120
     )
 
     # THEN it ignored the file, asked Terraform, and says which value is missing and how to give it

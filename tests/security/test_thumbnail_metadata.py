@@ -68,18 +68,18 @@ def webp_chunks(data: bytes) -> dict[bytes, bytes]:
 
 @pytest.fixture
 def image_processor_with_gps(stack, monkeypatch):
-    monkeypatch.setenv("THUMBNAIL_BUCKET", stack.thumbnails_bucket)
+    monkeypatch.setenv("THUMBNAIL_BUCKET", stack.thumbnail_bucket)
     monkeypatch.setenv("METADATA_QUEUE_URL", stack.queue_url)
     monkeypatch.setenv("INCLUDE_GPS", "true")
     return fresh_import("image_processor.handler")
 
 
 def process(stack, handler, context, key: str, data: bytes) -> tuple[bytes, dict]:
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=data)
-    handler.lambda_handler(s3_event("s3_put", bucket=stack.uploads_bucket, key=key, size=len(data)), context)
+    stack.s3.put_object(Bucket=stack.upload_bucket, Key=key, Body=data)
+    handler.lambda_handler(s3_event("s3_put", bucket=stack.upload_bucket, key=key, size=len(data)), context)
     [message] = stack.queued_messages()
     assert message["status"] == "PROCESSED", message["reason_detail"]
-    thumbnail = stack.s3.get_object(Bucket=stack.thumbnails_bucket, Key=message["thumbnails"][0]["key"])["Body"].read()
+    thumbnail = stack.s3.get_object(Bucket=stack.thumbnail_bucket, Key=message["thumbnails"][0]["key"])["Body"].read()
     return thumbnail, message
 
 

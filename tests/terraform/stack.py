@@ -1,7 +1,7 @@
-"""The Terraform stack as python-hcl2 reads it, for tests that check what terraform/ declares.
+"""The Terraform stack as local_pipeline/terraform.py reads it, for tests that check what terraform/ declares.
 
-Values come back as Python data: literals as themselves, anything Terraform computes as its source
-text, e.g. "${aws_sqs_queue.metadata.arn}". Blocks are lists of dicts.
+Values come back as python-hcl2 gives them: literals as themselves, anything Terraform computes as its
+source text, e.g. "${aws_sqs_queue.metadata.arn}". Blocks are lists of dicts.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 
 import hcl2
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TERRAFORM_DIR = REPO_ROOT / "terraform"
+from local_pipeline.terraform import TERRAFORM_DIR, load_terraform
+
+REPO_ROOT = TERRAFORM_DIR.parent
 
 _OPTIONS = hcl2.SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
 # "${aws_sqs_queue.metadata.arn}", "${aws_s3_bucket.this[\"uploads\"].arn}", "${local.region}"
@@ -66,29 +67,22 @@ def load_hcl(path: Path) -> dict[str, Any]:
 
 @cache
 def load_stack(directory: Path = TERRAFORM_DIR) -> Stack:
+    terraform = load_terraform(directory)
     resources: dict[str, dict[str, dict[str, Any]]] = {}
     data: dict[str, dict[str, dict[str, Any]]] = {}
-    variables: dict[str, dict[str, Any]] = {}
-    local_values: dict[str, Any] = {}
-    outputs: dict[str, dict[str, Any]] = {}
-    terraform: list[dict[str, Any]] = []
+    for source, target in ((terraform.resources, resources), (terraform.data, data)):
+        for (kind, name), declared in source.items():
+            target.setdefault(kind, {})[name] = declared.body
     providers: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(directory.glob("*.tf")):
-        document = load_hcl(path)
-        for kind, target in (("resource", resources), ("data", data)):
-            for entry in document.get(kind, []):
-                for resource_type, named in entry.items():
-                    for name, body in named.items():
-                        assert name not in target.get(resource_type, {}), f"{resource_type}.{name} declared twice"
-                        target.setdefault(resource_type, {})[name] = body
-        for entry in document.get("variable", []):
-            variables.update(entry)
-        for entry in document.get("output", []):
-            outputs.update(entry)
-        for entry in document.get("locals", []):
-            local_values.update(entry)
-        terraform.extend(document.get("terraform", []))
-        for entry in document.get("provider", []):
-            for name, body in entry.items():
-                providers.setdefault(name, []).append(body)
-    return Stack(resources, data, variables, local_values, outputs, terraform, providers)
+    for entry in terraform.other.get("provider", []):
+        for name, body in entry.items():
+            providers.setdefault(name, []).append(body)
+    return Stack(
+        resources,
+        data,
+        {name: declared.body for name, declared in terraform.variables.items()},
+        {name: declared.body for name, declared in terraform.locals.items()},
+        {name: declared.body for name, declared in terraform.outputs.items()},
+        terraform.other.get("terraform", []),
+        providers,
+    )

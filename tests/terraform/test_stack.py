@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from local_pipeline.stack import MetricAlarm, default_stack
 from tests.terraform.python_code import (
     environment_variables_read,
     handler_parameters,
@@ -17,6 +18,27 @@ from tests.terraform.python_code import (
 from tests.terraform.stack import REPO_ROOT, TERRAFORM_DIR, Stack, block, load_hcl, load_stack, reference
 
 FUNCTIONS = ("image_processor", "db_writer")
+# The stack evaluated with its defaults, as the local stack reads it.
+LOCAL_STACK = default_stack()
+ALARMS = LOCAL_STACK.alarms
+# Each alarm's key in local.alarms: the name its own resource had before they became one, kept by `moved`.
+ALARM_KEYS = (
+    "metadata_dlq_not_empty",
+    "metadata_dlq_new_messages",
+    "processor_failures_not_empty",
+    "processor_failures_new_messages",
+    "image_processor_errors",
+    "db_writer_errors",
+    "metadata_queue_oldest_message",
+    "image_processor_throttles",
+    "db_writer_throttles",
+    "image_processor_async_events_dropped",
+    "image_processor_destination_delivery_failures",
+    "image_processor_error_rate",
+    "db_writer_error_rate",
+    "end_to_end_latency",
+    "account_concurrency",
+)
 DEAD_LETTER_QUEUES = ("metadata_dlq", "processor_failures")
 FOURTEEN_DAYS = 14 * 24 * 3600
 # Actions AWS only grants on Resource "*" (no resource-level permissions).
@@ -97,12 +119,13 @@ def test_resource_names_derive_from_project_and_environment(stack: Stack):
         "aws_sns_topic": "name",
         "aws_iam_role": "name",
         "aws_cloudwatch_log_group": "name",
-        "aws_cloudwatch_metric_alarm": "alarm_name",
         "aws_cloudwatch_dashboard": "dashboard_name",
     }
     for resource_type, argument in named.items():
         for name, body in stack.of_type(resource_type).items():
             assert "local." in body[argument], f"{resource_type}.{name}.{argument} is not derived from the prefix"
+    for name, alarm in stack.locals["alarms"].items():
+        assert alarm["name"].startswith("${local."), f"alarm {name} is not derived from the prefix"
     for bucket in ("upload_bucket_name", "thumbnail_bucket_name"):
         assert stack.locals[bucket].startswith("${local.prefix}-")
         assert stack.locals[bucket].endswith("-${local.account_id}-${local.region}")
@@ -412,91 +435,88 @@ def test_wildcard_actions_appear_only_in_deny_statements(stack: Stack):
 ACCOUNT_WIDE_METRICS = {("AWS/Lambda", "ConcurrentExecutions")}
 
 
-def alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
-    """The metrics an alarm reads, each with namespace, metric_name, dimensions, statistic and period."""
-    if "metric_query" not in alarm:
-        return [alarm]
-    metrics = [query["metric"][0] for query in alarm["metric_query"] if "metric" in query]
-    return [metric | {"statistic": metric["stat"]} for metric in metrics]
-
-
-def alarm_expression(alarm: dict[str, Any]) -> str | None:
-    returned = [query for query in alarm.get("metric_query", []) if query.get("return_data")]
-    return returned[0]["expression"] if returned else None
-
-
-def test_alarm_dimensions_name_the_stacks_queues_and_functions(stack: Stack):
-    alarms = stack.of_type("aws_cloudwatch_metric_alarm")
-    assert alarms
-    for name, alarm in alarms.items():
-        for metric in alarm_metrics(alarm):
-            dimensions = metric.get("dimensions", {})
-            assert dimensions or (metric["namespace"], metric["metric_name"]) in ACCOUNT_WIDE_METRICS, name
-            for dimension, value in dimensions.items():
-                resource_type, attribute = DIMENSION_TARGETS[dimension]
-                target = reference(value)
-                assert target and target.startswith(f"{resource_type}.") and target.endswith(f".{attribute}"), name
-                assert stack.resolves(target), f"{name}: {target} is not in the stack"
-        assert [reference(action) for action in alarm["alarm_actions"]] == ["aws_sns_topic.alarms.arn"], name
-        assert alarm["actions_enabled"] is True, name
-
-
-def alarm_on(stack: Stack, metric: str, dimension_value: str, expression: str | None = None) -> dict[str, Any]:
+def alarm_on(metric: str, dimension_value: str, expression: str | None = None) -> MetricAlarm:
+    """The one alarm (evaluated, as the local stack reads it) on `metric` of `dimension_value`."""
     matches = [
         alarm
-        for alarm in stack.of_type("aws_cloudwatch_metric_alarm").values()
-        if alarm_expression(alarm) == expression
-        and any(
-            m["metric_name"] == metric and dimension_value in m.get("dimensions", {}).values()
-            for m in alarm_metrics(alarm)
-        )
+        for alarm in ALARMS
+        if alarm.expression == expression
+        and any(m.name == metric and m.dimension and m.dimension[1] == dimension_value for m in alarm.metrics)
     ]
     assert len(matches) == 1, f"expected one {metric} alarm on {dimension_value}"
     return matches[0]
 
 
+def test_alarms_are_one_resource_over_local_alarms_and_notify_the_topic(stack: Stack):
+    [(name, alarm)] = stack.of_type("aws_cloudwatch_metric_alarm").items()
+    assert (name, alarm["for_each"]) == ("this", "${local.alarms}")
+    assert [reference(action) for action in alarm["alarm_actions"]] == ["aws_sns_topic.alarms.arn"]
+    assert alarm["actions_enabled"] is True
+    assert len({a.name for a in ALARMS}) == len(ALARMS) == len(stack.locals["alarms"]), "every entry, its own name"
+
+
+def test_alarm_dimensions_name_the_stacks_queues_and_functions():
+    stack_names = {
+        "FunctionName": {f.name for f in LOCAL_STACK.functions},
+        "QueueName": {q.name for q in LOCAL_STACK.queues},
+    }
+    for alarm in ALARMS:
+        for metric in alarm.metrics:
+            assert metric.dimension or (metric.namespace, metric.name) in ACCOUNT_WIDE_METRICS, alarm.name
+            if metric.dimension:
+                assert metric.dimension[1] in stack_names[metric.dimension[0]], alarm.name
+
+
+def test_moved_blocks_keep_every_deployed_alarm(stack: Stack):
+    moved = [block for path in TERRAFORM_DIR.glob("*.tf") for block in load_hcl(path).get("moved", [])]
+    renamed = {(entry["from"], entry["to"]) for entry in moved}
+    assert renamed == {
+        (f"${{aws_cloudwatch_metric_alarm.{key}}}", f'${{aws_cloudwatch_metric_alarm.this["{key}"]}}')
+        for key in ALARM_KEYS
+    }
+    assert set(ALARM_KEYS) <= set(stack.locals["alarms"])
+
+
 @pytest.mark.parametrize("queue", DEAD_LETTER_QUEUES)
-def test_dead_letter_queue_alarms_on_its_first_message_even_while_it_is_inspected(stack: Stack, queue: str):
+def test_dead_letter_queue_alarms_on_its_first_message_even_while_it_is_inspected(queue: str):
     # Visible + in flight: the runbook's receive-message hides a message without removing it.
-    alarm = alarm_on(
-        stack, "ApproximateNumberOfMessagesVisible", f"${{aws_sqs_queue.{queue}.name}}", "visible + in_flight"
-    )
-    metrics = {m["metric_name"]: m for m in alarm_metrics(alarm)}
+    name = getattr(LOCAL_STACK, "metadata_dlq" if queue == "metadata_dlq" else "processor_failures_queue").name
+    alarm = alarm_on("ApproximateNumberOfMessagesVisible", name, "visible + in_flight")
+    metrics = {m.name: m for m in alarm.metrics}
     assert set(metrics) == {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible"}
-    assert all((m["namespace"], m["statistic"], m["period"]) == ("AWS/SQS", "Maximum", 60) for m in metrics.values())
-    assert (alarm["threshold"], alarm["comparison_operator"]) == (0, "GreaterThanThreshold")
-    assert alarm["treat_missing_data"] == "notBreaching"
-    assert [reference(action) for action in alarm["ok_actions"]] == ["aws_sns_topic.alarms.arn"]
+    assert all((m.namespace, m.statistic, m.period_s) == ("AWS/SQS", "Maximum", 60) for m in metrics.values())
+    assert (alarm.threshold, alarm.comparison_operator) == (0, "GreaterThanThreshold")
+    assert alarm.treat_missing_data == "notBreaching"
+    assert alarm.notifies_ok
 
 
 @pytest.mark.parametrize("queue", DEAD_LETTER_QUEUES)
-def test_dead_letter_queue_alarms_again_on_new_messages(stack: Stack, queue: str):
+def test_dead_letter_queue_alarms_again_on_new_messages(queue: str):
     # NumberOfMessagesSent leaves out what a redrive policy moves to a DLQ: the rise of the depth does not.
-    value = f"${{aws_sqs_queue.{queue}.name}}"
-    alarm = alarm_on(stack, "ApproximateNumberOfMessagesVisible", value, "DIFF(visible + in_flight)")
-    assert (alarm["threshold"], alarm["comparison_operator"]) == (0, "GreaterThanThreshold")
-    assert {m["period"] for m in alarm_metrics(alarm)} == {60}
-    assert "ok_actions" not in alarm, "going back to OK is no news: only arrivals notify"
+    name = getattr(LOCAL_STACK, "metadata_dlq" if queue == "metadata_dlq" else "processor_failures_queue").name
+    alarm = alarm_on("ApproximateNumberOfMessagesVisible", name, "DIFF(visible + in_flight)")
+    assert (alarm.threshold, alarm.comparison_operator) == (0, "GreaterThanThreshold")
+    assert {m.period_s for m in alarm.metrics} == {60}
+    assert not alarm.notifies_ok, "going back to OK is no news: only arrivals notify"
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_function_errors_alarm(stack: Stack, function: str):
-    alarm = alarm_on(stack, "Errors", f"${{aws_lambda_function.{function}.function_name}}")
-    assert alarm["namespace"] == "AWS/Lambda" and alarm["threshold"] == 0
+def test_function_errors_alarm(function: str):
+    alarm = alarm_on("Errors", getattr(LOCAL_STACK, function).name)
+    assert alarm.metric.namespace == "AWS/Lambda" and alarm.threshold == 0
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_function_error_rate_alarm_divides_errors_by_invocations(stack: Stack, function: str):
-    value = f"${{aws_lambda_function.{function}.function_name}}"
-    alarm = alarm_on(stack, "Errors", value, "100 * errors / invocations")
-    queries = {query["id"]: query["metric"][0] for query in alarm["metric_query"] if "metric" in query}
-    assert {(q["metric_name"], q["stat"], q["period"]) for q in queries.values()} == {
+    alarm = alarm_on("Errors", getattr(LOCAL_STACK, function).name, "100 * errors / invocations")
+    queries = dict(alarm.inputs)
+    assert {(q.name, q.statistic, q.period_s) for q in queries.values()} == {
         ("Errors", "Sum", 300),
         ("Invocations", "Sum", 300),
     }
-    assert queries["errors"]["metric_name"] == "Errors" and queries["invocations"]["metric_name"] == "Invocations"
-    assert alarm["threshold"] == "${var.error_rate_alarm_threshold_percent}"
-    assert default(stack, "error_rate_alarm_threshold_percent") == 1
+    assert queries["errors"].name == "Errors" and queries["invocations"].name == "Invocations"
+    assert stack.locals["alarms"][f"{function}_error_rate"]["threshold"] == "${var.error_rate_alarm_threshold_percent}"
+    assert alarm.threshold == default(stack, "error_rate_alarm_threshold_percent") == 1
 
 
 @pytest.mark.parametrize(
@@ -508,43 +528,46 @@ def test_function_error_rate_alarm_divides_errors_by_invocations(stack: Stack, f
         ("image_processor", "DestinationDeliveryFailures"),
     ],
 )
-def test_function_alarms_on_the_first_throttle_and_every_silently_lost_event(stack: Stack, function: str, metric: str):
-    alarm = alarm_on(stack, metric, f"${{aws_lambda_function.{function}.function_name}}")
-    assert (alarm["namespace"], alarm["statistic"], alarm["period"]) == ("AWS/Lambda", "Sum", 300)
-    assert (alarm["threshold"], alarm["comparison_operator"]) == (0, "GreaterThanThreshold")
+def test_function_alarms_on_the_first_throttle_and_every_silently_lost_event(function: str, metric: str):
+    alarm = alarm_on(metric, getattr(LOCAL_STACK, function).name)
+    assert (alarm.metric.namespace, alarm.metric.statistic, alarm.metric.period_s) == ("AWS/Lambda", "Sum", 300)
+    assert (alarm.threshold, alarm.comparison_operator) == (0, "GreaterThanThreshold")
 
 
 def test_end_to_end_latency_alarm_watches_db_writers_p99(stack: Stack):
-    alarm = alarm_on(stack, "EndToEndLatency", "${aws_lambda_function.db_writer.function_name}")
-    assert (alarm["namespace"], alarm["extended_statistic"]) == ("ImagePipeline", "p99")
-    assert alarm["threshold"] == "${var.end_to_end_latency_alarm_threshold_seconds * 1000}"
+    alarm = alarm_on("EndToEndLatency", LOCAL_STACK.db_writer.name)
+    assert (alarm.metric.namespace, alarm.metric.statistic) == ("ImagePipeline", "p99")
+    spec = stack.locals["alarms"]["end_to_end_latency"]
+    assert spec["threshold"] == "${var.end_to_end_latency_alarm_threshold_seconds * 1000}"
+    assert spec["metric"]["extended_statistic"] == "p99"
     assert "EndToEndLatency" in string_literals("db_writer"), "db_writer emits no EndToEndLatency metric"
 
 
 def test_account_concurrency_alarm_is_a_share_of_the_account_limit(stack: Stack):
-    alarm = stack.of_type("aws_cloudwatch_metric_alarm")["account_concurrency"]
-    assert (alarm["namespace"], alarm["metric_name"], alarm["statistic"]) == (
-        "AWS/Lambda",
-        "ConcurrentExecutions",
-        "Maximum",
-    )
-    assert "dimensions" not in alarm, "without a dimension the metric is the whole account's"
-    assert alarm["threshold"] == "${floor(var.account_concurrency_limit * var.concurrency_alarm_percent / 100)}"
+    [alarm] = [a for a in ALARMS if a.metric and a.metric.name == "ConcurrentExecutions"]
+    assert (alarm.metric.namespace, alarm.metric.statistic) == ("AWS/Lambda", "Maximum")
+    assert alarm.metric.dimension is None, "without a dimension the metric is the whole account's"
+    spec = stack.locals["alarms"]["account_concurrency"]
+    assert spec["threshold"] == "${floor(var.account_concurrency_limit * var.concurrency_alarm_percent / 100)}"
 
 
 def test_metadata_queue_age_alarm(stack: Stack):
-    alarm = alarm_on(stack, "ApproximateAgeOfOldestMessage", "${aws_sqs_queue.metadata.name}")
-    assert alarm["threshold"] == "${var.queue_age_alarm_threshold_seconds}"
+    alarm = alarm_on("ApproximateAgeOfOldestMessage", LOCAL_STACK.metadata_queue.name)
+    assert alarm.threshold == default(stack, "queue_age_alarm_threshold_seconds")
+    spec = stack.locals["alarms"]["metadata_queue_oldest_message"]
+    assert spec["threshold"] == "${var.queue_age_alarm_threshold_seconds}"
 
 
 def test_queue_age_alarm_can_fire_before_sqs_deletes_the_message(stack: Stack):
-    alarm = stack.of_type("aws_cloudwatch_metric_alarm")["metadata_queue_oldest_message"]
-    (precondition,) = block(alarm, "lifecycle")["precondition"]
+    alarm = alarm_on("ApproximateAgeOfOldestMessage", LOCAL_STACK.metadata_queue.name)
+    queue = stack.of_type("aws_sqs_queue")["metadata"]
+    (precondition,) = block(queue, "lifecycle")["precondition"]
     assert precondition["condition"] == (
-        f"${{var.queue_age_alarm_threshold_seconds + {alarm['period']} <= local.metadata_retention_seconds}}"
+        "${var.queue_age_alarm_threshold_seconds + local.queue_age_alarm_period <= local.metadata_retention_seconds}"
     )
+    assert stack.locals["queue_age_alarm_period"] == alarm.metric.period_s
     retention = evaluate_with_defaults(stack, "${local.metadata_retention_seconds}")
-    assert default(stack, "queue_age_alarm_threshold_seconds") + alarm["period"] <= retention
+    assert default(stack, "queue_age_alarm_threshold_seconds") + alarm.metric.period_s <= retention
     assert f"({retention} s)" in stack.variables["queue_age_alarm_threshold_seconds"]["description"]
 
 
@@ -608,9 +631,11 @@ def test_dashboard_shows_what_operators_need(stack: Stack):
 def test_dashboard_alarm_widget_lists_every_alarm_and_log_widget_queries_both_functions(stack: Stack):
     widgets = dashboard_widgets(stack)
     (alarm_widget,) = [widget for widget in widgets if widget["type"] == "alarm"]
-    listed = {reference(arn) for arn in alarm_widget["properties"]["alarms"]}
-    alarms = stack.of_type("aws_cloudwatch_metric_alarm")
-    assert listed == {f"aws_cloudwatch_metric_alarm.{name}.arn" for name in alarms}
+    assert alarm_widget["properties"]["alarms"] == "${[for alarm in aws_cloudwatch_metric_alarm.this : alarm.arn]}"
+    [local_widget] = [widget for widget in LOCAL_STACK.dashboard_body["widgets"] if widget["type"] == "alarm"]
+    assert sorted(arn.rpartition(":")[2] for arn in local_widget["properties"]["alarms"]) == sorted(
+        a.name for a in ALARMS
+    )
     (log_widget,) = [widget for widget in widgets if widget["type"] == "log"]
     assert log_widget["properties"]["region"] == "${local.region}"
     query = stack.locals[reference(log_widget["properties"]["query"]).removeprefix("local.")]

@@ -130,11 +130,11 @@ run "default_stack" {
   }
   assert {
     condition = (
-      one(toset([for q in aws_cloudwatch_metric_alarm.metadata_dlq_not_empty.metric_query : q.metric[0].dimensions.QueueName if length(q.metric) > 0])) == aws_sqs_queue.metadata_dlq.name &&
-      one(toset([for q in aws_cloudwatch_metric_alarm.processor_failures_not_empty.metric_query : q.metric[0].dimensions.QueueName if length(q.metric) > 0])) == aws_sqs_queue.processor_failures.name &&
-      aws_cloudwatch_metric_alarm.metadata_queue_oldest_message.dimensions.QueueName == aws_sqs_queue.metadata.name &&
-      aws_cloudwatch_metric_alarm.image_processor_errors.dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
-      aws_cloudwatch_metric_alarm.db_writer_errors.dimensions.FunctionName == aws_lambda_function.db_writer.function_name
+      one(toset([for q in aws_cloudwatch_metric_alarm.this["metadata_dlq_not_empty"].metric_query : q.metric[0].dimensions.QueueName if length(q.metric) > 0])) == aws_sqs_queue.metadata_dlq.name &&
+      one(toset([for q in aws_cloudwatch_metric_alarm.this["processor_failures_not_empty"].metric_query : q.metric[0].dimensions.QueueName if length(q.metric) > 0])) == aws_sqs_queue.processor_failures.name &&
+      aws_cloudwatch_metric_alarm.this["metadata_queue_oldest_message"].dimensions.QueueName == aws_sqs_queue.metadata.name &&
+      aws_cloudwatch_metric_alarm.this["image_processor_errors"].dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
+      aws_cloudwatch_metric_alarm.this["db_writer_errors"].dimensions.FunctionName == aws_lambda_function.db_writer.function_name
     )
     error_message = "an alarm watches a queue or function other than the stack's"
   }
@@ -152,43 +152,43 @@ run "default_stack" {
   }
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.image_processor_throttles.dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
-      aws_cloudwatch_metric_alarm.db_writer_throttles.dimensions.FunctionName == aws_lambda_function.db_writer.function_name &&
-      aws_cloudwatch_metric_alarm.image_processor_async_events_dropped.metric_name == "AsyncEventsDropped" &&
-      aws_cloudwatch_metric_alarm.image_processor_async_events_dropped.dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
-      aws_cloudwatch_metric_alarm.image_processor_destination_delivery_failures.metric_name == "DestinationDeliveryFailures" &&
-      aws_cloudwatch_metric_alarm.image_processor_destination_delivery_failures.dimensions.FunctionName == aws_lambda_function.image_processor.function_name
+      aws_cloudwatch_metric_alarm.this["image_processor_throttles"].dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
+      aws_cloudwatch_metric_alarm.this["db_writer_throttles"].dimensions.FunctionName == aws_lambda_function.db_writer.function_name &&
+      aws_cloudwatch_metric_alarm.this["image_processor_async_events_dropped"].metric_name == "AsyncEventsDropped" &&
+      aws_cloudwatch_metric_alarm.this["image_processor_async_events_dropped"].dimensions.FunctionName == aws_lambda_function.image_processor.function_name &&
+      aws_cloudwatch_metric_alarm.this["image_processor_destination_delivery_failures"].metric_name == "DestinationDeliveryFailures" &&
+      aws_cloudwatch_metric_alarm.this["image_processor_destination_delivery_failures"].dimensions.FunctionName == aws_lambda_function.image_processor.function_name
     )
     error_message = "the throttles and lost-event alarms watch the stack's functions"
   }
   assert {
     condition = alltrue([
-      for alarm in [aws_cloudwatch_metric_alarm.image_processor_error_rate, aws_cloudwatch_metric_alarm.db_writer_error_rate] :
+      for alarm in [aws_cloudwatch_metric_alarm.this["image_processor_error_rate"], aws_cloudwatch_metric_alarm.this["db_writer_error_rate"]] :
       alarm.threshold == 1 && length([for q in alarm.metric_query : q if q.return_data && q.expression == "100 * errors / invocations"]) == 1
     ])
     error_message = "the error-rate alarms divide errors by invocations and fire above 1 %"
   }
   assert {
     condition = (
-      one([for q in aws_cloudwatch_metric_alarm.image_processor_error_rate.metric_query : q.metric[0].dimensions.FunctionName if q.id == "errors"]) == aws_lambda_function.image_processor.function_name &&
-      one([for q in aws_cloudwatch_metric_alarm.db_writer_error_rate.metric_query : q.metric[0].dimensions.FunctionName if q.id == "invocations"]) == aws_lambda_function.db_writer.function_name
+      one([for q in aws_cloudwatch_metric_alarm.this["image_processor_error_rate"].metric_query : q.metric[0].dimensions.FunctionName if q.id == "errors"]) == aws_lambda_function.image_processor.function_name &&
+      one([for q in aws_cloudwatch_metric_alarm.this["db_writer_error_rate"].metric_query : q.metric[0].dimensions.FunctionName if q.id == "invocations"]) == aws_lambda_function.db_writer.function_name
     )
     error_message = "each error-rate alarm reads its own function's metrics"
   }
   assert {
     condition = alltrue([
-      for alarm in [aws_cloudwatch_metric_alarm.metadata_dlq_not_empty, aws_cloudwatch_metric_alarm.metadata_dlq_new_messages] :
+      for alarm in [aws_cloudwatch_metric_alarm.this["metadata_dlq_not_empty"], aws_cloudwatch_metric_alarm.this["metadata_dlq_new_messages"]] :
       alltrue([for q in alarm.metric_query : q.metric[0].dimensions.QueueName == aws_sqs_queue.metadata_dlq.name if length(q.metric) > 0])
-    ]) && length(aws_cloudwatch_metric_alarm.processor_failures_new_messages.ok_actions) == 0
+    ]) && length(aws_cloudwatch_metric_alarm.this["processor_failures_new_messages"].ok_actions) == 0
     error_message = "the DLQ alarms read their own queue, and the new-messages alarm sends no OK"
   }
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.end_to_end_latency.threshold == 120000 &&
-      aws_cloudwatch_metric_alarm.end_to_end_latency.extended_statistic == "p99" &&
-      aws_cloudwatch_metric_alarm.end_to_end_latency.dimensions.FunctionName == aws_lambda_function.db_writer.function_name &&
-      aws_cloudwatch_metric_alarm.account_concurrency.threshold == 800 &&
-      length(aws_cloudwatch_metric_alarm.account_concurrency.dimensions) == 0
+      aws_cloudwatch_metric_alarm.this["end_to_end_latency"].threshold == 120000 &&
+      aws_cloudwatch_metric_alarm.this["end_to_end_latency"].extended_statistic == "p99" &&
+      aws_cloudwatch_metric_alarm.this["end_to_end_latency"].dimensions.FunctionName == aws_lambda_function.db_writer.function_name &&
+      aws_cloudwatch_metric_alarm.this["account_concurrency"].threshold == 800 &&
+      length(aws_cloudwatch_metric_alarm.this["account_concurrency"].dimensions) == 0
     )
     error_message = "latency p99 above 120 s, account concurrency above 80 % of 1000"
   }
