@@ -107,7 +107,9 @@ def zip_sizes(*, build: bool) -> tuple[dict[str, int], str]:
         dist = Path(scratch) if build else ROOT / "dist"
         if build:
             command = [str(ROOT / "build.sh"), "--no-docker", "--out", scratch]
-            completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+            completed = subprocess.run(
+                command, cwd=ROOT, capture_output=True, text=True, check=False, env=_with_runtime_python()
+            )
             if completed.returncode != 0:
                 tail = (completed.stdout + completed.stderr).strip().splitlines()[-3:]
                 return {}, f"./build.sh --no-docker failed: {' / '.join(tail)}"
@@ -116,7 +118,8 @@ def zip_sizes(*, build: bool) -> tuple[dict[str, int], str]:
         info = json.loads((dist / "build-info.json").read_text())
     sizes = {name: function["size"] for name, function in info["functions"].items()}
     where = "built by this run with ./build.sh --no-docker" if build else f"from {dist / 'build-info.json'}"
-    return sizes, f"{info['runtime']} {info['architecture']}, {where}"
+    bytecode = "with bytecode" if info.get("bytecode") else "without bytecode"
+    return sizes, f"{info['runtime']} {info['architecture']}, {bytecode}, {where}"
 
 
 # What Lambda runs: the runtime's Python, the zip unzipped into the task folder, first on the path, then the
@@ -158,48 +161,76 @@ def runtime_python() -> str | None:
     return None
 
 
-def measure_deployed(*, repeats: int, root: Path = ROOT) -> DeployedColdStart | str:
-    """Cold starts of the zips ./build.sh makes from `root`, or why they could not be measured."""
+def measure_deployed(*, repeats: int) -> DeployedColdStart | str:
+    """Cold starts of the zips ./build.sh makes from this tree, or why they could not be measured."""
     python = runtime_python()
     if python is None:
         return (
             f"no Python {RUNTIME_PYTHON} here (python{RUNTIME_PYTHON} on PATH or pyenv's versions/{RUNTIME_PYTHON}.*)"
         )
-    environment = lambda_like_environment({"PYTHONDONTWRITEBYTECODE": "1"})
     with tempfile.TemporaryDirectory(prefix="deployed-coldstart-") as scratch:
         folder = Path(scratch)
-        path = f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}"
-        command = [str(root / "build.sh"), "--no-docker", "--python", RUNTIME_PYTHON, "--arch", _host_architecture()]
-        command += ["--out", str(folder / "dist")]
-        built = subprocess.run(command, cwd=root, capture_output=True, text=True, env={**os.environ, "PATH": path})
-        if built.returncode != 0:
-            return f"./build.sh failed: {(built.stdout + built.stderr).strip().splitlines()[-1]}"
-        sdk = _compiled_sdk(python, folder / "sdk")
-        result = DeployedColdStart(python, ColdStart(), ColdStart())
-        tasks = {}
-        for function in DEPLOYED_VARIANTS:
-            with zipfile.ZipFile(folder / "dist" / f"{function}.zip") as archive:
-                archive.extractall(folder / "bytecode" / function)
-                sources = [name for name in archive.namelist() if "__pycache__" not in name]
-                archive.extractall(folder / "source" / function, members=sources)
-            tasks[function] = {
-                "with_bytecode": folder / "bytecode" / function,
-                "from_source": folder / "source" / function,
-            }
-        samples = [
-            (function, kind, name, statement)
-            for function, variants in DEPLOYED_VARIANTS.items()
-            for kind in ("with_bytecode", "from_source")
-            for name, statement in variants.items()
-        ]
-        for round_number in range(repeats):
-            for function, kind, name, statement in samples if round_number % 2 == 0 else reversed(samples):
-                code = _DEPLOYED_TIMER.format(task=str(tasks[function][kind]), sdk=str(sdk), statement=statement)
-                wall_ms, cpu_ms = json_result([python, "-I", "-B", "-c", code], environment)
-                figures: ColdStart = getattr(result, kind)
-                figures.wall_ms.setdefault(name, []).append(wall_ms)
-                figures.cpu_ms.setdefault(name, []).append(cpu_ms)
+        unzipped = unzipped_build(ROOT, folder / "bytecode")
+        if isinstance(unzipped, str):
+            return unzipped
+        tasks = {"with_bytecode": unzipped, "from_source": without_bytecode(unzipped, folder / "source")}
+        cpu_ms = time_deployed(python, tasks, compiled_sdk(python, folder / "sdk"), repeats=repeats)
+    result = DeployedColdStart(python, ColdStart(), ColdStart())
+    for (kind, name), samples in cpu_ms.items():
+        getattr(result, kind).cpu_ms[name] = samples
     return result
+
+
+def unzipped_build(root: Path, folder: Path) -> dict[str, Path] | str:
+    """Each function's zip, as `root`'s ./build.sh makes it for this machine, unzipped into folder/<function>;
+    or why the build failed."""
+    command = [str(root / "build.sh"), "--no-docker", "--python", RUNTIME_PYTHON, "--arch", _host_architecture()]
+    command += ["--out", str(folder / "dist")]
+    built = subprocess.run(command, cwd=root, capture_output=True, text=True, env=_with_runtime_python())
+    if built.returncode != 0:
+        return f"./build.sh in {root} failed: {(built.stdout + built.stderr).strip().splitlines()[-1]}"
+    tasks = {}
+    for function in DEPLOYED_VARIANTS:
+        with zipfile.ZipFile(folder / "dist" / f"{function}.zip") as archive:
+            archive.extractall(folder / function)
+        tasks[function] = folder / function
+    return tasks
+
+
+def without_bytecode(tasks: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """Copies of the unzipped packages with their bytecode removed: a zip built without it."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    return {function: Path(shutil.copytree(task, folder / function, ignore=ignore)) for function, task in tasks.items()}
+
+
+def time_deployed(
+    python: str, builds: dict[str, dict[str, Path]], sdk: Path, *, repeats: int
+) -> dict[tuple[str, str], list[float]]:
+    """CPU ms of each DEPLOYED_VARIANTS import from each of `builds` (label -> function -> unzipped package),
+    by (label, variant name): fresh interpreters, rounds alternating in order so noise spreads evenly."""
+    environment = lambda_like_environment({"PYTHONDONTWRITEBYTECODE": "1"})
+    samples = [
+        (label, task, name, statement)
+        for label, tasks in builds.items()
+        for function, task in tasks.items()
+        for name, statement in DEPLOYED_VARIANTS[function].items()
+    ]
+    cpu_ms: dict[tuple[str, str], list[float]] = {(label, name): [] for label, _, name, _ in samples}
+    for round_number in range(repeats):
+        for label, task, name, statement in samples if round_number % 2 == 0 else reversed(samples):
+            code = _DEPLOYED_TIMER.format(task=str(task), sdk=str(sdk), statement=statement)
+            cpu_ms[(label, name)].append(json_result([python, "-I", "-B", "-c", code], environment)[1])
+    return cpu_ms
+
+
+def _with_runtime_python() -> dict[str, str]:
+    """This environment with a Python of the runtime's version first on PATH, so the build compiles the zips'
+    bytecode as a Docker build does (docs/build.md)."""
+    python = runtime_python()
+    return {
+        **os.environ,
+        "PATH": f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}" if python else os.environ["PATH"],
+    }
 
 
 def _host_architecture() -> str:
@@ -207,7 +238,7 @@ def _host_architecture() -> str:
     return "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
 
 
-def _compiled_sdk(python: str, destination: Path) -> Path:
+def compiled_sdk(python: str, destination: Path) -> Path:
     """boto3 and what it needs, copied from this virtualenv and compiled for `python`, as the runtime ships them."""
     todo, seen = ["boto3"], set()
     while todo:
