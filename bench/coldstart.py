@@ -238,9 +238,9 @@ def _host_architecture() -> str:
     return "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
 
 
-def compiled_sdk(python: str, destination: Path) -> Path:
-    """boto3 and what it needs, copied from this virtualenv and compiled for `python`, as the runtime ships them."""
-    todo, seen = ["boto3"], set()
+def sdk_parts() -> list[Path]:
+    """The top-level files and folders of boto3 and of what it needs, in this virtualenv."""
+    parts, todo, seen = [], ["boto3"], set()
     while todo:
         try:
             distribution = importlib.metadata.distribution(todo.pop())
@@ -250,12 +250,18 @@ def compiled_sdk(python: str, destination: Path) -> Path:
             continue
         seen.add(distribution.name)
         todo += [re.match(r"[A-Za-z0-9._-]+", req)[0] for req in distribution.requires or [] if "extra ==" not in req]
-        for top in {file.parts[0] for file in distribution.files or []} - {"..", "bin", "__pycache__"}:
-            source = Path(distribution.locate_file(top))
-            if source.is_dir():
-                shutil.copytree(source, destination / top, ignore=shutil.ignore_patterns("__pycache__"))
-            elif source.suffix == ".py":
-                destination.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, destination / top)
+        tops = {file.parts[0] for file in distribution.files or []} - {"..", "bin", "__pycache__"}
+        parts += [Path(distribution.locate_file(top)) for top in sorted(tops)]
+    return parts
+
+
+def compiled_sdk(python: str, destination: Path) -> Path:
+    """boto3 and what it needs, copied from this virtualenv and compiled for `python`, as the runtime ships them."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in sdk_parts():
+        if part.is_dir():
+            shutil.copytree(part, destination / part.name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif part.suffix == ".py":
+            shutil.copyfile(part, destination / part.name)
     subprocess.run([python, "-m", "compileall", "-q", str(destination)], check=True, capture_output=True)
     return destination

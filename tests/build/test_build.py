@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import io
 import json
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bench.coldstart import sdk_parts
 from sample_images import images
 from tests.build.project import ROOT, Build, add_test_files, copy_project, fake_project, lock_text, run_build
 from tests.terraform.stack import TERRAFORM_DIR, load_stack
@@ -178,19 +178,8 @@ def test_build_without_a_python_of_the_target_version_ships_source_and_says_so(t
 def sdk_folder(destination: Path) -> Path:
     """A folder holding only boto3 and what it needs, linked from this virtualenv (as Lambda provides them)."""
     destination.mkdir()
-    todo, seen = ["boto3"], set()
-    while todo:
-        try:
-            distribution = importlib.metadata.distribution(todo.pop())
-        except importlib.metadata.PackageNotFoundError:
-            continue  # a requirement whose environment marker excludes this Python
-        if distribution.name in seen:
-            continue
-        seen.add(distribution.name)
-        requires = [req for req in distribution.requires or [] if "extra ==" not in req]
-        todo += [re.match(r"[A-Za-z0-9._-]+", req)[0] for req in requires]
-        for top in {file.parts[0] for file in distribution.files} - {"..", "bin", "__pycache__"}:
-            (destination / top).symlink_to(distribution.locate_file(top))
+    for part in sdk_parts():
+        (destination / part.name).symlink_to(part)
     return destination
 
 
