@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from bench import cost, fingerprints
+from bench.coldstart import runtime_python
 from bench.cost import dynamodb_item_bytes, item_bytes_with_key_length, key_attributes, key_length_for_bytes_over
 from bench.handlers import DbWriterFigures, HandlerFigures, ImageProcessorFigures
+from tests.terraform.offline import require
 from tests.terraform.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -242,3 +244,25 @@ def test_fingerprints_bytes_count_the_three_attributes_and_their_names() -> None
 def test_fingerprint_cost_meets_its_target_at_two_percent_of_the_thumbnail() -> None:
     assert fingerprints.FingerprintCost("JPEG 12 MP", cpu_ms=1.0, thumbnails_cpu_ms=50.0).verdict == "met"
     assert fingerprints.FingerprintCost("JPEG 12 MP", cpu_ms=1.2, thumbnails_cpu_ms=50.0).verdict == "**missed**"
+
+
+@pytest.mark.slow
+def test_cold_start_against_a_revision_times_both_trees_deployed_zips() -> None:
+    require(runtime_python() is not None, "a Python 3.13 (python3.13 on PATH or pyenv's versions/3.13.*)")
+    command = [sys.executable, "-m", "bench.cold_start_against", "HEAD", "--repeats", "1"]
+
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+
+    # One row per import, each timed from HEAD's zips and from this tree's, and the change between them
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(r"^\| `([^`]+)` \| (\d+) \| (\d+) \| ([+-]\d+) % \|$", result.stdout, re.M)
+    assert [row[0] for row in rows] == [
+        "boto3 + PIL.Image + s3, sqs clients",
+        "image_processor.handler",
+        "boto3 + dynamodb client",
+        "db_writer.handler",
+    ]
+    assert all(int(before) > 0 and int(after) > 0 for _, before, after, _ in rows)
+    # The revision's worktree is gone again
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
+    assert "cold-start-against-" not in worktrees
