@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
 
 
 def collect(quick: bool) -> Results:
-    from bench import coldstart, fingerprints, handlers, pipeline, report, sizing, thumbnails
+    from bench import cold_start_against, coldstart, fingerprints, handlers, pipeline, report, sizing, thumbnails
 
     # Timed rounds per method and image, fresh interpreters per import, uploads through the local stack.
     runs, cold_starts, uploads = (3, 3, 4) if quick else (9, 20, 200)
@@ -74,6 +74,11 @@ def collect(quick: bool) -> Results:
     results.cold_start = coldstart.measure(repeats=cold_starts)
     results.deployed_cold_start = (
         "a quick run does not build the zips" if quick else coldstart.measure_deployed(repeats=cold_starts)
+    )
+    results.cold_start_against = (
+        "a quick run does not build the zips"
+        if quick
+        else cold_start_against.against(cold_start_against.REFERENCE, repeats=cold_starts)
     )
     results.zips = coldstart.zip_sizes(build=not quick)
     progress(

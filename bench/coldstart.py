@@ -125,6 +125,9 @@ def zip_sizes(*, build: bool) -> tuple[dict[str, int], str]:
 # What Lambda runs: the runtime's Python, the zip unzipped into the task folder, first on the path, then the
 # runtime's boto3 (compiled, as the runtime ships it), each variant in a fresh interpreter.
 RUNTIME_PYTHON = "3.13"
+NO_RUNTIME_PYTHON = (
+    f"no Python {RUNTIME_PYTHON} here (python{RUNTIME_PYTHON} on PATH or pyenv's versions/{RUNTIME_PYTHON}.*)"
+)
 DEPLOYED_VARIANTS = {
     "image_processor": {
         "boto3 + PIL.Image + s3, sqs clients": VARIANTS["boto3 + PIL.Image + s3, sqs clients"],

@@ -16,6 +16,7 @@ from typing import Any
 import PIL
 
 from bench import cost, fingerprints, inputs, methods, sizing
+from bench.cold_start_against import REFERENCE, Against
 from bench.coldstart import BARE, DEPLOYED_VARIANTS, FROM_SOURCE, WITH_CLIENTS, ColdStart, DeployedColdStart
 from bench.fingerprints import FingerprintCost
 from bench.handlers import HandlerFigures, ImageProcessorFigures
@@ -66,6 +67,7 @@ class Results:
     sizing: list[SizingResult] = field(init=False)
     cold_start: ColdStart = field(init=False)
     deployed_cold_start: DeployedColdStart | str = field(init=False)  # or why it was not measured
+    cold_start_against: Against | str = field(init=False)  # against the reference tree, or why not measured
     zips: tuple[dict[str, int], str] = field(init=False)  # each zip's size, and where the sizes come from
     handlers: HandlerFigures = field(init=False)
     pipeline: PipelineFigures = field(init=False)
@@ -121,6 +123,12 @@ def render(results: Results) -> str:
         "fits": "holds" if worst.needed_mb <= CONTRACT_MEMORY_MB else "does **not** hold",
         **_cold_start(results.cold_start),
         **_deployed_cold_start(results.deployed_cold_start),
+        "cold_start_reference": REFERENCE,
+        "cold_start_against": (
+            f"Not measured in this run: {results.cold_start_against}."
+            if isinstance(results.cold_start_against, str)
+            else results.cold_start_against.table()
+        ),
         "zips": ", ".join(f"{name}.zip {size / 1e6:.2f} MB" for name, size in results.zips[0].items()) or "none",
         **_handlers(figures),
         "pipeline": results.pipeline,
