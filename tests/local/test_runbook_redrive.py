@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,8 +17,8 @@ import pytest
 
 from local_pipeline.stack import queue_arn
 from tests.local.conftest import wait_until
-from tests.local.subprocess_stack import VENV_AWS_CLI, LocalStack, cli_environment, running_local_stack
-from tests.local.test_users_day import GET_V2, aws_cli_v2, cli_version
+from tests.local.subprocess_stack import LocalStack, cli_environment, running_local_stack
+from tests.local.test_users_day import aws_cli
 
 pytestmark = pytest.mark.slow
 
@@ -54,13 +53,7 @@ def knows_move_tasks(cli: str) -> bool:
 @pytest.fixture(scope="module", params=[1, 2], ids=["cli-v1", "cli-v2"])
 def redrive(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A local stack, the CLI of one version, and the environment the runbook's commands run in."""
-    cli = VENV_AWS_CLI if request.param == 1 else aws_cli_v2()
-    if cli is None:
-        message = f"AWS CLI v2 not found on PATH ({GET_V2})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; .ci/run installs it, and CI=true requires every check to run")
-        pytest.skip(message)
-    assert cli_version(cli) == request.param
+    cli = aws_cli(request.param)
     environment = cli_environment() | {"AWS_DEFAULT_OUTPUT": "json", "AWS_PAGER": ""}
     if not knows_move_tasks(cli):
         # Debian 12's v2 (2.9.19) predates message move tasks; docs/local.md gives it the newer SQS model.

@@ -19,6 +19,7 @@ from PIL import Image
 
 from tests.local.conftest import wait_until
 from tests.local.subprocess_stack import VENV_AWS_CLI, LocalStack, cli_environment, running_local_stack
+from tests.terraform.offline import require
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +46,18 @@ def aws_cli_v2() -> str | None:
     return None
 
 
+def aws_cli(version: int) -> str:
+    """AWS CLI v1 (the virtualenv's) or v2 (aws_cli_v2); a test needing a v2 that is absent skips, or fails in CI."""
+    cli = VENV_AWS_CLI if version == 1 else aws_cli_v2()
+    require(cli is not None, f"AWS CLI v2 on PATH ({GET_V2}; .ci/run installs it)")
+    assert cli is not None and cli_version(cli) == version
+    return cli
+
+
 @pytest.fixture(scope="module", params=[1, 2], ids=["cli-v1", "cli-v2"])
 def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """One local stack per CLI version, with a photo and a text file named .jpg copied in with `aws s3 cp`."""
-    cli = VENV_AWS_CLI if request.param == 1 else aws_cli_v2()
-    if cli is None:
-        message = f"AWS CLI v2 not found on PATH ({GET_V2})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; .ci/run installs it, and CI=true requires every check to run")
-        pytest.skip(message)
-    assert cli_version(cli) == request.param
+    cli = aws_cli(request.param)
     folder = tmp_path_factory.mktemp("day")
     Image.radial_gradient("L").resize((1600, 1200)).convert("RGB").save(folder / "photo.jpg", "JPEG")
     (folder / "notes.jpg").write_text("meeting notes, not a photo\n")
