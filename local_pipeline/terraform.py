@@ -13,6 +13,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,9 @@ class Terraform:
         return [name for kind, name in self.resources if kind == resource_type]
 
 
+# Parsed once per directory: the stack and its outputs file both evaluate it at start-up, and parsing every
+# .tf file takes about half a second. Nothing mutates a loaded Terraform.
+@cache
 def load_terraform(terraform_dir: Path = TERRAFORM_DIR) -> Terraform:
     terraform = Terraform(terraform_dir)
     for path in sorted(terraform_dir.glob("*.tf")):
