@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from local_pipeline.console import Console
-from local_pipeline.dashboard_page import REFRESH_S, dashboard_url
 from local_pipeline.demo import run_demo
 from local_pipeline.event_source import LOCAL_RETRY_VISIBILITY_S
 from local_pipeline.faults import FaultConfig
@@ -29,6 +28,7 @@ from local_pipeline.s3_notifications import moto_sending_s3_notifications
 from local_pipeline.server import PortError, ensure_port_free, free_port_near, start_server, start_server_process
 from local_pipeline.stack import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, Stack, default_stack
 from local_pipeline.terraform import TERRAFORM_DIR, Evaluator, UnsupportedTerraform, load_terraform
+from moto_extensions.dashboard_page import REFRESH_S, dashboard_url
 
 DEFAULT_PORT = 4566
 

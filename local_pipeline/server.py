@@ -17,12 +17,12 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from local_pipeline.console import Console
-from local_pipeline.dashboard_page import DashboardPages, Sources
 from local_pipeline.lambda_api import LambdaApi
-from local_pipeline.message_moves import MessageMoveTasks
-from local_pipeline.not_emulated import NotEmulated
 from local_pipeline.s3_notifications import moto_sending_s3_notifications
 from local_pipeline.stack import ACCOUNT_ID, REGION
+from moto_extensions.dashboard_page import DashboardPages, Sources
+from moto_extensions.message_moves import MessageMoveTasks
+from moto_extensions.not_emulated import NotEmulated
 
 HOST = "127.0.0.1"
 LISTEN_BACKLOG = 128  # werkzeug's own
@@ -93,7 +93,7 @@ class LocalEndpoint:
     werkzeug, binding it, would exit."""
 
     def __init__(self, port: int) -> None:
-        self.lambda_api = LambdaApi(NotEmulated(DomainDispatcherApplication(create_backend_app), Console()))
+        self.lambda_api = LambdaApi(NotEmulated(DomainDispatcherApplication(create_backend_app), Console().say))
         self._moves = MessageMoveTasks(self.lambda_api)
         app = DashboardPages(self._moves, Sources(ACCOUNT_ID, REGION))
         self.url = f"http://{HOST}:{port}"

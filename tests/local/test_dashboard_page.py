@@ -17,10 +17,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local_pipeline import logs_insights
-from local_pipeline.dashboard_page import Sources, dashboard_page, dashboard_url
-from local_pipeline.metric_series import Datapoint, NotRenderedError, by_metric, evaluate, widget_series
 from local_pipeline.stack import ACCOUNT_ID, REGION, default_stack
+from moto_extensions import logs_insights
+from moto_extensions.dashboard_page import Sources, dashboard_page, dashboard_url
+from moto_extensions.metric_series import Datapoint, NotRenderedError, by_metric, evaluate, widget_series
 from tests.local.conftest import Clients
 
 GROUP = "/aws/lambda/image-pipeline-dev-db-writer"

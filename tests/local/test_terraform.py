@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from local_pipeline.dashboard_page import dashboard_url
 from local_pipeline.resources import create_resources
 from local_pipeline.stack import ACCOUNT_ID, REGION, default_stack, queue_arn
 from local_pipeline.terraform import TERRAFORM_DIR, UnsupportedTerraform
+from moto_extensions.dashboard_page import dashboard_url
 from tests.local.subprocess_stack import REPO_ROOT, running_local_stack
 
 STACK = default_stack()

@@ -22,8 +22,8 @@ from urllib.parse import quote, unquote
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.logs.models import logs_backends
 
-from local_pipeline import logs_insights
-from local_pipeline.metric_series import (
+from moto_extensions import WsgiApp, logs_insights
+from moto_extensions.metric_series import (
     Datapoint,
     MetricKey,
     NotRenderedError,
@@ -44,8 +44,6 @@ MAX_WINDOW_S = 3 * 60 * 60
 CHART_WIDTH, CHART_HEIGHT, CHART_MARGIN = 480, 150, 28
 # CloudWatch's default series colours, in order.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def dashboard_url(endpoint: str, name: str) -> str:

@@ -25,7 +25,8 @@ from moto.sqs.exceptions import QueueDoesNotExist
 from moto.sqs.models import SQSBackend, sqs_backends
 from werkzeug.wrappers import Request, Response
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from moto_extensions import WsgiApp
+
 TARGET_PREFIX = "AmazonSQS."
 OPERATIONS = ("StartMessageMoveTask", "ListMessageMoveTasks", "CancelMessageMoveTask")
 # AWS's limit on MaxNumberOfMessagesPerSecond, and the rate without one ("system optimized" on AWS).

@@ -3,7 +3,7 @@
 moto raises NotImplementedError for an operation it lacks; its server then answers 500, which clients retry
 (five times for the AWS CLI, each retry printing a traceback). Here the call is answered 501 `NotImplemented`
 with the service and operation named, in the error shape of the request's protocol (JSON or XML), which no
-client retries; the console says so once per operation.
+client retries; `say` is told once per operation.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from xml.sax.saxutils import escape
 
 from werkzeug.wrappers import Request, Response
 
-from local_pipeline.console import Console
+from moto_extensions import WsgiApp
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ERROR_CODE = "NotImplemented"
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d+/[^/]+/(?P<service>[^/]+)/")
 # Services whose signing name is not the one the AWS CLI uses.
@@ -30,9 +29,9 @@ _MOTO_MESSAGE = re.compile(r"The (?P<action>\w+) action has not been implemented
 class NotEmulated:
     """WSGI middleware around moto's server app."""
 
-    def __init__(self, app: WsgiApp, console: Console) -> None:
+    def __init__(self, app: WsgiApp, say: Callable[[str], None]) -> None:
         self._app = app
-        self._console = console
+        self._say = say
         self._said: set[str] = set()
         self._lock = threading.Lock()
 
@@ -46,7 +45,7 @@ class NotEmulated:
                 first = operation not in self._said
                 self._said.add(operation)
             if first:
-                self._console.say(f"not emulated: {operation} (the local stack answers it 501 {ERROR_CODE})")
+                self._say(f"not emulated: {operation} (the local stack answers it 501 {ERROR_CODE})")
             return _error_response(request, operation)(environ, start_response)
 
 
