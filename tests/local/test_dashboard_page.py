@@ -171,8 +171,12 @@ def test_metric_series_a_zero_divisor_leaves_that_period_empty():
     assert [s.points for s in series] == [{0: 1.0, 60: 0.0}, {0: 10.0}]
 
 
+def test_metric_series_math_has_a_value_only_in_the_periods_of_every_series_it_names():
+    assert evaluate("-(m1 + m2) * 2", {"m1": {0: 1.0, 60: 2.0}, "m2": {60: 3.0, 120: 4.0}}) == {60: -10.0}
+
+
 def test_metric_series_refuses_what_is_not_arithmetic():
-    for expression in ("SUM(METRICS())", "m1 ** 2", "unknown_id + 1", "FILL(m1, 0)"):
+    for expression in ("SUM(METRICS())", "m1 ** 2", "unknown_id + 1", "FILL(m1, 0)", "2 * 3", "__import__('os')"):
         with pytest.raises(NotRenderedError, match=re.escape(expression)):
             evaluate(expression, {"m1": {0: 1.0}})
 
