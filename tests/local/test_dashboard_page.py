@@ -212,8 +212,11 @@ def test_logs_insights_filters_compare_negate_and_limit():
     assert keys("filter k in ['a', 'b'] | sort n desc | limit 1") == ["b"]
     assert keys("filter k not like /^[ab]$/ or n <= 5") == ["a", "c|d"]
     assert keys("filter k like 'c|d'") == ["c|d"]
+    assert logs_insights.run(logs_insights.parse("fields `k` | limit 1"), logged, ACCOUNT_ID) == [{"k": "a"}]
     with pytest.raises(logs_insights.UnsupportedQueryError, match="parse @message"):
         logs_insights.parse("fields @message | parse @message '* *' as a, b")
+    with pytest.raises(logs_insights.UnsupportedQueryError, match=re.escape("filter k like /(/")):
+        logs_insights.parse("filter k like /(/ | limit 1")
 
 
 def test_dashboard_page_charts_an_alarm_annotation_with_its_metric_math_and_threshold(cloud: Clients):
