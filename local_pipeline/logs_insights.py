@@ -41,7 +41,7 @@ _GRAMMAR = r"""
     ?value: STRING | NUMBER
     ?pattern: REGEX | STRING -> substring
 
-    NAME: /`[^`]+`|@?[\w.]+/i
+    NAME: /`[^`]+`|@?[\w.]+/
     STRING: /'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"/
     REGEX: /\/(?:\\.|[^\/\\])*\//
     NUMBER: /-?\d+(\.\d+)?/
