@@ -162,55 +162,40 @@ def _percentile(values: list[float], percent: float) -> float:
     return ordered[rank - 1]
 
 
-_OPERATORS: dict[type, Callable[[float, float], float]] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-}
+# Metric math is Python arithmetic as long as its tree holds nothing else, so Python computes it: checked node
+# by node, the tree has nothing to call, import or look up but the ids it is given. Parentheses leave no node;
+# numbers are Constant nodes, checked on their own as a Constant may also be text or True.
+_ARITHMETIC = (
+    (ast.Expression, ast.Name, ast.Load),
+    (ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div),
+    (ast.UnaryOp, ast.USub),
+)
 
 
 def evaluate(expression: str, series: dict[str, Points]) -> Points:
     """Metric math of `+ - * /` over numbers and series ids; a period missing from a series has no value."""
     try:
-        tree = ast.parse(expression, mode="eval").body
+        tree = ast.parse(expression, mode="eval")
     except SyntaxError:
         raise NotRenderedError(expression) from None
-    result = _evaluated(tree, series, expression)
-    if isinstance(result, float):
-        raise NotRenderedError(expression)  # a constant: no series to draw
-    return result
-
-
-def _evaluated(node: ast.AST, series: dict[str, Points], expression: str) -> Points | float:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
-        return float(node.value)
-    if isinstance(node, ast.Name) and node.id in series:
-        return series[node.id]
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return _combined(-1.0, _evaluated(node.operand, series, expression), _OPERATORS[ast.Mult])
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        left = _evaluated(node.left, series, expression)
-        right = _evaluated(node.right, series, expression)
-        return _combined(left, right, _OPERATORS[type(node.op)])
-    raise NotRenderedError(expression)
-
-
-def _combined(left: Points | float, right: Points | float, operator: Callable[[float, float], float]) -> Points | float:
-    if isinstance(left, float) and isinstance(right, float):
-        return operator(left, right)
-    stamps = sorted(set(left if isinstance(left, dict) else ()) | set(right if isinstance(right, dict) else ()))
+    ids = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    # Without an id the expression is a constant: no series to draw.
+    if not ids or not ids <= series.keys() or not all(_arithmetic(node) for node in ast.walk(tree)):
+        raise NotRenderedError(expression)
+    code = compile(tree, "<metric math>", "eval")
     result: Points = {}
-    for stamp in stamps:
-        a = left.get(stamp) if isinstance(left, dict) else left
-        b = right.get(stamp) if isinstance(right, dict) else right
-        if a is None or b is None:
-            continue
+    for stamp in sorted(set.intersection(*(set(series[row_id]) for row_id in ids))):
         try:
-            result[stamp] = operator(a, b)
+            result[stamp] = eval(code, {"__builtins__": {}}, {row_id: series[row_id][stamp] for row_id in ids})
         except ZeroDivisionError:
-            continue
+            continue  # as in CloudWatch, that period has no value
     return result
+
+
+def _arithmetic(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int | float) and not isinstance(node.value, bool)
+    return isinstance(node, _ARITHMETIC)
 
 
 def newest(points: Points) -> float | None:

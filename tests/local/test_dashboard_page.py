@@ -171,8 +171,12 @@ def test_metric_series_a_zero_divisor_leaves_that_period_empty():
     assert [s.points for s in series] == [{0: 1.0, 60: 0.0}, {0: 10.0}]
 
 
+def test_metric_series_math_has_a_value_only_in_the_periods_of_every_series_it_names():
+    assert evaluate("-(m1 + m2) * 2", {"m1": {0: 1.0, 60: 2.0}, "m2": {60: 3.0, 120: 4.0}}) == {60: -10.0}
+
+
 def test_metric_series_refuses_what_is_not_arithmetic():
-    for expression in ("SUM(METRICS())", "m1 ** 2", "unknown_id + 1", "FILL(m1, 0)"):
+    for expression in ("SUM(METRICS())", "m1 ** 2", "unknown_id + 1", "FILL(m1, 0)", "2 * 3", "__import__('os')"):
         with pytest.raises(NotRenderedError, match=re.escape(expression)):
             evaluate(expression, {"m1": {0: 1.0}})
 
@@ -208,8 +212,11 @@ def test_logs_insights_filters_compare_negate_and_limit():
     assert keys("filter k in ['a', 'b'] | sort n desc | limit 1") == ["b"]
     assert keys("filter k not like /^[ab]$/ or n <= 5") == ["a", "c|d"]
     assert keys("filter k like 'c|d'") == ["c|d"]
+    assert logs_insights.run(logs_insights.parse("fields `k` | limit 1"), logged, ACCOUNT_ID) == [{"k": "a"}]
     with pytest.raises(logs_insights.UnsupportedQueryError, match="parse @message"):
         logs_insights.parse("fields @message | parse @message '* *' as a, b")
+    with pytest.raises(logs_insights.UnsupportedQueryError, match=re.escape("filter k like /(/")):
+        logs_insights.parse("filter k like /(/ | limit 1")
 
 
 def test_dashboard_page_charts_an_alarm_annotation_with_its_metric_math_and_threshold(cloud: Clients):
