@@ -1,23 +1,32 @@
 """terraform/ read and evaluated for the local stack: its variables' defaults, moto's account and region.
 
-python-hcl2 parses each .tf file; what Terraform computes comes back as expression text ("${...}"),
-which this module parses and evaluates: literals, string templates, references to variables, locals,
-data sources and resource attributes (for_each instances and dynamic blocks included), arithmetic,
-comparisons, conditionals and a few functions. Anything else stops the local stack at start-up with
-the file, the line and the construct, so it never runs with a value it could not work out.
+python-hcl2 parses each .tf file into a syntax tree, which this module evaluates: literals, string
+templates, references to variables, locals, data sources and resource attributes (for_each instances
+and dynamic blocks included), arithmetic, comparisons, conditionals, for expressions and a few
+functions. Anything else stops the local stack at start-up with the file, the line and the construct,
+so it never runs with a value it could not work out.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 import hcl2
+from hcl2.rules.base import AttributeRule, BlockRule, BodyRule
+from hcl2.rules.containers import ObjectElemKeyExpressionRule, ObjectRule, TupleRule
+from hcl2.rules.expressions import BinaryOpRule, ConditionalRule, ExprTermRule, UnaryOpRule
+from hcl2.rules.for_expressions import ForObjectExprRule, ForTupleExprRule
+from hcl2.rules.functions import FunctionCallRule
+from hcl2.rules.indexing import GetAttrExprTermRule, IndexExprTermRule, ShortIndexRule
+from hcl2.rules.literal_rules import FloatLitRule, IdentifierRule, IntLitRule, LiteralValueRule
+from hcl2.rules.strings import InterpolationRule, StringRule
+from hcl2.utils import process_escape_sequences
 
 TERRAFORM_DIR = Path(__file__).resolve().parents[1] / "terraform"
 # moto's default account; the region every local client is pointed at.
@@ -51,21 +60,23 @@ class UnsupportedTerraform(Exception):
 
 
 class _Unsupported(Exception):
-    """Raised while evaluating; turned into UnsupportedTerraform once the block it came from is known."""
+    """Raised while evaluating; the innermost expression it leaves is the construct the message names,
+    and the block it came from gives the file."""
 
-    def __init__(self, construct: str, reason: str) -> None:
-        super().__init__(f"{reason}: {construct}")
-        self.construct = construct
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
         self.reason = reason
+        self.node: Any = None
 
 
 @dataclass(frozen=True)
 class Block:
-    """A top-level block: where it is written, and its arguments as python-hcl2 returns them."""
+    """A top-level block, or one local: where it is written, its arguments as python-hcl2 returns them
+    (anything Terraform computes as its text, "${...}"), and its syntax tree, which the evaluator reads."""
 
     path: Path
-    header: str  # a regular expression for its first line, to find that line again
     body: Any
+    syntax: BlockRule | AttributeRule
 
 
 @dataclass
@@ -90,27 +101,31 @@ class Terraform:
 @cache
 def load_terraform(terraform_dir: Path = TERRAFORM_DIR) -> Terraform:
     terraform = Terraform(terraform_dir)
+    # resource and data blocks by (type, name), variables and outputs by name
+    declared = {
+        "resource": terraform.resources,
+        "data": terraform.data,
+        "variable": terraform.variables,
+        "output": terraform.outputs,
+    }
     for path in sorted(terraform_dir.glob("*.tf")):
         try:
-            document = hcl2.loads(path.read_text(), serialization_options=_OPTIONS)
+            document = hcl2.parses(path.read_text(), discard_comments=True)
         except Exception as error:  # python-hcl2 raises lark's errors, which carry the line
             raise UnsupportedTerraform(f"{path}: python-hcl2 cannot parse it: {error}") from error
-        for kind, target in (("resource", terraform.resources), ("data", terraform.data)):
-            for entry in document.get(kind, []):
-                for block_type, named in entry.items():
-                    for name, body in named.items():
-                        header = rf'^\s*{kind}\s+"{block_type}"\s+"{name}"'
-                        target[(block_type, name)] = Block(path, header, body)
-        for kind, target in (("variable", terraform.variables), ("output", terraform.outputs)):
-            for entry in document.get(kind, []):
-                for name, body in entry.items():
-                    target[name] = Block(path, rf'^\s*{kind}\s+"{name}"', body)
-        for kind, entries in document.items():
-            if kind not in ("resource", "data", "variable", "output", "locals"):
-                terraform.other.setdefault(kind, []).extend(entries)
-        for entry in document.get("locals", []):
-            for name, value in entry.items():
-                terraform.locals[name] = Block(path, rf"^\s*{name}\s*=", value)
+        for block in document.body.children:
+            if not isinstance(block, BlockRule):
+                raise UnsupportedTerraform(f"{path}:{_position(block).line}: an argument outside any block")
+            kind, *labels = [label.serialize(_OPTIONS) for label in block.labels]
+            if kind == "locals":
+                for local in block.body.children:
+                    body = local.expression.serialize(_OPTIONS)
+                    terraform.locals[local.identifier.serialize()] = Block(path, body, local)
+            elif kind in declared:
+                address = tuple(labels) if len(labels) > 1 else labels[0]
+                declared[kind][address] = Block(path, block.body.serialize(_OPTIONS), block)
+            else:
+                terraform.other.setdefault(kind, []).append(block.serialize(_OPTIONS))
     return terraform
 
 
@@ -132,7 +147,7 @@ class Evaluator:
     def local(self, name: str) -> Any:
         if name not in self._locals:
             block = self._lookup(self.terraform.locals, name, f"local.{name}")
-            self._locals[name] = self._in_block(block, lambda: self.value(block.body))
+            self._locals[name] = self._in_block(block, lambda: self._evaluate(block.syntax.expression, {}))
         return self._locals[name]
 
     def variable(self, name: str) -> Any:
@@ -140,176 +155,221 @@ class Evaluator:
             return self._variables[name]
         block = self._lookup(self.terraform.variables, name, f"var.{name}")
         if "default" not in block.body:
-            raise self._located(block, f"var.{name}", "the local stack needs a default for every variable it reads")
-        return self._in_block(block, lambda: self.value(block.body["default"]))
+            reason = "the local stack needs a default for every variable it reads"
+            raise self._located(block, block.syntax, reason, f"var.{name}")
+        return self._in_block(block, lambda: self._argument(block, "default"))
 
     def argument(self, resource_type: str, name: str, argument: str, key: str | None = None) -> Any:
         """One argument (or the list of one kind of nested block) of a resource, evaluated; `key` picks a
         for_each instance. Only what is asked for is evaluated: a resource's other arguments may be
         things only AWS knows."""
         block = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}")
-        return self._in_block(block, lambda: self._argument(block.body, argument, key))
+
+        def evaluate() -> Any:
+            if key is None:
+                return self._argument(block, argument)
+            return self._argument(
+                block, argument, {"each": {"key": key, "value": self._argument(block, "for_each")[key]}}
+            )
+
+        return self._in_block(block, evaluate)
 
     def resource_keys(self, resource_type: str, name: str) -> list[str | None]:
         """The instance keys of a resource: its for_each keys, or [None] for a single instance."""
         block = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}")
         if "for_each" not in block.body:
             return [None]
-        return list(self._in_block(block, lambda: self.value(block.body["for_each"])))
+        return list(self._in_block(block, lambda: self._argument(block, "for_each")))
 
     def output(self, name: str) -> Any:
         block = self.terraform.outputs[name]
-        return self._in_block(block, lambda: self.value(block.body["value"]))
-
-    def value(self, value: Any, scope: dict[str, Any] | None = None) -> Any:
-        """An argument as python-hcl2 returns it, with every expression evaluated; `scope` binds
-        each/iterator names."""
-        scope = scope or {}
-        if isinstance(value, dict):
-            return self._body(value, scope)
-        if isinstance(value, list):
-            return [self.value(item, scope) for item in value]
-        if isinstance(value, str) and "${" in value:
-            return self._evaluate(_parse_template(value), scope)
-        return value
+        return self._in_block(block, lambda: self._argument(block, "value"))
 
     # --- blocks --------------------------------------------------------------------------------------
 
-    def _argument(self, body: dict[str, Any], argument: str, key: str | None) -> Any:
-        scope: dict[str, Any] = {}
-        if key is not None:
-            scope["each"] = {"key": key, "value": self.value(body["for_each"])[key]}
-        dynamic = [spec for entry in body.get("dynamic", []) for name, spec in entry.items() if name == argument]
-        if dynamic:
-            return [item for spec in dynamic for item in self._dynamic(argument, spec, scope)]
-        if argument not in body:
-            raise KeyError(argument)
-        return self.value(body[argument], scope)
+    def _argument(self, block: Block, name: str, scope: dict[str, Any] | None = None) -> Any:
+        return self._body(block.syntax.body, scope or {}, name)[name]
 
-    def _body(self, body: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:
+    def _body(self, body: BodyRule, scope: dict[str, Any], only: str | None = None) -> dict[str, Any]:
+        """A block's body as python-hcl2 would return it (nested blocks as lists), evaluated, dynamic blocks
+        expanded; `only` evaluates just the argument or nested blocks of that name."""
         result: dict[str, Any] = {}
-        for name, item in body.items():
-            if name == "dynamic":
-                for dynamic in item:
-                    for block_name, spec in dynamic.items():
-                        result.setdefault(block_name, []).extend(self._dynamic(block_name, spec, scope))
-            else:
-                result[name] = self.value(item, scope)
+        for child in body.children:
+            if isinstance(child, AttributeRule):
+                name = child.identifier.serialize()
+                if only in (None, name):
+                    result[name] = self._evaluate(child.expression, scope)
+                continue
+            kind, *labels = [label.serialize(_OPTIONS) for label in child.labels]
+            if kind == "dynamic" and only in (None, labels[0]):
+                result.setdefault(labels[0], []).extend(self._dynamic(child, labels[0], scope))
+            elif kind != "dynamic" and only in (None, kind):
+                value = self._body(child.body, scope)
+                for label in reversed(labels):
+                    value = {label: value}
+                result.setdefault(kind, []).append(value)
         return result
 
-    def _dynamic(self, block_name: str, spec: dict[str, Any], scope: dict[str, Any]) -> list[Any]:
-        iterator = spec.get("iterator", block_name)
-        collection = self.value(spec["for_each"], scope)
+    def _dynamic(self, dynamic: BlockRule, name: str, scope: dict[str, Any]) -> list[dict[str, Any]]:
+        """A dynamic block's content, once for each element of its for_each."""
+        children = dynamic.body.children
+        spec = {
+            child.identifier.serialize(): child.expression for child in children if isinstance(child, AttributeRule)
+        }
+        [content] = [child.body for child in children if isinstance(child, BlockRule)]
+        iterator = spec["iterator"].serialize() if "iterator" in spec else name
+        collection = self._evaluate(spec["for_each"], scope)
         items = collection.items() if isinstance(collection, dict) else enumerate(collection)
-        [content] = spec["content"]
-        return [self.value(content, scope | {iterator: {"key": key, "value": value}}) for key, value in items]
+        return [self._body(content, scope | {iterator: {"key": key, "value": value}}) for key, value in items]
 
     def _lookup(self, blocks: dict[Any, Block], key: Any, what: str) -> Block:
         if key not in blocks:
             if self._block is None:
                 raise UnsupportedTerraform(f"{self.terraform.directory}: no {what} declared")
-            raise self._located(self._block, what, "not declared in terraform/")
+            raise _Unsupported("not declared in terraform/")
         return blocks[key]
 
-    def _in_block(self, block: Block, evaluate: Any) -> Any:
+    def _in_block(self, block: Block, evaluate: Callable[[], Any]) -> Any:
         outer, self._block = self._block, block
         try:
             return evaluate()
         except _Unsupported as error:
-            raise self._located(block, error.construct, error.reason) from None
+            raise self._located(block, error.node if error.node is not None else block.syntax, error.reason) from None
         finally:
             self._block = outer
 
-    def _located(self, block: Block, construct: str, reason: str) -> UnsupportedTerraform:
-        lines = block.path.read_text().splitlines()
-        start = next((n for n, line in enumerate(lines) if re.search(block.header, line)), 0)
-        # The construct's first line: hcl2 rewrites whitespace, so look for its leading words.
-        needle = re.sub(r"\s+", " ", construct)[:20].strip()
-        squeezed = [re.sub(r"\s+", " ", line) for line in lines]
-        found = next((n for n in range(start, len(lines)) if needle and needle in squeezed[n]), start)
+    def _located(self, block: Block, node: Any, reason: str, construct: str = "") -> UnsupportedTerraform:
+        position = _position(node)
+        # The construct as written, on one line.
+        construct = construct or " ".join(block.path.read_text()[position.start_pos : position.end_pos].split())
         return UnsupportedTerraform(
-            f"{block.path}:{found + 1}: the local stack cannot evaluate this Terraform ({reason}): {construct}"
+            f"{block.path}:{position.line}: the local stack cannot evaluate this Terraform ({reason}): {construct}"
         )
 
     # --- expressions ---------------------------------------------------------------------------------
 
-    def _evaluate(self, node: tuple, scope: dict[str, Any]) -> Any:
-        kind = node[0]
-        if kind == "literal":
-            return node[1]
-        if kind == "template":
-            return "".join(_text(self._evaluate(part, scope)) for part in node[1])
-        if kind == "tuple":
-            return [self._evaluate(item, scope) for item in node[1]]
-        if kind == "object":
-            return {self._key(key, scope): self._evaluate(item, scope) for key, item in node[1]}
-        if kind == "conditional":
-            branch = node[2] if self._evaluate(node[1], scope) else node[3]
-            return self._evaluate(branch, scope)
-        if kind == "unary":
-            operand = self._evaluate(node[2], scope)
-            return -operand if node[1] == "-" else not operand
-        if kind == "binary":
-            return _BINARY[node[1]](self._evaluate(node[2], scope), self._evaluate(node[3], scope))
-        if kind == "call":
-            if node[1] not in _FUNCTIONS:
-                raise _Unsupported(node[3], f"the function {node[1]}() is not supported")
-            return _FUNCTIONS[node[1]](*(self._evaluate(argument, scope) for argument in node[2]))
-        if kind == "reference":
-            return self._reference(node[1], node[2], scope)
-        if kind == "for":
-            return self._for(node, scope)
-        raise _Unsupported(node[1], "this construct is not supported")
+    def _evaluate(self, node: Any, scope: dict[str, Any]) -> Any:
+        try:
+            match node:
+                case ExprTermRule():
+                    return self._evaluate(node.expression, scope)
+                case StringRule():
+                    return self._string(node, scope)
+                case GetAttrExprTermRule():
+                    return self._evaluate(node.expr_term, scope)[node.get_attr.identifier.serialize()]
+                case IdentifierRule():
+                    return self._name(node.serialize(), scope)
+                case IntLitRule() | FloatLitRule() | LiteralValueRule():
+                    return node.serialize()
+                case IndexExprTermRule():
+                    collection, index = node.children
+                    if isinstance(index, ShortIndexRule):  # list.0
+                        return self._evaluate(collection, scope)[int(index.index.value)]
+                    return self._evaluate(collection, scope)[self._evaluate(index.index_expression, scope)]
+                case TupleRule():
+                    return [self._evaluate(element, scope) for element in node.elements]
+                case ObjectRule():
+                    return {
+                        self._key(item.key, scope): self._evaluate(item.expression, scope) for item in node.elements
+                    }
+                case ConditionalRule():
+                    branch = node.if_true if self._evaluate(node.condition, scope) else node.if_false
+                    return self._evaluate(branch, scope)
+                case UnaryOpRule():
+                    operand = self._evaluate(node.expr_term, scope)
+                    return -operand if node.operator.strip() == "-" else not operand
+                case BinaryOpRule():
+                    operator = _BINARY[node.binary_term.binary_operator.token.value.strip()]
+                    return operator(
+                        self._evaluate(node.expr_term, scope), self._evaluate(node.binary_term.expr_term, scope)
+                    )
+                case FunctionCallRule():
+                    return self._call(node, scope)
+                case ForTupleExprRule() | ForObjectExprRule():
+                    return self._for(node, scope)
+            raise _Unsupported("this construct is not supported")
+        except _Unsupported as error:
+            if error.node is None:
+                error.node = node
+            raise
 
-    def _for(self, node: tuple, scope: dict[str, Any]) -> Any:
+    def _string(self, node: StringRule, scope: dict[str, Any]) -> Any:
+        parts = [part.content for part in node.string_parts]
+        if len(parts) == 1 and isinstance(parts[0], InterpolationRule):
+            return self._evaluate(parts[0].expression, scope)  # "${x}" is x itself, not its text
+        text = []
+        for part in parts:
+            if isinstance(part, InterpolationRule):
+                text.append(_text(self._evaluate(part.expression, scope)))
+            elif part.lark_name() == "STRING_CHARS":
+                text.append(process_escape_sequences(part.value))
+            elif part.lark_name() in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
+                text.append(part.value[1:])  # $${ and %%{ are a literal ${ and %{
+            else:
+                raise _Unsupported("template directives are not supported")
+        return "".join(text)
+
+    def _call(self, node: FunctionCallRule, scope: dict[str, Any]) -> Any:
+        name = "::".join(identifier.serialize() for identifier in node.identifiers)
+        if name not in _FUNCTIONS:
+            raise _Unsupported(f"the function {name}() is not supported")
+        arguments = [self._evaluate(argument, scope) for argument in node.arguments.arguments] if node.arguments else []
+        if node.arguments and node.arguments.has_ellipsis:  # f(a, list...) passes the list's elements
+            arguments[-1:] = arguments[-1]
+        return _FUNCTIONS[name](*arguments)
+
+    def _for(self, node: ForTupleExprRule | ForObjectExprRule, scope: dict[str, Any]) -> Any:
         """[for k, v in X : V if C] and {for k, v in X : K => V if C}; a map's keys in lexical order, as Terraform."""
-        _, is_object, key_name, value_name, collection, key, value, condition = node
-        collection = self._evaluate(collection, scope)
-        pairs = sorted(collection.items()) if isinstance(collection, dict) else list(enumerate(collection))
+        is_object = isinstance(node, ForObjectExprRule)
+        if is_object and node.ellipsis is not None:
+            raise _Unsupported("grouping (...) is not supported")
+        intro = node.for_intro
+        names = [name.serialize() for name in (intro.first_iterator, intro.second_iterator) if name is not None]
+        collection = self._evaluate(intro.iterable, scope)
+        pairs = sorted(collection.items()) if isinstance(collection, dict) else enumerate(collection)
         result: Any = {} if is_object else []
-        for item_key, item in pairs:
-            inner = scope | {value_name: item} | ({key_name: item_key} if key_name else {})
-            if condition is not None and not self._evaluate(condition, inner):
+        for key, value in pairs:
+            inner = scope | dict(zip(names, (key, value) if len(names) == 2 else (value,), strict=True))
+            if node.condition is not None and not self._evaluate(node.condition.condition_expr, inner):
                 continue
             if is_object:
-                result[_text(self._evaluate(key, inner))] = self._evaluate(value, inner)
+                result[_text(self._evaluate(node.key_expr, inner))] = self._evaluate(node.value_expr, inner)
             else:
-                result.append(self._evaluate(value, inner))
+                result.append(self._evaluate(node.value_expr, inner))
         return result
 
-    def _key(self, key: tuple, scope: dict[str, Any]) -> str:
+    def _key(self, key: Any, scope: dict[str, Any]) -> str:
+        if isinstance(key, ObjectElemKeyExpressionRule):
+            return str(self._evaluate(key.expression, scope))
         # An object key that is a bare name is the name itself, not a reference.
-        if key[0] == "reference" and not key[2]:
-            return key[1]
-        return str(self._evaluate(key, scope))
+        if isinstance(key.value, IdentifierRule):
+            return key.value.serialize()
+        return str(self._evaluate(key.value, scope))
 
-    def _reference(self, root: str, steps: list[tuple[str, Any]], scope: dict[str, Any]) -> Any:
-        traversal = [(kind, self._evaluate(step, scope) if kind == "index" else step) for kind, step in steps]
-        if root in scope:
-            return _traverse(scope[root], traversal)
-        names = [step for kind, step in traversal if kind == "attr"]
-        if root == "var":
-            return _traverse(self.variable(names[0]), traversal[1:])
-        if root == "local":
-            return _traverse(self.local(names[0]), traversal[1:])
-        if root == "data":
-            source = _DATA_SOURCES.get(names[0])
-            if source is None or (names[0], names[1]) not in self.terraform.data:
-                raise _Unsupported(f"data.{names[0]}.{names[1]}", "not a data source the local stack knows")
-            return _traverse(source, traversal[2:])
-        key = None
-        if len(traversal) > 1 and traversal[1][0] == "index":
-            key = traversal.pop(1)[1]
-        if len(traversal) < 2:
-            return self._instances(root, traversal[0][1], key)
-        name, attribute = traversal[0][1], traversal[1][1]
-        return _traverse(self._attribute(root, name, key, attribute), traversal[2:])
+    def _name(self, name: str, scope: dict[str, Any]) -> Any:
+        """What a reference starts from: a name in scope, var, local, data, or a resource type."""
+        if name in scope:
+            return scope[name]
+        match name:
+            case "var":
+                return _Namespace(self.variable)
+            case "local":
+                return _Namespace(self.local)
+            case "data":
+                return _Namespace(lambda source: _Namespace(partial(self._data_source, source)))
+        return _Namespace(partial(self._instances, name))
 
-    def _instances(self, resource_type: str, name: str, key: str | None) -> Any:
+    def _data_source(self, source: str, name: str) -> dict[str, str]:
+        if source not in _DATA_SOURCES or (source, name) not in self.terraform.data:
+            raise _Unsupported("not a data source the local stack knows")
+        return _DATA_SOURCES[source]
+
+    def _instances(self, resource_type: str, name: str) -> Any:
         """A resource as a value: its instances by key (for_each), or the one instance; attributes on demand."""
-        keys = [key] if key is not None else self.resource_keys(resource_type, name)
-        instances = {each: _Instance(self, resource_type, name, each) for each in keys}
-        return instances[keys[0]] if keys == [None] or key is not None else instances
+        keys = self.resource_keys(resource_type, name)
+        if keys == [None]:
+            return _Namespace(partial(self._attribute, resource_type, name, None))
+        return {key: _Namespace(partial(self._attribute, resource_type, name, key)) for key in keys}
 
     def _attribute(self, resource_type: str, name: str, key: str | None, attribute: str) -> Any:
         body = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}").body
@@ -324,24 +384,23 @@ class Evaluator:
         if attribute == "url" and resource_type == "aws_sqs_queue":
             queue = self.argument(resource_type, name, "name", key)
             return f"{self.endpoint}/{ACCOUNT_ID}/{queue}" if self.endpoint else None
-        raise _Unsupported(f"{resource_type}.{name}.{attribute}", "an attribute only AWS knows")
+        raise _Unsupported("an attribute only AWS knows")
 
 
 @dataclass(frozen=True)
-class _Instance:
-    evaluator: Evaluator
-    resource_type: str
-    name: str
-    key: str | None
+class _Namespace:
+    """var, local, data, data.<type>, a resource type or a resource instance as a value: what a name under it
+    stands for is looked up when asked for."""
 
-    def __getitem__(self, attribute: str) -> Any:
-        return self.evaluator._attribute(self.resource_type, self.name, self.key, attribute)
+    lookup: Callable[[str], Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.lookup(name)
 
 
-def _traverse(value: Any, traversal: list[tuple[str, Any]]) -> Any:
-    for _, step in traversal:
-        value = value[step]
-    return value
+def _position(node: Any) -> Any:
+    """Where a node of python-hcl2's tree is written: line, start_pos, end_pos."""
+    return node.to_lark().meta
 
 
 def _text(value: Any) -> str:
@@ -380,207 +439,3 @@ _FUNCTIONS = {
     "jsonencode": lambda value: json.dumps(value, separators=(",", ":"), ensure_ascii=False),
     "lookup": lambda mapping, key, default=None: mapping.get(key, default),
 }
-
-
-# --- parsing -----------------------------------------------------------------------------------------
-# An expression becomes a tuple: ("literal", v), ("template", [parts]), ("tuple", [items]),
-# ("object", [(key, value)]), ("conditional", c, a, b), ("unary", op, x), ("binary", op, a, b),
-# ("call", name, [arguments], text), ("reference", root, [("attr", name) | ("index", node)]).
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
-    | (?P<string>"(?:[^"\\$]|\\.|\$(?!\{)|\$\{(?:[^{}"]|"(?:[^"\\]|\\.)*"|\{[^{}]*\})*\})*")
-    | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
-    | (?P<operator>\.\.\.|==|!=|<=|>=|&&|\|\||=>|[-+*/%<>!?:=.,()\[\]{}])
-    )""",
-    re.VERBOSE,
-)
-_PRECEDENCE = [("||",), ("&&",), ("==", "!="), ("<", ">", "<=", ">="), ("+", "-"), ("*", "/", "%")]
-
-
-def _parse_template(text: str) -> tuple:
-    """A string python-hcl2 returned: one expression "${...}", or text with ${...} interpolations."""
-    parts, position = [], 0
-    while (start := text.find("${", position)) >= 0:
-        end = _closing_brace(text, start + 1)
-        if start > position:
-            parts.append(("literal", text[position:start]))
-        parts.append(_Parser(text[start + 2 : end]).parse())
-        position = end + 1
-    if position < len(text):
-        parts.append(("literal", text[position:]))
-    return parts[0] if len(parts) == 1 and text.startswith("${") else ("template", parts)
-
-
-def _closing_brace(text: str, opening: int) -> int:
-    depth, in_string, index = 0, False, opening
-    while index < len(text):
-        char = text[index]
-        if in_string:
-            if char == "\\":
-                index += 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-        index += 1
-    raise _Unsupported(text, "no closing brace")
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens: list[tuple[str, str, int]] = []
-        position = 0
-        while position < len(text):
-            if not text[position:].strip():
-                break
-            match = _TOKEN.match(text, position)
-            if not match:
-                raise _Unsupported(text[position:].strip(), "this construct is not supported")
-            kind = match.lastgroup or ""
-            self.tokens.append((kind, match.group(kind), match.start(kind)))
-            position = match.end()
-        self.index = 0
-
-    def parse(self) -> tuple:
-        node = self._expression()
-        if self.index < len(self.tokens):
-            raise self._unsupported()
-        return node
-
-    def _peek(self) -> str | None:
-        return self.tokens[self.index][1] if self.index < len(self.tokens) else None
-
-    def _take(self, expected: str | None = None) -> tuple[str, str, int]:
-        if self.index >= len(self.tokens) or (expected is not None and self.tokens[self.index][1] != expected):
-            raise self._unsupported()
-        self.index += 1
-        return self.tokens[self.index - 1]
-
-    def _unsupported(self) -> _Unsupported:
-        start = self.tokens[self.index][2] if self.index < len(self.tokens) else len(self.text)
-        return _Unsupported(self.text[start:].strip() or self.text, "this construct is not supported")
-
-    def _expression(self) -> tuple:
-        condition = self._binary(0)
-        if self._peek() != "?":
-            return condition
-        self._take("?")
-        when_true = self._expression()
-        self._take(":")
-        return ("conditional", condition, when_true, self._expression())
-
-    def _binary(self, level: int) -> tuple:
-        if level == len(_PRECEDENCE):
-            return self._unary()
-        node = self._binary(level + 1)
-        while self._peek() in _PRECEDENCE[level] and self.tokens[self.index][0] == "operator":
-            operator = self._take()[1]
-            node = ("binary", operator, node, self._binary(level + 1))
-        return node
-
-    def _unary(self) -> tuple:
-        if self._peek() in ("-", "!"):
-            return ("unary", self._take()[1], self._unary())
-        return self._postfix(self._primary())
-
-    def _postfix(self, node: tuple) -> tuple:
-        while self._peek() in (".", "["):
-            if node[0] != "reference":
-                raise self._unsupported()
-            if self._take()[1] == ".":
-                kind, value, _ = self._take()
-                if kind not in ("name", "number"):
-                    self.index -= 1
-                    raise self._unsupported()  # a splat (.*) or the like
-                node[2].append(("attr", int(value) if kind == "number" else value))
-            else:
-                if self._peek() == "*":
-                    self.index -= 1
-                    raise self._unsupported()
-                node[2].append(("index", self._expression()))
-                self._take("]")
-        return node
-
-    def _primary(self) -> tuple:
-        start = self.index
-        kind, value, offset = self._take()
-        if kind == "number":
-            number = float(value)
-            return ("literal", int(number) if number.is_integer() and "." not in value else number)
-        if kind == "string":
-            return _parse_template(json.loads(value))
-        if kind == "name":
-            if value in ("true", "false", "null"):
-                return ("literal", {"true": True, "false": False, "null": None}[value])
-            if self._peek() == "(":
-                return self._call(value, offset)
-            return ("reference", value, [])
-        if value == "(":
-            node = self._expression()
-            self._take(")")
-            return node
-        if value == "[":
-            if self._peek() == "for":
-                return self._for("]")
-            return ("tuple", self._sequence("]", self._expression))
-        if value == "{":
-            if self._peek() == "for":
-                return self._for("}")
-            return ("object", self._sequence("}", self._object_item))
-        self.index = start
-        raise self._unsupported()
-
-    def _for(self, closing: str) -> tuple:
-        self._take("for")
-        names = [self._take()[1]]
-        if self._peek() == ",":
-            self._take(",")
-            names.append(self._take()[1])
-        self._take("in")
-        collection = self._expression()
-        self._take(":")
-        key = None
-        if closing == "}":
-            key = self._expression()
-            self._take("=>")
-        value = self._expression()
-        condition = None
-        if self._peek() == "if":
-            self._take("if")
-            condition = self._expression()
-        self._take(closing)
-        key_name, value_name = (names[0], names[1]) if len(names) == 2 else (None, names[0])
-        return ("for", closing == "}", key_name, value_name, collection, key, value, condition)
-
-    def _call(self, name: str, offset: int) -> tuple:
-        self._take("(")
-        arguments = self._sequence(")", self._expression)
-        end = self.tokens[self.index - 1][2] + 1
-        return ("call", name, arguments, self.text[offset:end])
-
-    def _object_item(self) -> tuple:
-        key = self._expression()
-        if self._peek() not in ("=", ":"):
-            raise self._unsupported()
-        self._take()
-        return (key, self._expression())
-
-    def _sequence(self, closing: str, item: Any) -> list:
-        items = []
-        while self._peek() != closing:
-            items.append(item())
-            if self._peek() == ",":
-                self._take(",")
-            elif self._peek() != closing:
-                raise self._unsupported()
-        self._take(closing)
-        return items
