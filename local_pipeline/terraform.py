@@ -400,6 +400,7 @@ class _Namespace:
 
 def _position(node: Any) -> Any:
     """Where a node of python-hcl2's tree is written: line, start_pos, end_pos."""
+    # A rule keeps its position to itself; the lark tree it converts back to carries it. Only errors ask.
     return node.to_lark().meta
 
 
