@@ -1,10 +1,10 @@
 """terraform/ read and evaluated for the local stack: its variables' defaults, moto's account and region.
 
-python-hcl2 parses each .tf file into a syntax tree, which this module evaluates: literals, string
-templates, references to variables, locals, data sources and resource attributes (for_each instances
-and dynamic blocks included), arithmetic, comparisons, conditionals, for expressions and a few
-functions. Anything else stops the local stack at start-up with the file, the line and the construct,
-so it never runs with a value it could not work out.
+python-hcl2 parses each .tf file into a syntax tree (its lark grammar, hcl2/hcl2.lark), which this module
+evaluates: literals, string templates, references to variables, locals, data sources and resource
+attributes (for_each instances and dynamic blocks included), arithmetic, comparisons, conditionals, for
+expressions and a few functions. Anything else stops the local stack at start-up with the file, the line
+and the construct, so it never runs with a value it could not work out.
 """
 
 from __future__ import annotations
@@ -13,20 +13,13 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
 
 import hcl2
-from hcl2.rules.base import AttributeRule, BlockRule, BodyRule
-from hcl2.rules.containers import ObjectElemKeyExpressionRule, ObjectRule, TupleRule
-from hcl2.rules.expressions import BinaryOpRule, ConditionalRule, ExprTermRule, UnaryOpRule
-from hcl2.rules.for_expressions import ForObjectExprRule, ForTupleExprRule
-from hcl2.rules.functions import FunctionCallRule
-from hcl2.rules.indexing import GetAttrExprTermRule, IndexExprTermRule, ShortIndexRule
-from hcl2.rules.literal_rules import FloatLitRule, IdentifierRule, IntLitRule, LiteralValueRule
-from hcl2.rules.strings import InterpolationRule, StringRule
 from hcl2.utils import process_escape_sequences
+from lark import Token, Tree
 
 TERRAFORM_DIR = Path(__file__).resolve().parents[1] / "terraform"
 # moto's default account; the region every local client is pointed at.
@@ -66,17 +59,22 @@ class _Unsupported(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.node: Any = None
+        self.node: Tree | None = None
 
 
 @dataclass(frozen=True)
 class Block:
-    """A top-level block, or one local: where it is written, its arguments as python-hcl2 returns them
-    (anything Terraform computes as its text, "${...}"), and its syntax tree, which the evaluator reads."""
+    """A top-level block, or one local: where it is written and its syntax tree, which the evaluator reads."""
 
     path: Path
-    body: Any
-    syntax: BlockRule | AttributeRule
+    syntax: Tree  # the block, or the local's `name = expression`
+
+    @cached_property
+    def body(self) -> Any:
+        """Its arguments as python-hcl2 returns them: anything Terraform computes as its text, "${...}".
+        Only tests/terraform reads them, so the local stack does not pay for them at start-up."""
+        rule = hcl2.transform(self.syntax)
+        return rule.expression.serialize(_OPTIONS) if self.syntax.data == "attribute" else rule.body.serialize(_OPTIONS)
 
 
 @dataclass
@@ -97,7 +95,7 @@ class Terraform:
 
 
 # Parsed once per directory: the stack and its outputs file both evaluate it at start-up, and parsing every
-# .tf file takes about half a second. Nothing mutates a loaded Terraform.
+# .tf file takes about a quarter of a second. Nothing mutates a loaded Terraform.
 @cache
 def load_terraform(terraform_dir: Path = TERRAFORM_DIR) -> Terraform:
     terraform = Terraform(terraform_dir)
@@ -110,22 +108,20 @@ def load_terraform(terraform_dir: Path = TERRAFORM_DIR) -> Terraform:
     }
     for path in sorted(terraform_dir.glob("*.tf")):
         try:
-            document = hcl2.parses(path.read_text(), discard_comments=True)
+            document = hcl2.parses_to_tree(path.read_text())
         except Exception as error:  # python-hcl2 raises lark's errors, which carry the line
             raise UnsupportedTerraform(f"{path}: python-hcl2 cannot parse it: {error}") from error
-        for block in document.body.children:
-            if not isinstance(block, BlockRule):
-                raise UnsupportedTerraform(f"{path}:{_position(block).line}: an argument outside any block")
-            kind, *labels = [label.serialize(_OPTIONS) for label in block.labels]
+        for block in _subtrees(_subtrees(document)[0]):
+            if block.data != "block":
+                raise UnsupportedTerraform(f"{path}:{block.meta.line}: an argument outside any block")
+            kind, *labels = [_label(label) for label in _subtrees(block)[:-1]]
             if kind == "locals":
-                for local in block.body.children:
-                    body = local.expression.serialize(_OPTIONS)
-                    terraform.locals[local.identifier.serialize()] = Block(path, body, local)
+                for local in _subtrees(_subtrees(block)[-1]):
+                    terraform.locals[_label(_subtrees(local)[0])] = Block(path, local)
             elif kind in declared:
-                address = tuple(labels) if len(labels) > 1 else labels[0]
-                declared[kind][address] = Block(path, block.body.serialize(_OPTIONS), block)
+                declared[kind][tuple(labels) if len(labels) > 1 else labels[0]] = Block(path, block)
             else:
-                terraform.other.setdefault(kind, []).append(block.serialize(_OPTIONS))
+                terraform.other.setdefault(kind, []).append(hcl2.transform(block).serialize(_OPTIONS))
     return terraform
 
 
@@ -147,14 +143,14 @@ class Evaluator:
     def local(self, name: str) -> Any:
         if name not in self._locals:
             block = self._lookup(self.terraform.locals, name, f"local.{name}")
-            self._locals[name] = self._in_block(block, lambda: self._evaluate(block.syntax.expression, {}))
+            self._locals[name] = self._in_block(block, lambda: self._evaluate(_subtrees(block.syntax)[1], {}))
         return self._locals[name]
 
     def variable(self, name: str) -> Any:
         if name in self._variables:
             return self._variables[name]
         block = self._lookup(self.terraform.variables, name, f"var.{name}")
-        if "default" not in block.body:
+        if "default" not in _declared(block.syntax):
             reason = "the local stack needs a default for every variable it reads"
             raise self._located(block, block.syntax, reason, f"var.{name}")
         return self._in_block(block, lambda: self._argument(block, "default"))
@@ -168,16 +164,15 @@ class Evaluator:
         def evaluate() -> Any:
             if key is None:
                 return self._argument(block, argument)
-            return self._argument(
-                block, argument, {"each": {"key": key, "value": self._argument(block, "for_each")[key]}}
-            )
+            each = {"key": key, "value": self._argument(block, "for_each")[key]}
+            return self._argument(block, argument, {"each": each})
 
         return self._in_block(block, evaluate)
 
     def resource_keys(self, resource_type: str, name: str) -> list[str | None]:
         """The instance keys of a resource: its for_each keys, or [None] for a single instance."""
         block = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}")
-        if "for_each" not in block.body:
+        if "for_each" not in _declared(block.syntax):
             return [None]
         return list(self._in_block(block, lambda: self._argument(block, "for_each")))
 
@@ -188,39 +183,36 @@ class Evaluator:
     # --- blocks --------------------------------------------------------------------------------------
 
     def _argument(self, block: Block, name: str, scope: dict[str, Any] | None = None) -> Any:
-        return self._body(block.syntax.body, scope or {}, name)[name]
+        return self._body(_subtrees(block.syntax)[-1], scope or {}, name)[name]
 
-    def _body(self, body: BodyRule, scope: dict[str, Any], only: str | None = None) -> dict[str, Any]:
+    def _body(self, body: Tree, scope: dict[str, Any], only: str | None = None) -> dict[str, Any]:
         """A block's body as python-hcl2 would return it (nested blocks as lists), evaluated, dynamic blocks
         expanded; `only` evaluates just the argument or nested blocks of that name."""
         result: dict[str, Any] = {}
-        for child in body.children:
-            if isinstance(child, AttributeRule):
-                name = child.identifier.serialize()
+        for child in _subtrees(body):
+            head, *rest = _subtrees(child)
+            name = _label(head)  # an argument's name, or a nested block's type
+            if child.data == "attribute":
                 if only in (None, name):
-                    result[name] = self._evaluate(child.expression, scope)
+                    result[name] = self._evaluate(rest[0], scope)
                 continue
-            kind, *labels = [label.serialize(_OPTIONS) for label in child.labels]
-            if kind == "dynamic" and only in (None, labels[0]):
-                result.setdefault(labels[0], []).extend(self._dynamic(child, labels[0], scope))
-            elif kind != "dynamic" and only in (None, kind):
-                value = self._body(child.body, scope)
+            labels = [_label(label) for label in rest[:-1]]
+            if name == "dynamic" and only in (None, labels[0]):
+                result.setdefault(labels[0], []).extend(self._dynamic(rest[-1], labels[0], scope))
+            elif name != "dynamic" and only in (None, name):
+                value = self._body(rest[-1], scope)
                 for label in reversed(labels):
                     value = {label: value}
-                result.setdefault(kind, []).append(value)
+                result.setdefault(name, []).append(value)
         return result
 
-    def _dynamic(self, dynamic: BlockRule, name: str, scope: dict[str, Any]) -> list[dict[str, Any]]:
+    def _dynamic(self, body: Tree, name: str, scope: dict[str, Any]) -> list[dict[str, Any]]:
         """A dynamic block's content, once for each element of its for_each."""
-        children = dynamic.body.children
-        spec = {
-            child.identifier.serialize(): child.expression for child in children if isinstance(child, AttributeRule)
-        }
-        [content] = [child.body for child in children if isinstance(child, BlockRule)]
-        iterator = spec["iterator"].serialize() if "iterator" in spec else name
+        spec = {_label(_subtrees(child)[0]): _subtrees(child)[-1] for child in _subtrees(body)}
+        iterator = _label(_subtrees(spec["iterator"])[0]) if "iterator" in spec else name
         collection = self._evaluate(spec["for_each"], scope)
         items = collection.items() if isinstance(collection, dict) else enumerate(collection)
-        return [self._body(content, scope | {iterator: {"key": key, "value": value}}) for key, value in items]
+        return [self._body(spec["content"], scope | {iterator: {"key": key, "value": value}}) for key, value in items]
 
     def _lookup(self, blocks: dict[Any, Block], key: Any, what: str) -> Block:
         if key not in blocks:
@@ -238,113 +230,121 @@ class Evaluator:
         finally:
             self._block = outer
 
-    def _located(self, block: Block, node: Any, reason: str, construct: str = "") -> UnsupportedTerraform:
-        position = _position(node)
+    def _located(self, block: Block, node: Tree, reason: str, construct: str = "") -> UnsupportedTerraform:
         # The construct as written, on one line.
-        construct = construct or " ".join(block.path.read_text()[position.start_pos : position.end_pos].split())
+        construct = construct or " ".join(block.path.read_text()[node.meta.start_pos : node.meta.end_pos].split())
         return UnsupportedTerraform(
-            f"{block.path}:{position.line}: the local stack cannot evaluate this Terraform ({reason}): {construct}"
+            f"{block.path}:{node.meta.line}: the local stack cannot evaluate this Terraform ({reason}): {construct}"
         )
 
     # --- expressions ---------------------------------------------------------------------------------
 
-    def _evaluate(self, node: Any, scope: dict[str, Any]) -> Any:
+    def _evaluate(self, node: Tree, scope: dict[str, Any]) -> Any:
+        """An expression of python-hcl2's grammar (hcl2/hcl2.lark) evaluated, `scope` binding each, dynamic
+        blocks' iterators and for expressions' names."""
         try:
-            match node:
-                case ExprTermRule():
-                    return self._evaluate(node.expression, scope)
-                case StringRule():
-                    return self._string(node, scope)
-                case GetAttrExprTermRule():
-                    return self._evaluate(node.expr_term, scope)[node.get_attr.identifier.serialize()]
-                case IdentifierRule():
-                    return self._name(node.serialize(), scope)
-                case IntLitRule() | FloatLitRule() | LiteralValueRule():
-                    return node.serialize()
-                case IndexExprTermRule():
-                    collection, index = node.children
-                    if isinstance(index, ShortIndexRule):  # list.0
-                        return self._evaluate(collection, scope)[int(index.index.value)]
-                    return self._evaluate(collection, scope)[self._evaluate(index.index_expression, scope)]
-                case TupleRule():
-                    return [self._evaluate(element, scope) for element in node.elements]
-                case ObjectRule():
-                    return {
-                        self._key(item.key, scope): self._evaluate(item.expression, scope) for item in node.elements
-                    }
-                case ConditionalRule():
-                    branch = node.if_true if self._evaluate(node.condition, scope) else node.if_false
-                    return self._evaluate(branch, scope)
-                case UnaryOpRule():
-                    operand = self._evaluate(node.expr_term, scope)
-                    return -operand if node.operator.strip() == "-" else not operand
-                case BinaryOpRule():
-                    operator = _BINARY[node.binary_term.binary_operator.token.value.strip()]
-                    return operator(
-                        self._evaluate(node.expr_term, scope), self._evaluate(node.binary_term.expr_term, scope)
+            parts = _subtrees(node)
+            match node.data:
+                case "expr_term" | "interpolation":
+                    return self._evaluate(parts[0], scope)
+                case "string":
+                    return self._string(parts, scope)
+                case "get_attr_expr_term":
+                    return self._evaluate(parts[0], scope)[_label(_subtrees(parts[1])[0])]
+                case "identifier":
+                    return self._name(_label(node), scope)
+                case "int_lit":
+                    return int(node.children[0])
+                case "float_lit":
+                    return float(node.children[0])
+                case "literal_value":
+                    return {"true": True, "false": False, "null": None}[node.children[0]]
+                case "index_expr_term":
+                    collection, index = parts
+                    if index.data == "short_index":  # list.0
+                        return self._evaluate(collection, scope)[int(index.children[1])]
+                    return self._evaluate(collection, scope)[self._evaluate(_subtrees(index)[0], scope)]
+                case "tuple":
+                    return [self._evaluate(element, scope) for element in parts]
+                case "object":
+                    items = [_subtrees(item) for item in parts]
+                    return {self._key(key, scope): self._evaluate(value, scope) for key, value in items}
+                case "conditional":
+                    condition, if_true, if_false = parts
+                    return self._evaluate(if_true if self._evaluate(condition, scope) else if_false, scope)
+                case "unary_op":
+                    operand = self._evaluate(parts[0], scope)
+                    return -operand if node.children[0] == "-" else not operand
+                case "binary_op":
+                    left, (operator, right) = parts[0], _subtrees(parts[1])
+                    return _BINARY[operator.children[0].strip()](
+                        self._evaluate(left, scope), self._evaluate(right, scope)
                     )
-                case FunctionCallRule():
-                    return self._call(node, scope)
-                case ForTupleExprRule() | ForObjectExprRule():
-                    return self._for(node, scope)
+                case "function_call":
+                    return self._call(parts, scope)
+                case "for_tuple_expr" | "for_object_expr":
+                    return self._for(node, parts, scope)
             raise _Unsupported("this construct is not supported")
         except _Unsupported as error:
             if error.node is None:
                 error.node = node
             raise
 
-    def _string(self, node: StringRule, scope: dict[str, Any]) -> Any:
-        parts = [part.content for part in node.string_parts]
-        if len(parts) == 1 and isinstance(parts[0], InterpolationRule):
-            return self._evaluate(parts[0].expression, scope)  # "${x}" is x itself, not its text
+    def _string(self, parts: list[Tree], scope: dict[str, Any]) -> Any:
+        contents = [part.children[0] for part in parts]
+        if len(contents) == 1 and isinstance(contents[0], Tree) and contents[0].data == "interpolation":
+            return self._evaluate(contents[0], scope)  # "${x}" is x itself, not its text
         text = []
-        for part in parts:
-            if isinstance(part, InterpolationRule):
-                text.append(_text(self._evaluate(part.expression, scope)))
-            elif part.lark_name() == "STRING_CHARS":
-                text.append(process_escape_sequences(part.value))
-            elif part.lark_name() in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
-                text.append(part.value[1:])  # $${ and %%{ are a literal ${ and %{
+        for content in contents:
+            if isinstance(content, Token) and content.type == "STRING_CHARS":
+                text.append(process_escape_sequences(content))
+            elif isinstance(content, Token):  # $${ and %%{ are a literal ${ and %{
+                text.append(content[1:])
+            elif content.data == "interpolation":
+                text.append(_text(self._evaluate(content, scope)))
             else:
                 raise _Unsupported("template directives are not supported")
         return "".join(text)
 
-    def _call(self, node: FunctionCallRule, scope: dict[str, Any]) -> Any:
-        name = "::".join(identifier.serialize() for identifier in node.identifiers)
+    def _call(self, parts: list[Tree], scope: dict[str, Any]) -> Any:
+        name = "::".join(_label(part) for part in parts if part.data == "identifier")
         if name not in _FUNCTIONS:
             raise _Unsupported(f"the function {name}() is not supported")
-        arguments = [self._evaluate(argument, scope) for argument in node.arguments.arguments] if node.arguments else []
-        if node.arguments and node.arguments.has_ellipsis:  # f(a, list...) passes the list's elements
-            arguments[-1:] = arguments[-1]
-        return _FUNCTIONS[name](*arguments)
+        arguments = _subtrees(parts[-1]) if parts[-1].data == "arguments" else []
+        values = [self._evaluate(argument, scope) for argument in arguments]
+        if _has_ellipsis(parts[-1]):  # f(a, list...) passes the list's elements
+            values[-1:] = values[-1]
+        return _FUNCTIONS[name](*values)
 
-    def _for(self, node: ForTupleExprRule | ForObjectExprRule, scope: dict[str, Any]) -> Any:
+    def _for(self, node: Tree, parts: list[Tree], scope: dict[str, Any]) -> Any:
         """[for k, v in X : V if C] and {for k, v in X : K => V if C}; a map's keys in lexical order, as Terraform."""
-        is_object = isinstance(node, ForObjectExprRule)
-        if is_object and node.ellipsis is not None:
+        if _has_ellipsis(node):
             raise _Unsupported("grouping (...) is not supported")
-        intro = node.for_intro
-        names = [name.serialize() for name in (intro.first_iterator, intro.second_iterator) if name is not None]
-        collection = self._evaluate(intro.iterable, scope)
+        intro, *results = parts
+        condition = results.pop() if results[-1].data == "for_cond" else None
+        *iterators, iterable = _subtrees(intro)
+        names = [_label(iterator) for iterator in iterators]
+        collection = self._evaluate(iterable, scope)
         pairs = sorted(collection.items()) if isinstance(collection, dict) else enumerate(collection)
-        result: Any = {} if is_object else []
+        result: Any = {} if node.data == "for_object_expr" else []
         for key, value in pairs:
             inner = scope | dict(zip(names, (key, value) if len(names) == 2 else (value,), strict=True))
-            if node.condition is not None and not self._evaluate(node.condition.condition_expr, inner):
+            if condition is not None and not self._evaluate(_subtrees(condition)[0], inner):
                 continue
-            if is_object:
-                result[_text(self._evaluate(node.key_expr, inner))] = self._evaluate(node.value_expr, inner)
+            if isinstance(result, dict):
+                result[_text(self._evaluate(results[0], inner))] = self._evaluate(results[1], inner)
             else:
-                result.append(self._evaluate(node.value_expr, inner))
+                result.append(self._evaluate(results[0], inner))
         return result
 
-    def _key(self, key: Any, scope: dict[str, Any]) -> str:
-        if isinstance(key, ObjectElemKeyExpressionRule):
-            return str(self._evaluate(key.expression, scope))
+    def _key(self, key: Tree, scope: dict[str, Any]) -> str:
+        [expression] = _subtrees(key)
+        if expression.data == "keyword":
+            return _label(expression)
         # An object key that is a bare name is the name itself, not a reference.
-        if isinstance(key.value, IdentifierRule):
-            return key.value.serialize()
-        return str(self._evaluate(key.value, scope))
+        if len(expression.children) == 1 and expression.children[0].data == "identifier":
+            return _label(expression.children[0])
+        return str(self._evaluate(expression, scope))
 
     def _name(self, name: str, scope: dict[str, Any]) -> Any:
         """What a reference starts from: a name in scope, var, local, data, or a resource type."""
@@ -372,11 +372,11 @@ class Evaluator:
         return {key: _Namespace(partial(self._attribute, resource_type, name, key)) for key in keys}
 
     def _attribute(self, resource_type: str, name: str, key: str | None, attribute: str) -> Any:
-        body = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}").body
-        argument = _NAME_ARGUMENT.get(resource_type, "name")
-        if attribute in body:
+        block = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}")
+        declared, argument = _declared(block.syntax), _NAME_ARGUMENT.get(resource_type, "name")
+        if attribute in declared:
             return self.argument(resource_type, name, attribute, key)
-        if attribute in ("name", "id") and argument in body:
+        if attribute in ("name", "id") and argument in declared:
             return self.argument(resource_type, name, argument, key)
         if attribute == "arn" and resource_type in _ARN:
             resource_name = self.argument(resource_type, name, argument, key)
@@ -398,10 +398,25 @@ class _Namespace:
         return self.lookup(name)
 
 
-def _position(node: Any) -> Any:
-    """Where a node of python-hcl2's tree is written: line, start_pos, end_pos."""
-    # A rule keeps its position to itself; the lark tree it converts back to carries it. Only errors ask.
-    return node.to_lark().meta
+def _subtrees(node: Tree) -> list[Tree]:
+    """A node's children that carry meaning: not its punctuation, keywords, newlines and comments."""
+    return [child for child in node.children if isinstance(child, Tree) and child.data != "new_line_or_comment"]
+
+
+def _label(node: Tree) -> str:
+    """A name (identifier, keyword, true/false/null) or a block's label, which may be a quoted string."""
+    if node.data == "string":
+        return process_escape_sequences("".join(part.children[0] for part in _subtrees(node)))
+    return str(node.children[0])
+
+
+def _declared(block: Tree) -> set[str]:
+    """The names of a block's arguments and nested blocks."""
+    return {_label(_subtrees(child)[0]) for child in _subtrees(_subtrees(block)[-1])}
+
+
+def _has_ellipsis(node: Tree) -> bool:
+    return any(isinstance(child, Token) and child.type == "ELLIPSIS" for child in node.children)
 
 
 def _text(value: Any) -> str:
