@@ -109,8 +109,9 @@ def load_terraform(terraform_dir: Path = TERRAFORM_DIR) -> Terraform:
     for path in sorted(terraform_dir.glob("*.tf")):
         try:
             document = hcl2.parses_to_tree(path.read_text())
-        except Exception as error:  # python-hcl2 raises lark's errors, which carry the line
-            raise UnsupportedTerraform(f"{path}: python-hcl2 cannot parse it: {error}") from error
+        except Exception as error:  # lark's errors carry the line; after their first line they list tokens
+            where = f"{path}:{error.line}" if hasattr(error, "line") else str(path)
+            raise UnsupportedTerraform(f"{where}: python-hcl2 cannot parse it: {str(error).splitlines()[0]}") from error
         for block in _subtrees(_subtrees(document)[0]):
             if block.data != "block":
                 raise UnsupportedTerraform(f"{path}:{block.meta.line}: an argument outside any block")
