@@ -1,23 +1,25 @@
 """terraform/ read and evaluated for the local stack: its variables' defaults, moto's account and region.
 
-python-hcl2 parses each .tf file; what Terraform computes comes back as expression text ("${...}"),
-which this module parses and evaluates: literals, string templates, references to variables, locals,
-data sources and resource attributes (for_each instances and dynamic blocks included), arithmetic,
-comparisons, conditionals and a few functions. Anything else stops the local stack at start-up with
-the file, the line and the construct, so it never runs with a value it could not work out.
+python-hcl2 parses each .tf file into a syntax tree (its lark grammar, hcl2/hcl2.lark), which this module
+evaluates: literals, string templates, references to variables, locals, data sources and resource
+attributes (for_each instances and dynamic blocks included), arithmetic, comparisons, conditionals, for
+expressions and a few functions. Anything else stops the local stack at start-up with the file, the line
+and the construct, so it never runs with a value it could not work out.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any
 
 import hcl2
+from hcl2.utils import process_escape_sequences
+from lark import Token, Tree
 
 TERRAFORM_DIR = Path(__file__).resolve().parents[1] / "terraform"
 # moto's default account; the region every local client is pointed at.
@@ -51,21 +53,28 @@ class UnsupportedTerraform(Exception):
 
 
 class _Unsupported(Exception):
-    """Raised while evaluating; turned into UnsupportedTerraform once the block it came from is known."""
+    """Raised while evaluating; the innermost expression it leaves is the construct the message names,
+    and the block it came from gives the file."""
 
-    def __init__(self, construct: str, reason: str) -> None:
-        super().__init__(f"{reason}: {construct}")
-        self.construct = construct
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
         self.reason = reason
+        self.node: Tree | None = None
 
 
 @dataclass(frozen=True)
 class Block:
-    """A top-level block: where it is written, and its arguments as python-hcl2 returns them."""
+    """A top-level block, or one local: where it is written and its syntax tree, which the evaluator reads."""
 
     path: Path
-    header: str  # a regular expression for its first line, to find that line again
-    body: Any
+    syntax: Tree  # the block, or the local's `name = expression`
+
+    @cached_property
+    def body(self) -> Any:
+        """Its arguments as python-hcl2 returns them: anything Terraform computes as its text, "${...}".
+        Only tests/terraform reads them, so the local stack does not pay for them at start-up."""
+        rule = hcl2.transform(self.syntax)
+        return rule.expression.serialize(_OPTIONS) if self.syntax.data == "attribute" else rule.body.serialize(_OPTIONS)
 
 
 @dataclass
@@ -86,31 +95,34 @@ class Terraform:
 
 
 # Parsed once per directory: the stack and its outputs file both evaluate it at start-up, and parsing every
-# .tf file takes about half a second. Nothing mutates a loaded Terraform.
+# .tf file takes about a quarter of a second. Nothing mutates a loaded Terraform.
 @cache
 def load_terraform(terraform_dir: Path = TERRAFORM_DIR) -> Terraform:
     terraform = Terraform(terraform_dir)
+    # resource and data blocks by (type, name), variables and outputs by name
+    declared = {
+        "resource": terraform.resources,
+        "data": terraform.data,
+        "variable": terraform.variables,
+        "output": terraform.outputs,
+    }
     for path in sorted(terraform_dir.glob("*.tf")):
         try:
-            document = hcl2.loads(path.read_text(), serialization_options=_OPTIONS)
-        except Exception as error:  # python-hcl2 raises lark's errors, which carry the line
-            raise UnsupportedTerraform(f"{path}: python-hcl2 cannot parse it: {error}") from error
-        for kind, target in (("resource", terraform.resources), ("data", terraform.data)):
-            for entry in document.get(kind, []):
-                for block_type, named in entry.items():
-                    for name, body in named.items():
-                        header = rf'^\s*{kind}\s+"{block_type}"\s+"{name}"'
-                        target[(block_type, name)] = Block(path, header, body)
-        for kind, target in (("variable", terraform.variables), ("output", terraform.outputs)):
-            for entry in document.get(kind, []):
-                for name, body in entry.items():
-                    target[name] = Block(path, rf'^\s*{kind}\s+"{name}"', body)
-        for kind, entries in document.items():
-            if kind not in ("resource", "data", "variable", "output", "locals"):
-                terraform.other.setdefault(kind, []).extend(entries)
-        for entry in document.get("locals", []):
-            for name, value in entry.items():
-                terraform.locals[name] = Block(path, rf"^\s*{name}\s*=", value)
+            document = hcl2.parses_to_tree(path.read_text())
+        except Exception as error:  # lark's errors carry the line; after their first line they list tokens
+            where = f"{path}:{error.line}" if hasattr(error, "line") else str(path)
+            raise UnsupportedTerraform(f"{where}: python-hcl2 cannot parse it: {str(error).splitlines()[0]}") from error
+        for block in _subtrees(_subtrees(document)[0]):
+            if block.data != "block":
+                raise UnsupportedTerraform(f"{path}:{block.meta.line}: an argument outside any block")
+            kind, *labels = [_label(label) for label in _subtrees(block)[:-1]]
+            if kind == "locals":
+                for local in _subtrees(_subtrees(block)[-1]):
+                    terraform.locals[_label(_subtrees(local)[0])] = Block(path, local)
+            elif kind in declared:
+                declared[kind][tuple(labels) if len(labels) > 1 else labels[0]] = Block(path, block)
+            else:
+                terraform.other.setdefault(kind, []).append(hcl2.transform(block).serialize(_OPTIONS))
     return terraform
 
 
@@ -132,191 +144,240 @@ class Evaluator:
     def local(self, name: str) -> Any:
         if name not in self._locals:
             block = self._lookup(self.terraform.locals, name, f"local.{name}")
-            self._locals[name] = self._in_block(block, lambda: self.value(block.body))
+            self._locals[name] = self._in_block(block, lambda: self._evaluate(_subtrees(block.syntax)[1], {}))
         return self._locals[name]
 
     def variable(self, name: str) -> Any:
         if name in self._variables:
             return self._variables[name]
         block = self._lookup(self.terraform.variables, name, f"var.{name}")
-        if "default" not in block.body:
-            raise self._located(block, f"var.{name}", "the local stack needs a default for every variable it reads")
-        return self._in_block(block, lambda: self.value(block.body["default"]))
+        if "default" not in _declared(block.syntax):
+            reason = "the local stack needs a default for every variable it reads"
+            raise self._located(block, block.syntax, reason, f"var.{name}")
+        return self._in_block(block, lambda: self._argument(block, "default"))
 
     def argument(self, resource_type: str, name: str, argument: str, key: str | None = None) -> Any:
         """One argument (or the list of one kind of nested block) of a resource, evaluated; `key` picks a
         for_each instance. Only what is asked for is evaluated: a resource's other arguments may be
         things only AWS knows."""
         block = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}")
-        return self._in_block(block, lambda: self._argument(block.body, argument, key))
+
+        def evaluate() -> Any:
+            if key is None:
+                return self._argument(block, argument)
+            each = {"key": key, "value": self._argument(block, "for_each")[key]}
+            return self._argument(block, argument, {"each": each})
+
+        return self._in_block(block, evaluate)
 
     def resource_keys(self, resource_type: str, name: str) -> list[str | None]:
         """The instance keys of a resource: its for_each keys, or [None] for a single instance."""
         block = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}")
-        if "for_each" not in block.body:
+        if "for_each" not in _declared(block.syntax):
             return [None]
-        return list(self._in_block(block, lambda: self.value(block.body["for_each"])))
+        return list(self._in_block(block, lambda: self._argument(block, "for_each")))
 
     def output(self, name: str) -> Any:
         block = self.terraform.outputs[name]
-        return self._in_block(block, lambda: self.value(block.body["value"]))
-
-    def value(self, value: Any, scope: dict[str, Any] | None = None) -> Any:
-        """An argument as python-hcl2 returns it, with every expression evaluated; `scope` binds
-        each/iterator names."""
-        scope = scope or {}
-        if isinstance(value, dict):
-            return self._body(value, scope)
-        if isinstance(value, list):
-            return [self.value(item, scope) for item in value]
-        if isinstance(value, str) and "${" in value:
-            return self._evaluate(_parse_template(value), scope)
-        return value
+        return self._in_block(block, lambda: self._argument(block, "value"))
 
     # --- blocks --------------------------------------------------------------------------------------
 
-    def _argument(self, body: dict[str, Any], argument: str, key: str | None) -> Any:
-        scope: dict[str, Any] = {}
-        if key is not None:
-            scope["each"] = {"key": key, "value": self.value(body["for_each"])[key]}
-        dynamic = [spec for entry in body.get("dynamic", []) for name, spec in entry.items() if name == argument]
-        if dynamic:
-            return [item for spec in dynamic for item in self._dynamic(argument, spec, scope)]
-        if argument not in body:
-            raise KeyError(argument)
-        return self.value(body[argument], scope)
+    def _argument(self, block: Block, name: str, scope: dict[str, Any] | None = None) -> Any:
+        return self._body(_subtrees(block.syntax)[-1], scope or {}, name)[name]
 
-    def _body(self, body: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:
+    def _body(self, body: Tree, scope: dict[str, Any], only: str | None = None) -> dict[str, Any]:
+        """A block's body as python-hcl2 would return it (nested blocks as lists), evaluated, dynamic blocks
+        expanded; `only` evaluates just the argument or nested blocks of that name."""
         result: dict[str, Any] = {}
-        for name, item in body.items():
-            if name == "dynamic":
-                for dynamic in item:
-                    for block_name, spec in dynamic.items():
-                        result.setdefault(block_name, []).extend(self._dynamic(block_name, spec, scope))
-            else:
-                result[name] = self.value(item, scope)
+        for child in _subtrees(body):
+            head, *rest = _subtrees(child)
+            name = _label(head)  # an argument's name, or a nested block's type
+            if child.data == "attribute":
+                if only in (None, name):
+                    result[name] = self._evaluate(rest[0], scope)
+                continue
+            labels = [_label(label) for label in rest[:-1]]
+            if name == "dynamic" and only in (None, labels[0]):
+                result.setdefault(labels[0], []).extend(self._dynamic(rest[-1], labels[0], scope))
+            elif name != "dynamic" and only in (None, name):
+                value = self._body(rest[-1], scope)
+                for label in reversed(labels):
+                    value = {label: value}
+                result.setdefault(name, []).append(value)
         return result
 
-    def _dynamic(self, block_name: str, spec: dict[str, Any], scope: dict[str, Any]) -> list[Any]:
-        iterator = spec.get("iterator", block_name)
-        collection = self.value(spec["for_each"], scope)
+    def _dynamic(self, body: Tree, name: str, scope: dict[str, Any]) -> list[dict[str, Any]]:
+        """A dynamic block's content, once for each element of its for_each."""
+        spec = {_label(_subtrees(child)[0]): _subtrees(child)[-1] for child in _subtrees(body)}
+        iterator = _label(_subtrees(spec["iterator"])[0]) if "iterator" in spec else name
+        collection = self._evaluate(spec["for_each"], scope)
         items = collection.items() if isinstance(collection, dict) else enumerate(collection)
-        [content] = spec["content"]
-        return [self.value(content, scope | {iterator: {"key": key, "value": value}}) for key, value in items]
+        return [self._body(spec["content"], scope | {iterator: {"key": key, "value": value}}) for key, value in items]
 
     def _lookup(self, blocks: dict[Any, Block], key: Any, what: str) -> Block:
         if key not in blocks:
             if self._block is None:
                 raise UnsupportedTerraform(f"{self.terraform.directory}: no {what} declared")
-            raise self._located(self._block, what, "not declared in terraform/")
+            raise _Unsupported("not declared in terraform/")
         return blocks[key]
 
-    def _in_block(self, block: Block, evaluate: Any) -> Any:
+    def _in_block(self, block: Block, evaluate: Callable[[], Any]) -> Any:
         outer, self._block = self._block, block
         try:
             return evaluate()
         except _Unsupported as error:
-            raise self._located(block, error.construct, error.reason) from None
+            raise self._located(block, error.node if error.node is not None else block.syntax, error.reason) from None
         finally:
             self._block = outer
 
-    def _located(self, block: Block, construct: str, reason: str) -> UnsupportedTerraform:
-        lines = block.path.read_text().splitlines()
-        start = next((n for n, line in enumerate(lines) if re.search(block.header, line)), 0)
-        # The construct's first line: hcl2 rewrites whitespace, so look for its leading words.
-        needle = re.sub(r"\s+", " ", construct)[:20].strip()
-        squeezed = [re.sub(r"\s+", " ", line) for line in lines]
-        found = next((n for n in range(start, len(lines)) if needle and needle in squeezed[n]), start)
+    def _located(self, block: Block, node: Tree, reason: str, construct: str = "") -> UnsupportedTerraform:
+        # The construct as written, on one line.
+        construct = construct or " ".join(block.path.read_text()[node.meta.start_pos : node.meta.end_pos].split())
         return UnsupportedTerraform(
-            f"{block.path}:{found + 1}: the local stack cannot evaluate this Terraform ({reason}): {construct}"
+            f"{block.path}:{node.meta.line}: the local stack cannot evaluate this Terraform ({reason}): {construct}"
         )
 
     # --- expressions ---------------------------------------------------------------------------------
 
-    def _evaluate(self, node: tuple, scope: dict[str, Any]) -> Any:
-        kind = node[0]
-        if kind == "literal":
-            return node[1]
-        if kind == "template":
-            return "".join(_text(self._evaluate(part, scope)) for part in node[1])
-        if kind == "tuple":
-            return [self._evaluate(item, scope) for item in node[1]]
-        if kind == "object":
-            return {self._key(key, scope): self._evaluate(item, scope) for key, item in node[1]}
-        if kind == "conditional":
-            branch = node[2] if self._evaluate(node[1], scope) else node[3]
-            return self._evaluate(branch, scope)
-        if kind == "unary":
-            operand = self._evaluate(node[2], scope)
-            return -operand if node[1] == "-" else not operand
-        if kind == "binary":
-            return _BINARY[node[1]](self._evaluate(node[2], scope), self._evaluate(node[3], scope))
-        if kind == "call":
-            if node[1] not in _FUNCTIONS:
-                raise _Unsupported(node[3], f"the function {node[1]}() is not supported")
-            return _FUNCTIONS[node[1]](*(self._evaluate(argument, scope) for argument in node[2]))
-        if kind == "reference":
-            return self._reference(node[1], node[2], scope)
-        if kind == "for":
-            return self._for(node, scope)
-        raise _Unsupported(node[1], "this construct is not supported")
+    def _evaluate(self, node: Tree, scope: dict[str, Any]) -> Any:
+        """An expression of python-hcl2's grammar (hcl2/hcl2.lark) evaluated, `scope` binding each, dynamic
+        blocks' iterators and for expressions' names."""
+        try:
+            parts = _subtrees(node)
+            match node.data:
+                case "expr_term" | "interpolation":
+                    return self._evaluate(parts[0], scope)
+                case "string":
+                    return self._string(parts, scope)
+                case "get_attr_expr_term":
+                    return self._evaluate(parts[0], scope)[_label(_subtrees(parts[1])[0])]
+                case "identifier":
+                    return self._name(_label(node), scope)
+                case "int_lit":
+                    return int(node.children[0])
+                case "float_lit":
+                    return float(node.children[0])
+                case "literal_value":
+                    return {"true": True, "false": False, "null": None}[node.children[0]]
+                case "index_expr_term":
+                    collection, index = parts
+                    if index.data == "short_index":  # list.0
+                        return self._evaluate(collection, scope)[int(index.children[1])]
+                    return self._evaluate(collection, scope)[self._evaluate(_subtrees(index)[0], scope)]
+                case "tuple":
+                    return [self._evaluate(element, scope) for element in parts]
+                case "object":
+                    items = [_subtrees(item) for item in parts]
+                    return {self._key(key, scope): self._evaluate(value, scope) for key, value in items}
+                case "conditional":
+                    condition, if_true, if_false = parts
+                    return self._evaluate(if_true if self._evaluate(condition, scope) else if_false, scope)
+                case "unary_op":
+                    operand = self._evaluate(parts[0], scope)
+                    return -operand if node.children[0] == "-" else not operand
+                case "binary_op":
+                    left, (operator, right) = parts[0], _subtrees(parts[1])
+                    return _BINARY[operator.children[0].strip()](
+                        self._evaluate(left, scope), self._evaluate(right, scope)
+                    )
+                case "function_call":
+                    return self._call(parts, scope)
+                case "for_tuple_expr" | "for_object_expr":
+                    return self._for(node, parts, scope)
+            raise _Unsupported("this construct is not supported")
+        except _Unsupported as error:
+            if error.node is None:
+                error.node = node
+            raise
 
-    def _for(self, node: tuple, scope: dict[str, Any]) -> Any:
-        """[for k, v in X : V if C] and {for k, v in X : K => V if C}; a map's keys in lexical order, as Terraform."""
-        _, is_object, key_name, value_name, collection, key, value, condition = node
-        collection = self._evaluate(collection, scope)
-        pairs = sorted(collection.items()) if isinstance(collection, dict) else list(enumerate(collection))
-        result: Any = {} if is_object else []
-        for item_key, item in pairs:
-            inner = scope | {value_name: item} | ({key_name: item_key} if key_name else {})
-            if condition is not None and not self._evaluate(condition, inner):
-                continue
-            if is_object:
-                result[_text(self._evaluate(key, inner))] = self._evaluate(value, inner)
+    def _string(self, parts: list[Tree], scope: dict[str, Any]) -> Any:
+        contents = [part.children[0] for part in parts]
+        if len(contents) == 1 and isinstance(contents[0], Tree) and contents[0].data == "interpolation":
+            return self._evaluate(contents[0], scope)  # "${x}" is x itself, not its text
+        text = []
+        for content in contents:
+            if isinstance(content, Token) and content.type == "STRING_CHARS":
+                text.append(process_escape_sequences(content))
+            elif isinstance(content, Token):  # $${ and %%{ are a literal ${ and %{
+                text.append(content[1:])
+            elif content.data == "interpolation":
+                text.append(_text(self._evaluate(content, scope)))
             else:
-                result.append(self._evaluate(value, inner))
+                raise _Unsupported("template directives are not supported")
+        return "".join(text)
+
+    def _call(self, parts: list[Tree], scope: dict[str, Any]) -> Any:
+        name = "::".join(_label(part) for part in parts if part.data == "identifier")
+        if name not in _FUNCTIONS:
+            raise _Unsupported(f"the function {name}() is not supported")
+        arguments = _subtrees(parts[-1]) if parts[-1].data == "arguments" else []
+        values = [self._evaluate(argument, scope) for argument in arguments]
+        if _has_ellipsis(parts[-1]):  # f(a, list...) passes the list's elements
+            values[-1:] = values[-1]
+        return _FUNCTIONS[name](*values)
+
+    def _for(self, node: Tree, parts: list[Tree], scope: dict[str, Any]) -> Any:
+        """[for k, v in X : V if C] and {for k, v in X : K => V if C}; a map's keys in lexical order, as Terraform."""
+        if _has_ellipsis(node):
+            raise _Unsupported("grouping (...) is not supported")
+        intro, *results = parts
+        condition = results.pop() if results[-1].data == "for_cond" else None
+        *iterators, iterable = _subtrees(intro)
+        names = [_label(iterator) for iterator in iterators]
+        collection = self._evaluate(iterable, scope)
+        pairs = sorted(collection.items()) if isinstance(collection, dict) else enumerate(collection)
+        result: Any = {} if node.data == "for_object_expr" else []
+        for key, value in pairs:
+            inner = scope | dict(zip(names, (key, value) if len(names) == 2 else (value,), strict=True))
+            if condition is not None and not self._evaluate(_subtrees(condition)[0], inner):
+                continue
+            if isinstance(result, dict):
+                result[_text(self._evaluate(results[0], inner))] = self._evaluate(results[1], inner)
+            else:
+                result.append(self._evaluate(results[0], inner))
         return result
 
-    def _key(self, key: tuple, scope: dict[str, Any]) -> str:
+    def _key(self, key: Tree, scope: dict[str, Any]) -> str:
+        [expression] = _subtrees(key)
+        if expression.data == "keyword":
+            return _label(expression)
         # An object key that is a bare name is the name itself, not a reference.
-        if key[0] == "reference" and not key[2]:
-            return key[1]
-        return str(self._evaluate(key, scope))
+        if len(expression.children) == 1 and expression.children[0].data == "identifier":
+            return _label(expression.children[0])
+        return str(self._evaluate(expression, scope))
 
-    def _reference(self, root: str, steps: list[tuple[str, Any]], scope: dict[str, Any]) -> Any:
-        traversal = [(kind, self._evaluate(step, scope) if kind == "index" else step) for kind, step in steps]
-        if root in scope:
-            return _traverse(scope[root], traversal)
-        names = [step for kind, step in traversal if kind == "attr"]
-        if root == "var":
-            return _traverse(self.variable(names[0]), traversal[1:])
-        if root == "local":
-            return _traverse(self.local(names[0]), traversal[1:])
-        if root == "data":
-            source = _DATA_SOURCES.get(names[0])
-            if source is None or (names[0], names[1]) not in self.terraform.data:
-                raise _Unsupported(f"data.{names[0]}.{names[1]}", "not a data source the local stack knows")
-            return _traverse(source, traversal[2:])
-        key = None
-        if len(traversal) > 1 and traversal[1][0] == "index":
-            key = traversal.pop(1)[1]
-        if len(traversal) < 2:
-            return self._instances(root, traversal[0][1], key)
-        name, attribute = traversal[0][1], traversal[1][1]
-        return _traverse(self._attribute(root, name, key, attribute), traversal[2:])
+    def _name(self, name: str, scope: dict[str, Any]) -> Any:
+        """What a reference starts from: a name in scope, var, local, data, or a resource type."""
+        if name in scope:
+            return scope[name]
+        match name:
+            case "var":
+                return _Namespace(self.variable)
+            case "local":
+                return _Namespace(self.local)
+            case "data":
+                return _Namespace(lambda source: _Namespace(partial(self._data_source, source)))
+        return _Namespace(partial(self._instances, name))
 
-    def _instances(self, resource_type: str, name: str, key: str | None) -> Any:
+    def _data_source(self, source: str, name: str) -> dict[str, str]:
+        if source not in _DATA_SOURCES or (source, name) not in self.terraform.data:
+            raise _Unsupported("not a data source the local stack knows")
+        return _DATA_SOURCES[source]
+
+    def _instances(self, resource_type: str, name: str) -> Any:
         """A resource as a value: its instances by key (for_each), or the one instance; attributes on demand."""
-        keys = [key] if key is not None else self.resource_keys(resource_type, name)
-        instances = {each: _Instance(self, resource_type, name, each) for each in keys}
-        return instances[keys[0]] if keys == [None] or key is not None else instances
+        keys = self.resource_keys(resource_type, name)
+        if keys == [None]:
+            return _Namespace(partial(self._attribute, resource_type, name, None))
+        return {key: _Namespace(partial(self._attribute, resource_type, name, key)) for key in keys}
 
     def _attribute(self, resource_type: str, name: str, key: str | None, attribute: str) -> Any:
-        body = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}").body
-        argument = _NAME_ARGUMENT.get(resource_type, "name")
-        if attribute in body:
+        block = self._lookup(self.terraform.resources, (resource_type, name), f"{resource_type}.{name}")
+        declared, argument = _declared(block.syntax), _NAME_ARGUMENT.get(resource_type, "name")
+        if attribute in declared:
             return self.argument(resource_type, name, attribute, key)
-        if attribute in ("name", "id") and argument in body:
+        if attribute in ("name", "id") and argument in declared:
             return self.argument(resource_type, name, argument, key)
         if attribute == "arn" and resource_type in _ARN:
             resource_name = self.argument(resource_type, name, argument, key)
@@ -324,24 +385,39 @@ class Evaluator:
         if attribute == "url" and resource_type == "aws_sqs_queue":
             queue = self.argument(resource_type, name, "name", key)
             return f"{self.endpoint}/{ACCOUNT_ID}/{queue}" if self.endpoint else None
-        raise _Unsupported(f"{resource_type}.{name}.{attribute}", "an attribute only AWS knows")
+        raise _Unsupported("an attribute only AWS knows")
 
 
 @dataclass(frozen=True)
-class _Instance:
-    evaluator: Evaluator
-    resource_type: str
-    name: str
-    key: str | None
+class _Namespace:
+    """var, local, data, data.<type>, a resource type or a resource instance as a value: what a name under it
+    stands for is looked up when asked for."""
 
-    def __getitem__(self, attribute: str) -> Any:
-        return self.evaluator._attribute(self.resource_type, self.name, self.key, attribute)
+    lookup: Callable[[str], Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.lookup(name)
 
 
-def _traverse(value: Any, traversal: list[tuple[str, Any]]) -> Any:
-    for _, step in traversal:
-        value = value[step]
-    return value
+def _subtrees(node: Tree) -> list[Tree]:
+    """A node's children that carry meaning: not its punctuation, keywords, newlines and comments."""
+    return [child for child in node.children if isinstance(child, Tree) and child.data != "new_line_or_comment"]
+
+
+def _label(node: Tree) -> str:
+    """A name (identifier, keyword, true/false/null) or a block's label, which may be a quoted string."""
+    if node.data == "string":
+        return process_escape_sequences("".join(part.children[0] for part in _subtrees(node)))
+    return str(node.children[0])
+
+
+def _declared(block: Tree) -> set[str]:
+    """The names of a block's arguments and nested blocks."""
+    return {_label(_subtrees(child)[0]) for child in _subtrees(_subtrees(block)[-1])}
+
+
+def _has_ellipsis(node: Tree) -> bool:
+    return any(isinstance(child, Token) and child.type == "ELLIPSIS" for child in node.children)
 
 
 def _text(value: Any) -> str:
@@ -380,207 +456,3 @@ _FUNCTIONS = {
     "jsonencode": lambda value: json.dumps(value, separators=(",", ":"), ensure_ascii=False),
     "lookup": lambda mapping, key, default=None: mapping.get(key, default),
 }
-
-
-# --- parsing -----------------------------------------------------------------------------------------
-# An expression becomes a tuple: ("literal", v), ("template", [parts]), ("tuple", [items]),
-# ("object", [(key, value)]), ("conditional", c, a, b), ("unary", op, x), ("binary", op, a, b),
-# ("call", name, [arguments], text), ("reference", root, [("attr", name) | ("index", node)]).
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
-    | (?P<string>"(?:[^"\\$]|\\.|\$(?!\{)|\$\{(?:[^{}"]|"(?:[^"\\]|\\.)*"|\{[^{}]*\})*\})*")
-    | (?P<name>[A-Za-z_][A-Za-z0-9_-]*)
-    | (?P<operator>\.\.\.|==|!=|<=|>=|&&|\|\||=>|[-+*/%<>!?:=.,()\[\]{}])
-    )""",
-    re.VERBOSE,
-)
-_PRECEDENCE = [("||",), ("&&",), ("==", "!="), ("<", ">", "<=", ">="), ("+", "-"), ("*", "/", "%")]
-
-
-def _parse_template(text: str) -> tuple:
-    """A string python-hcl2 returned: one expression "${...}", or text with ${...} interpolations."""
-    parts, position = [], 0
-    while (start := text.find("${", position)) >= 0:
-        end = _closing_brace(text, start + 1)
-        if start > position:
-            parts.append(("literal", text[position:start]))
-        parts.append(_Parser(text[start + 2 : end]).parse())
-        position = end + 1
-    if position < len(text):
-        parts.append(("literal", text[position:]))
-    return parts[0] if len(parts) == 1 and text.startswith("${") else ("template", parts)
-
-
-def _closing_brace(text: str, opening: int) -> int:
-    depth, in_string, index = 0, False, opening
-    while index < len(text):
-        char = text[index]
-        if in_string:
-            if char == "\\":
-                index += 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-        index += 1
-    raise _Unsupported(text, "no closing brace")
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens: list[tuple[str, str, int]] = []
-        position = 0
-        while position < len(text):
-            if not text[position:].strip():
-                break
-            match = _TOKEN.match(text, position)
-            if not match:
-                raise _Unsupported(text[position:].strip(), "this construct is not supported")
-            kind = match.lastgroup or ""
-            self.tokens.append((kind, match.group(kind), match.start(kind)))
-            position = match.end()
-        self.index = 0
-
-    def parse(self) -> tuple:
-        node = self._expression()
-        if self.index < len(self.tokens):
-            raise self._unsupported()
-        return node
-
-    def _peek(self) -> str | None:
-        return self.tokens[self.index][1] if self.index < len(self.tokens) else None
-
-    def _take(self, expected: str | None = None) -> tuple[str, str, int]:
-        if self.index >= len(self.tokens) or (expected is not None and self.tokens[self.index][1] != expected):
-            raise self._unsupported()
-        self.index += 1
-        return self.tokens[self.index - 1]
-
-    def _unsupported(self) -> _Unsupported:
-        start = self.tokens[self.index][2] if self.index < len(self.tokens) else len(self.text)
-        return _Unsupported(self.text[start:].strip() or self.text, "this construct is not supported")
-
-    def _expression(self) -> tuple:
-        condition = self._binary(0)
-        if self._peek() != "?":
-            return condition
-        self._take("?")
-        when_true = self._expression()
-        self._take(":")
-        return ("conditional", condition, when_true, self._expression())
-
-    def _binary(self, level: int) -> tuple:
-        if level == len(_PRECEDENCE):
-            return self._unary()
-        node = self._binary(level + 1)
-        while self._peek() in _PRECEDENCE[level] and self.tokens[self.index][0] == "operator":
-            operator = self._take()[1]
-            node = ("binary", operator, node, self._binary(level + 1))
-        return node
-
-    def _unary(self) -> tuple:
-        if self._peek() in ("-", "!"):
-            return ("unary", self._take()[1], self._unary())
-        return self._postfix(self._primary())
-
-    def _postfix(self, node: tuple) -> tuple:
-        while self._peek() in (".", "["):
-            if node[0] != "reference":
-                raise self._unsupported()
-            if self._take()[1] == ".":
-                kind, value, _ = self._take()
-                if kind not in ("name", "number"):
-                    self.index -= 1
-                    raise self._unsupported()  # a splat (.*) or the like
-                node[2].append(("attr", int(value) if kind == "number" else value))
-            else:
-                if self._peek() == "*":
-                    self.index -= 1
-                    raise self._unsupported()
-                node[2].append(("index", self._expression()))
-                self._take("]")
-        return node
-
-    def _primary(self) -> tuple:
-        start = self.index
-        kind, value, offset = self._take()
-        if kind == "number":
-            number = float(value)
-            return ("literal", int(number) if number.is_integer() and "." not in value else number)
-        if kind == "string":
-            return _parse_template(json.loads(value))
-        if kind == "name":
-            if value in ("true", "false", "null"):
-                return ("literal", {"true": True, "false": False, "null": None}[value])
-            if self._peek() == "(":
-                return self._call(value, offset)
-            return ("reference", value, [])
-        if value == "(":
-            node = self._expression()
-            self._take(")")
-            return node
-        if value == "[":
-            if self._peek() == "for":
-                return self._for("]")
-            return ("tuple", self._sequence("]", self._expression))
-        if value == "{":
-            if self._peek() == "for":
-                return self._for("}")
-            return ("object", self._sequence("}", self._object_item))
-        self.index = start
-        raise self._unsupported()
-
-    def _for(self, closing: str) -> tuple:
-        self._take("for")
-        names = [self._take()[1]]
-        if self._peek() == ",":
-            self._take(",")
-            names.append(self._take()[1])
-        self._take("in")
-        collection = self._expression()
-        self._take(":")
-        key = None
-        if closing == "}":
-            key = self._expression()
-            self._take("=>")
-        value = self._expression()
-        condition = None
-        if self._peek() == "if":
-            self._take("if")
-            condition = self._expression()
-        self._take(closing)
-        key_name, value_name = (names[0], names[1]) if len(names) == 2 else (None, names[0])
-        return ("for", closing == "}", key_name, value_name, collection, key, value, condition)
-
-    def _call(self, name: str, offset: int) -> tuple:
-        self._take("(")
-        arguments = self._sequence(")", self._expression)
-        end = self.tokens[self.index - 1][2] + 1
-        return ("call", name, arguments, self.text[offset:end])
-
-    def _object_item(self) -> tuple:
-        key = self._expression()
-        if self._peek() not in ("=", ":"):
-            raise self._unsupported()
-        self._take()
-        return (key, self._expression())
-
-    def _sequence(self, closing: str, item: Any) -> list:
-        items = []
-        while self._peek() != closing:
-            items.append(item())
-            if self._peek() == ",":
-                self._take(",")
-            elif self._peek() != closing:
-                raise self._unsupported()
-        self._take(closing)
-        return items
