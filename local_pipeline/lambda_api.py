@@ -1,19 +1,11 @@
-"""Lambda's Invoke API for the function the local stack plays, answered in front of moto's server.
+"""Lambda's API for the function the local stack plays, answered in front of moto's server.
 
 moto's server knows no function of ours (running one would take Docker), so the runner answers
-`POST /2015-03-31/functions/<function>/invocations` itself for image_processor, the function S3 and
-scripts/replay.py invoke, as Lambda answers it:
-- InvocationType Event: queued for the same asynchronous invoker as S3's events (two retries, then
-  the on-failure destination), answered 202 with the invocation's request id;
-- RequestResponse (the default): run now, answered 200 with the handler's result, or with the
-  runtime's error document and `X-Amz-Function-Error: Unhandled`;
-- DryRun: 204.
-GetFunctionConfiguration and UpdateFunctionConfiguration (its Environment) are answered too, so
-that settings change as on AWS (`aws lambda update-function-configuration --environment ...`) and
-scripts/reprocess.py reads them as on AWS; and GetFunctionEventInvokeConfig, where
-scripts/replay.py checks which queue is the on-failure destination. Every other
-request, for any other function too, goes on
-to moto.
+image_processor's Invoke itself, as docs/local.md describes ("Lambda's API answers Invoke for
+image_processor only"). It also answers GetFunctionConfiguration and UpdateFunctionConfiguration
+(its Environment), so that settings change as on AWS and scripts/reprocess.py reads them, and
+GetFunctionEventInvokeConfig, where scripts/replay.py finds the on-failure destination. Every other
+request, for any other function too, goes on to moto.
 """
 
 from __future__ import annotations
