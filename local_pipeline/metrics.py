@@ -1,9 +1,6 @@
-"""Records in moto's CloudWatch the metrics AWS would record, and sets the queue alarms' states.
-
-moto stores what put_metric_data sends and records nothing itself. Here, as on AWS: the handlers' Embedded
-Metric Format lines become their metrics (CloudWatch Logs does that), each invocation becomes Lambda's
-metrics, the queues' attributes SQS's, and db_writer's PutItem calls DynamoDB's. moto evaluates no alarm
-either: the alarms on a queue's depth follow the same reading of the queues.
+"""Records in moto's CloudWatch the metrics AWS would record, and sets the queue alarms' states: moto
+stores what put_metric_data sends but records and evaluates nothing itself. docs/local.md ("Metrics",
+"Alarms") says what is recorded, from what, and which alarms follow the queues.
 """
 
 from __future__ import annotations
