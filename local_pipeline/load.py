@@ -33,12 +33,12 @@ MAX_MEMORY_GROWTH = 0.20
 DRAIN_TIMEOUT_S = 600
 KEY_PREFIX = "load/"
 WARMUP_PREFIX = "warmup/"
-# Share of keys that get more than one operation, each back to back: (share, operations).
-LIFECYCLES = (
-    (0.06, ("upload", "delete")),
-    (0.05, ("upload", "delete", "upload")),
-    (0.05, ("upload", "upload")),
-)
+# Share of keys that get more than one operation, each back to back; the others get one upload.
+LIFECYCLES = {
+    ("upload", "delete"): 0.06,
+    ("upload", "delete", "upload"): 0.05,
+    ("upload", "upload"): 0.05,
+}
 # With faults on: share of single-upload keys poisoned for each function (at least one each).
 POISON_SHARE = 0.005
 HOSTILE_SHARE = 0.3
@@ -204,7 +204,7 @@ def plan_load(uploads: int, seed: int | None = None, poison: bool = False) -> Lo
         first = pick()
         key = _key(index, first)
         index += 1
-        operations = _lifecycle(rng)
+        operations = rng.choices([*LIFECYCLES, ("upload",)], [*LIFECYCLES.values(), 1 - sum(LIFECYCLES.values())])[0]
         if operations.count("upload") > uploads - made:  # the uploads must not pass the total
             operations = ("upload",)
         for position, operation in enumerate(operations):
@@ -220,15 +220,6 @@ def plan_load(uploads: int, seed: int | None = None, poison: bool = False) -> Lo
     warmup = [step for step in warmup if len(step.key.encode()) <= 1024]
     expected |= {step.key: step.file.status for step in warmup if step.file}
     return LoadPlan(warmup, steps, expected, frozenset(poisoned[:half]), frozenset(poisoned[half:]))
-
-
-def _lifecycle(rng: random.Random) -> tuple[str, ...]:
-    draw = rng.random()
-    for share, operations in LIFECYCLES:
-        if draw < share:
-            return operations
-        draw -= share
-    return ("upload",)
 
 
 def _key(index: int, file: File) -> str:
