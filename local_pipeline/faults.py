@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -51,15 +51,6 @@ _ERRORS = {
     ("dynamodb", "server_error"): (500, "InternalServerError", "Internal server error"),
     ("dynamodb", "poison"): (400, "ValidationException", "Item size has exceeded the maximum allowed size"),
 }
-RATES = (
-    "throttle",
-    "server_error",
-    "lost_reply",
-    "crash",
-    "duplicate_s3_event",
-    "delay_s3_event",
-    "duplicate_sqs_message",
-)
 _JSON_ERROR_PREFIX = {"sqs": "com.amazonaws.sqs#", "dynamodb": "com.amazonaws.dynamodb.v20120810#"}
 
 
@@ -91,6 +82,10 @@ class FaultConfig:
         rates = [f"{name}={getattr(self, name):g}" for name in RATES if getattr(self, name)]
         poisoned = len(self.poison_image_processor) + len(self.poison_db_writer)
         return ", ".join(rates + ([f"{poisoned} poisoned keys"] if poisoned else [])) or "none"
+
+
+# Every fault rate: FaultConfig's float fields.
+RATES = tuple(field.name for field in fields(FaultConfig) if isinstance(field.default, float))
 
 
 class Faults:
