@@ -102,19 +102,20 @@ class MetricsRecorder:
         self._put("AWS/DynamoDB", table, metrics)
 
     def _put_embedded(self, document: dict[str, Any]) -> None:
+        timestamp_s = document["_aws"]["Timestamp"] / 1000
         for directive in document["_aws"]["CloudWatchMetrics"]:
             for dimension_set in directive["Dimensions"]:
                 dimensions = [{"Name": name, "Value": str(document[name])} for name in dimension_set]
                 data = [
                     {"MetricName": m["Name"], "Dimensions": dimensions, "Values": _values(document[m["Name"]])}
-                    | {"Unit": m.get("Unit", "None"), "Timestamp": _time(document["_aws"]["Timestamp"] / 1000)}
+                    | {"Unit": m.get("Unit", "None"), "Timestamp": datetime.fromtimestamp(timestamp_s, UTC)}
                     for m in directive["Metrics"]
                 ]
                 self.cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
 
     def _put(self, namespace: str, dimension: tuple[str, str] | None, metrics: list[tuple[str, float, str]]) -> None:
         dimensions = [{"Name": dimension[0], "Value": dimension[1]}] if dimension else []
-        now = _time(time.time())
+        now = datetime.now(UTC)
         data = [
             {"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit, "Timestamp": now}
             for name, value, unit in metrics
@@ -210,7 +211,3 @@ def _oldest_message_age_s(queue_name: str) -> float | None:
 def _values(value: float | list[float]) -> list[float]:
     """EMF holds one value or a list of them (db_writer's latencies, one per record)."""
     return [float(v) for v in value] if isinstance(value, list) else [float(value)]
-
-
-def _time(epoch_s: float) -> datetime:
-    return datetime.fromtimestamp(epoch_s, UTC)
