@@ -87,9 +87,8 @@ def _lambda_attribute(value: dict[str, Any]) -> dict[str, Any]:
 
 class SqsEventSource:
     """Polls the queue, gathers batches (batch size, batching window) and runs up to
-    `maximum_concurrency` invocations at once. Succeeded messages are deleted; failed ones become
-    visible again after LOCAL_RETRY_VISIBILITY_S, and moto's redrive policy moves a message to the
-    DLQ when it is received once more after `maxReceiveCount` receives."""
+    `maximum_concurrency` invocations at once, by the rules docs/local.md lists; a failed message is
+    visible again after LOCAL_RETRY_VISIBILITY_S."""
 
     def __init__(
         self,

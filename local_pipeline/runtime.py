@@ -1,9 +1,6 @@
-"""Plays the Lambda runtime for handlers imported into this process.
-
-Each invocation gets a Lambda-like context and its own captured output. The output is shipped to
-the function's CloudWatch Logs group between START/END/REPORT lines, as Lambda writes them; each
-worker thread stands for one execution environment and so writes to one log stream.
-"""
+"""Plays the Lambda runtime for handlers imported into this process: a Lambda-like context, and each
+invocation's output shipped to CloudWatch Logs as docs/local.md describes (one log stream per worker
+thread, which stands for an execution environment)."""
 
 from __future__ import annotations
 
