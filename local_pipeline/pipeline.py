@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -50,8 +50,8 @@ class Pipeline:
     faults: Faults | None
     # The S3 notification pump, apart so that a test can stop it and deliver events in its own order.
     notifications: BackgroundLoop
-    loops: list[BackgroundLoop] = field(default_factory=list)
-    lambda_api: LambdaApi | None = None  # the endpoint's Invoke API, where image_processor is served
+    loops: list[BackgroundLoop]
+    lambda_api: LambdaApi | None  # the endpoint's Invoke API, where image_processor is served
 
     def client(self, service: str) -> Any:
         return _client(self.endpoint, service)
@@ -184,17 +184,14 @@ def start_pipeline(
     pump = functools.partial(pump_notifications, sqs, resources.events_queue_url, deliver)
     notifications = BackgroundLoop("s3-notifications", pump, console)
     queues = QueueWatcher(stack, sqs, resources.queue_urls, metrics, console)
-    pipeline = Pipeline(
-        stack, endpoint, resources, invoker, event_source, injected, notifications, lambda_api=lambda_api
-    )
-    pipeline.loops = [
+    loops = [
         notifications,
         BackgroundLoop("sqs-event-source", event_source.step, console),
         BackgroundLoop("queues", queues.step, console, pause_s=QUEUE_CHECK_INTERVAL_S),
     ]
-    for loop in pipeline.loops:
+    for loop in loops:
         loop.start()
-    return pipeline
+    return Pipeline(stack, endpoint, resources, invoker, event_source, injected, notifications, loops, lambda_api)
 
 
 def _function_configuration(function: FunctionSettings, environment: dict[str, str]) -> dict[str, Any]:
