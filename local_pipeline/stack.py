@@ -231,7 +231,6 @@ def _function(values: Evaluator, name: str) -> FunctionSettings:
         handler=setting("handler"),
         memory_mb=setting("memory_size"),
         timeout_s=setting("timeout"),
-        # The queue's URL depends on the endpoint: the runner adds it at start-up.
         environment={key: value for key, value in environment["variables"].items() if key != "METADATA_QUEUE_URL"},
     )
 
