@@ -65,14 +65,16 @@ class LambdaApi:
         if function is None:
             return self._app(environ, start_response)
         request = Request(environ)
-        if method == "POST":
-            response = _invoke(function, request)
-        elif method == "PUT":
-            response = _configure(function, request)
-        elif match["action"] == "event-invoke-config":
-            response = _json(function.event_invoke_config())
+        if method == "GET" and match["action"] == "configuration":
+            return _json(function.configuration())(environ, start_response)
+        if method == "GET":
+            return _json(function.event_invoke_config())(environ, start_response)
+        try:
+            body = json.loads(request.get_data() or b"{}")
+        except ValueError as error:
+            response = _error(400, "InvalidRequestContentException", f"Could not parse request body into json: {error}")
         else:
-            response = _json(function.configuration())
+            response = _invoke(function, request, body) if method == "POST" else _configure(function, body)
         return response(environ, start_response)
 
     def _addressed(self, environ: dict[str, Any], identifier: str) -> ServedFunction | None:
@@ -91,12 +93,8 @@ def function_name(identifier: str) -> tuple[str, str | None]:
     return parts[0], parts[1] if len(parts) > 1 else None
 
 
-def _invoke(function: ServedFunction, request: Request) -> Response:
+def _invoke(function: ServedFunction, request: Request, payload: Any) -> Response:
     kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-    try:
-        payload = json.loads(request.get_data() or b"{}")
-    except ValueError as error:
-        return _error(400, "InvalidRequestContentException", f"Could not parse request body into json: {error}")
     if kind == "DryRun":
         return Response(status=204)
     if kind == "Event":
@@ -111,11 +109,7 @@ def _invoke(function: ServedFunction, request: Request) -> Response:
     return Response(json.dumps(body), status=200, headers=headers, content_type="application/json")
 
 
-def _configure(function: ServedFunction, request: Request) -> Response:
-    try:
-        body = json.loads(request.get_data() or b"{}")
-    except ValueError as error:
-        return _error(400, "InvalidRequestContentException", f"Could not parse request body into json: {error}")
+def _configure(function: ServedFunction, body: Any) -> Response:
     if set(body) - {"Environment"}:
         return _error(
             400, "InvalidParameterValueException", f"the local stack changes only Environment, not {sorted(body)}"
