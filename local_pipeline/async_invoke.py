@@ -67,24 +67,24 @@ class AsyncInvoker:
         self._retry_delays_s = retry_delays_s
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=function.settings.name)
         self._timers: set[threading.Timer] = set()
-        self._queued = 0  # submitted to the pool, not started yet
-        self._running = 0
-        self.finished = 0  # events done with: processed, or sent to the on-failure destination
         self._lock = threading.Lock()
         self._closed = False
+        self._pending = 0  # events submitted and not done with yet
+        self.finished = 0  # events done with: processed, or sent to the on-failure destination
 
     def submit(self, event: Any) -> str:
         """Queues `event`; returns the request id its invocations (and their retries) will have."""
         request_id = str(uuid.uuid4())
         with self._lock:
-            self._enqueue(event, request_id, 1, time.monotonic(), None)
+            self._pending += 1
+        self._pool.submit(self._attempt, event, request_id, 1, time.monotonic(), None)
         return request_id
 
     @property
     def pending(self) -> int:
         """Events queued, running or waiting for a retry."""
         with self._lock:
-            return self._queued + self._running + len(self._timers)
+            return self._pending
 
     def close(self) -> None:
         """Finishes the invocations under way; queued events and those waiting for a retry are dropped."""
@@ -94,23 +94,14 @@ class AsyncInvoker:
         for timer in timers:
             timer.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        dropped = len(timers) + self._queued
-        if dropped:
-            self._console.say(f"{self._name}: dropped {dropped} event(s) not processed yet")
-
-    def _enqueue(self, *args: Any) -> None:
-        """Called with the lock held."""
-        self._queued += 1
-        self._pool.submit(self._attempt, *args)
+        if self._pending:
+            self._console.say(f"{self._name}: dropped {self._pending} event(s) not processed yet")
 
     @property
     def _name(self) -> str:
         return self._function.settings.name
 
     def _attempt(self, event: Any, request_id: str, attempt: int, queued_at: float, last: Invocation | None) -> None:
-        with self._lock:
-            self._queued -= 1
-            self._running += 1
         try:
             if time.monotonic() - queued_at > self._settings.maximum_event_age_s:
                 self._give_up(event, "EventAgeExceeded", attempt - 1, last)
@@ -119,22 +110,21 @@ class AsyncInvoker:
             retries_left = self._settings.maximum_retry_attempts - (attempt - 1)
             self._report(event, result, attempt, retries_left)
             if not result.failed:
-                self._finish()
-                return
-            if retries_left == 0:
+                self._done(finished=True)
+            elif retries_left == 0:
                 self._give_up(event, "RetriesExhausted", attempt, result)
-                return
-            delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s)) - 1]
-            self._schedule(delay, event, request_id, attempt + 1, queued_at, result)
+            else:
+                delay = self._retry_delays_s[min(attempt, len(self._retry_delays_s)) - 1]
+                self._schedule(delay, event, request_id, attempt + 1, queued_at, result)
         except Exception as exc:  # noqa: BLE001 - a broken emulator must say so, not lose the event silently
             self._console.say(f"{self._name}: runner error, event dropped: {error_text(exc)}")
-        finally:
-            with self._lock:
-                self._running -= 1
+            self._done(finished=False)
 
-    def _finish(self) -> None:
+    def _done(self, finished: bool) -> None:
         with self._lock:
-            self.finished += 1
+            self._pending -= 1
+            if finished:
+                self.finished += 1
 
     def _schedule(self, delay: float, *args: Any) -> None:
         timer = threading.Timer(delay, self._retry, args)
@@ -147,10 +137,9 @@ class AsyncInvoker:
 
     def _retry(self, *args: Any) -> None:
         with self._lock:
-            self._timers = {t for t in self._timers if t is not threading.current_thread()}
-            if self._closed:
-                return
-            self._enqueue(*args)
+            self._timers.discard(threading.current_thread())  # a Timer is the thread it runs its function in
+            if not self._closed:
+                self._pool.submit(self._attempt, *args)
 
     def _report(self, event: Any, result: Invocation, attempt: int, retries_left: int) -> None:
         head = f"{self._name} {result.request_id[:8]} {result.duration_ms:7.0f} ms  {self._describe(event)}"
@@ -163,8 +152,8 @@ class AsyncInvoker:
 
     def _give_up(self, event: Any, condition: str, invoke_count: int, last: Invocation | None) -> None:
         self._on_failure(failure_record(event, self._function.settings.arn, condition, invoke_count, last))
-        self._finish()
         self._console.say(f"{self._name}: {condition}, failure record sent to the on-failure destination")
+        self._done(finished=True)
 
 
 def _summary(response: Any) -> str:

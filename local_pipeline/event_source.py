@@ -87,9 +87,8 @@ def _lambda_attribute(value: dict[str, Any]) -> dict[str, Any]:
 
 class SqsEventSource:
     """Polls the queue, gathers batches (batch size, batching window) and runs up to
-    `maximum_concurrency` invocations at once. Succeeded messages are deleted; failed ones become
-    visible again after LOCAL_RETRY_VISIBILITY_S, and moto's redrive policy moves a message to the
-    DLQ when it is received once more after `maxReceiveCount` receives."""
+    `maximum_concurrency` invocations at once, by the rules docs/local.md lists; a failed message is
+    visible again after LOCAL_RETRY_VISIBILITY_S."""
 
     def __init__(
         self,
@@ -172,16 +171,12 @@ class SqsEventSource:
             self._slots.release()
 
     def _settle(self, batch: list[dict[str, Any]], failed: frozenset[str]) -> None:
-        kept = {m["MessageId"] for m in batch if m["MessageId"] not in failed and self._redeliver(m)}
-        done = [m for m in batch if m["MessageId"] not in failed | kept]
-        retry = [m for m in batch if m["MessageId"] in failed | kept]
-        for chunk in _chunks(done):
-            self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=_entries(chunk))
-        for chunk in _chunks(retry):
-            self._sqs.change_message_visibility_batch(
-                QueueUrl=self._queue_url,
-                Entries=[entry | {"VisibilityTimeout": self._retry_visibility_s} for entry in _entries(chunk)],
-            )
+        retry = {m["MessageId"] for m in batch if m["MessageId"] in failed or self._redeliver(m)}
+        for entries in _entry_batches([m for m in batch if m["MessageId"] not in retry]):
+            self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
+        retried = [m for m in batch if m["MessageId"] in retry]
+        for entries in _entry_batches(retried, VisibilityTimeout=self._retry_visibility_s):
+            self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
 
     def _report(self, batch: list[dict[str, Any]], verdict: BatchVerdict, result: Invocation) -> None:
         failed = verdict.retry
@@ -206,9 +201,7 @@ class SqsEventSource:
         self._console.say(line)
 
 
-def _chunks(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    return [messages[i : i + SQS_BATCH_LIMIT] for i in range(0, len(messages), SQS_BATCH_LIMIT)]
-
-
-def _entries(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+def _entry_batches(messages: list[dict[str, Any]], **fields: Any) -> list[list[dict[str, Any]]]:
+    """The messages' receipt handles (and `fields`) as batch entries, at most SQS_BATCH_LIMIT to a call."""
+    entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], **fields} for i, m in enumerate(messages)]
+    return [entries[i : i + SQS_BATCH_LIMIT] for i in range(0, len(entries), SQS_BATCH_LIMIT)]

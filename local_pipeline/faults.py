@@ -1,52 +1,28 @@
 """Fault injection for the local stack: what AWS does to a pipeline on a bad day, at chosen rates.
 
-Every rate is a probability from 0 to 1 and is 0 unless set; `--faults R` (FaultConfig.uniform)
-sets each of them to R. What each one does, and where:
-
-- `throttle`, `server_error` (per attempt of an AWS call the handlers make: S3 GetObject and
-  PutObject, SQS SendMessage, DynamoDB PutItem): the call is answered with the service's own
-  throttling error (S3 503 SlowDown, SQS and DynamoDB ThrottlingException) or server error (500),
-  and never reaches moto, as when AWS turns a request away. The answer is an HTTP response that
-  botocore parses, so the handlers' retry configuration (standard mode, max_attempts 3, which
-  botocore counts as retries: 4 attempts) and their error handling run unmodified: a call fails
-  only when every attempt does, or when botocore's retry quota (a token bucket per client) is spent.
-- `lost_reply` (per attempt of the three write calls): the request reaches moto and is applied,
-  then the connection drops before the reply, so botocore sends it again. A thumbnail is
-  written twice, a metadata message is sent twice (two message ids, as SQS would have it), an item
-  is put again and meets its own condition.
-- `crash` (per invocation of either handler): the execution environment dies, as when Lambda
-  kills it for memory, at a point chosen at random: before the handler starts, right after its
-  first, second or third AWS call returns, or after it returns (its response is lost). Handler
-  code cannot catch it (runtime.EnvironmentCrash), and the runtime reports Runtime.ExitError.
-- `duplicate_s3_event` (per S3 event): the event is delivered to image_processor twice, as two
-  asynchronous invocations, as S3's at-least-once delivery allows.
-- `delay_s3_event` (per S3 event, each copy): delivery is held back for up to MAX_DELAY_S, so
-  events for the same key arrive out of order (an upload, its delete and a new upload, shuffled).
-- `duplicate_sqs_message` (per metadata message db_writer processed): the message is not deleted
-  after its batch succeeded, so SQS delivers it again (same message id), as when a visibility
-  timeout runs out mid-batch.
-
-Poisoned keys stand for uploads that can never succeed, so that both dead-letter paths carry
-traffic: `poison_image_processor` keys get S3 AccessDenied on every GetObject (image_processor fails
-each attempt and Lambda sends the event to the processor-failures queue); `poison_db_writer` keys
-get DynamoDB ValidationException on every PutItem (db_writer reports that message as failed until
-SQS moves it to the metadata DLQ).
+docs/reliability.md#faults says what each fault does and where. Every rate is a probability from 0
+to 1 and is 0 unless set; `--faults R` (FaultConfig.uniform) sets each of them to R. An injected
+error is an HTTP response that botocore parses, so the handlers' retry configuration and error
+handling run unmodified. Poisoned keys stand for uploads that can never succeed, so that both
+dead-letter paths carry traffic.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
 from botocore.httpsession import URLLib3Session
+from urllib3 import HTTPResponse
 
 from local_pipeline.runtime import EnvironmentCrash, Handler
 
@@ -56,6 +32,8 @@ MAX_DELAY_S = 3.0
 # The AWS calls (service id, operation) that transient faults are injected into, as the issue lists them.
 FAULTY_CALLS = frozenset({("s3", "GetObject"), ("s3", "PutObject"), ("sqs", "SendMessage"), ("dynamodb", "PutItem")})
 WRITE_CALLS = frozenset({("s3", "PutObject"), ("sqs", "SendMessage"), ("dynamodb", "PutItem")})
+# The calls a poisoned key fails: image_processor's read of the upload, db_writer's write of the item.
+POISONED_CALLS = frozenset({("s3", "GetObject"), ("dynamodb", "PutItem")})
 # Where a crash happens: before the handler starts, right after its n-th AWS call returns, or after
 # it returns (also when it makes fewer calls than the point chosen).
 BEFORE_START = 0
@@ -73,15 +51,6 @@ _ERRORS = {
     ("dynamodb", "server_error"): (500, "InternalServerError", "Internal server error"),
     ("dynamodb", "poison"): (400, "ValidationException", "Item size has exceeded the maximum allowed size"),
 }
-RATES = (
-    "throttle",
-    "server_error",
-    "lost_reply",
-    "crash",
-    "duplicate_s3_event",
-    "delay_s3_event",
-    "duplicate_sqs_message",
-)
 _JSON_ERROR_PREFIX = {"sqs": "com.amazonaws.sqs#", "dynamodb": "com.amazonaws.dynamodb.v20120810#"}
 
 
@@ -115,16 +84,20 @@ class FaultConfig:
         return ", ".join(rates + ([f"{poisoned} poisoned keys"] if poisoned else [])) or "none"
 
 
+# Every fault rate: FaultConfig's float fields.
+RATES = tuple(field.name for field in fields(FaultConfig) if isinstance(field.default, float))
+
+
 class Faults:
     """Injects the faults a FaultConfig asks for and counts each one injected (`injected`)."""
 
     def __init__(self, config: FaultConfig) -> None:
         self.config = config
         self.injected: Counter[str] = Counter()
-        self._random = random.Random(config.seed)
+        self._random = random.Random(config.seed)  # thread-safe: its generator's core is one C call
         self._lock = threading.Lock()
         self._invocation = threading.local()  # the crash point of the invocation this thread runs
-        self._call = threading.local()  # the object key of the GetObject or PutItem this thread is making
+        self._call = threading.local()  # whether the GetObject or PutItem this thread is making has a poisoned key
         self._http = URLLib3Session()
         self._timers: set[threading.Timer] = set()
         self._installed: list[tuple[Any, str, Callable[..., Any]]] = []
@@ -136,8 +109,8 @@ class Faults:
         for client in clients:
             events = client.meta.events
             hooks = [
-                ("before-parameter-build.s3.GetObject", self._note_s3_key),
-                ("before-parameter-build.dynamodb.PutItem", self._note_item_key),
+                ("before-parameter-build.s3.GetObject", self._note_poisoned_object),
+                ("before-parameter-build.dynamodb.PutItem", self._note_poisoned_item),
                 ("after-call", self._after_call),
             ]
             for event_name, hook in hooks:
@@ -146,17 +119,17 @@ class Faults:
             events.register_first("before-send", self._before_send)
             self._installed += [(events, name, hook) for name, hook in [*hooks, ("before-send", self._before_send)]]
 
-    def _note_s3_key(self, params: dict[str, Any], **_: Any) -> None:
-        self._call.key = params.get("Key")
+    def _note_poisoned_object(self, params: dict[str, Any], **_: Any) -> None:
+        self._call.poisoned = params.get("Key") in self.config.poison_image_processor
 
-    def _note_item_key(self, params: dict[str, Any], **_: Any) -> None:
-        self._call.key = params.get("Item", {}).get("image_key", {}).get("S")
+    def _note_poisoned_item(self, params: dict[str, Any], **_: Any) -> None:
+        self._call.poisoned = params.get("Item", {}).get("image_key", {}).get("S") in self.config.poison_db_writer
 
     def _before_send(self, event_name: str, request: Any, **_: Any) -> AWSResponse | None:
         _, service, operation = event_name.split(".")
         if (service, operation) not in FAULTY_CALLS:
             return None
-        if self._poisoned(service, operation):
+        if (service, operation) in POISONED_CALLS and self._call.poisoned:
             self._count("poison")
             return self._error(service, "poison", request)
         if self._chance("throttle"):
@@ -167,13 +140,6 @@ class Faults:
             self._http.send(request)
             raise ConnectionClosedError(endpoint_url=request.url)
         return None
-
-    def _poisoned(self, service: str, operation: str) -> bool:
-        if (service, operation) == ("s3", "GetObject"):
-            return self._call.key in self.config.poison_image_processor
-        if (service, operation) == ("dynamodb", "PutItem"):
-            return self._call.key in self.config.poison_db_writer
-        return False
 
     def _error(self, service: str, kind: str, request: Any) -> AWSResponse:
         status, code, message = _ERRORS[(service, kind)]
@@ -191,7 +157,7 @@ class Faults:
             if service == "sqs":
                 # SQS speaks JSON but keeps its query-protocol error codes in this header.
                 headers["x-amzn-query-error"] = f"{code};{'Sender' if status < 500 else 'Receiver'}"
-        return AWSResponse(request.url, status, headers, _RawBody(body.encode()))
+        return AWSResponse(request.url, status, headers, HTTPResponse(io.BytesIO(body.encode()), preload_content=False))
 
     def _after_call(self, **_: Any) -> None:
         crash_after = getattr(self._invocation, "crash_after", None)
@@ -207,7 +173,7 @@ class Faults:
         """Wraps a handler so that a `crash` share of its invocations die part-way."""
 
         def invoke(event: Any, context: Any) -> Any:
-            point = self._random_choice(CRASH_POINTS) if self._chance("crash", count=False) else None
+            point = self._random.choice(CRASH_POINTS) if self._chance("crash", count=False) else None
             if point == BEFORE_START:
                 self._crash()
             self._invocation.crash_after, self._invocation.calls = point, 0
@@ -235,7 +201,7 @@ class Faults:
             copies = 2 if self._chance("duplicate_s3_event") else 1
             for _ in range(copies):
                 if self._chance("delay_s3_event"):
-                    self._later(self._uniform(0, MAX_DELAY_S), deliver, event)
+                    self._later(self._random.uniform(0, MAX_DELAY_S), deliver, event)
                 else:
                     deliver(event)
 
@@ -281,8 +247,7 @@ class Faults:
         probability = getattr(self.config, rate)
         if not probability:
             return False
-        with self._lock:
-            hit = self._random.random() < probability
+        hit = self._random.random() < probability
         if hit and count:
             self._count(rate)
         return hit
@@ -290,21 +255,3 @@ class Faults:
     def _count(self, fault: str) -> None:
         with self._lock:
             self.injected[fault] += 1
-
-    def _random_choice(self, options: tuple[Any, ...]) -> Any:
-        with self._lock:
-            return self._random.choice(options)
-
-    def _uniform(self, low: float, high: float) -> float:
-        with self._lock:
-            return self._random.uniform(low, high)
-
-
-class _RawBody:
-    """The raw-stream side of an HTTP response that botocore reads an error body from."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterable[bytes]:
-        yield self._body

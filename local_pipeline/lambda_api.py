@@ -1,19 +1,11 @@
-"""Lambda's Invoke API for the function the local stack plays, answered in front of moto's server.
+"""Lambda's API for the function the local stack plays, answered in front of moto's server.
 
 moto's server knows no function of ours (running one would take Docker), so the runner answers
-`POST /2015-03-31/functions/<function>/invocations` itself for image_processor, the function S3 and
-scripts/replay.py invoke, as Lambda answers it:
-- InvocationType Event: queued for the same asynchronous invoker as S3's events (two retries, then
-  the on-failure destination), answered 202 with the invocation's request id;
-- RequestResponse (the default): run now, answered 200 with the handler's result, or with the
-  runtime's error document and `X-Amz-Function-Error: Unhandled`;
-- DryRun: 204.
-GetFunctionConfiguration and UpdateFunctionConfiguration (its Environment) are answered too, so
-that settings change as on AWS (`aws lambda update-function-configuration --environment ...`) and
-scripts/reprocess.py reads them as on AWS; and GetFunctionEventInvokeConfig, where
-scripts/replay.py checks which queue is the on-failure destination. Every other
-request, for any other function too, goes on
-to moto.
+image_processor's Invoke itself, as docs/local.md describes ("Lambda's API answers Invoke for
+image_processor only"). It also answers GetFunctionConfiguration and UpdateFunctionConfiguration
+(its Environment), so that settings change as on AWS and scripts/reprocess.py reads them, and
+GetFunctionEventInvokeConfig, where scripts/replay.py finds the on-failure destination. Every other
+request, for any other function too, goes on to moto.
 """
 
 from __future__ import annotations
@@ -73,14 +65,16 @@ class LambdaApi:
         if function is None:
             return self._app(environ, start_response)
         request = Request(environ)
-        if method == "POST":
-            response = _invoke(function, request)
-        elif method == "PUT":
-            response = _configure(function, request)
-        elif match["action"] == "event-invoke-config":
-            response = _json(function.event_invoke_config())
+        if method == "GET" and match["action"] == "configuration":
+            return _json(function.configuration())(environ, start_response)
+        if method == "GET":
+            return _json(function.event_invoke_config())(environ, start_response)
+        try:
+            body = json.loads(request.get_data() or b"{}")
+        except ValueError as error:
+            response = _error(400, "InvalidRequestContentException", f"Could not parse request body into json: {error}")
         else:
-            response = _json(function.configuration())
+            response = _invoke(function, request, body) if method == "POST" else _configure(function, body)
         return response(environ, start_response)
 
     def _addressed(self, environ: dict[str, Any], identifier: str) -> ServedFunction | None:
@@ -99,12 +93,8 @@ def function_name(identifier: str) -> tuple[str, str | None]:
     return parts[0], parts[1] if len(parts) > 1 else None
 
 
-def _invoke(function: ServedFunction, request: Request) -> Response:
+def _invoke(function: ServedFunction, request: Request, payload: Any) -> Response:
     kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-    try:
-        payload = json.loads(request.get_data() or b"{}")
-    except ValueError as error:
-        return _error(400, "InvalidRequestContentException", f"Could not parse request body into json: {error}")
     if kind == "DryRun":
         return Response(status=204)
     if kind == "Event":
@@ -119,11 +109,7 @@ def _invoke(function: ServedFunction, request: Request) -> Response:
     return Response(json.dumps(body), status=200, headers=headers, content_type="application/json")
 
 
-def _configure(function: ServedFunction, request: Request) -> Response:
-    try:
-        body = json.loads(request.get_data() or b"{}")
-    except ValueError as error:
-        return _error(400, "InvalidRequestContentException", f"Could not parse request body into json: {error}")
+def _configure(function: ServedFunction, body: Any) -> Response:
     if set(body) - {"Environment"}:
         return _error(
             400, "InvalidParameterValueException", f"the local stack changes only Environment, not {sorted(body)}"

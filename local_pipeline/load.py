@@ -1,19 +1,10 @@
 """`--load N`: N uploads of mixed sizes and formats through the local stack, then the reconciliation.
 
-The mix: photo-like images from 0.3 to 12 megapixels in every accepted format, plus the hostile
-catalogue's light cases (sample_images/catalogue.py: truncated files, bombs, polyglots, odd keys...).
-Most keys are uploaded once; some are deleted, deleted and uploaded again, or overwritten with a
-file of another outcome, each operation issued as soon as its turn in the plan comes, so that one
-key's events are often processed at the same time, the hardest case for its thumbnail. With faults
-on, events arrive duplicated and delayed, and a few keys are poisoned (faults.py) so that both
-dead-letter queues receive some: the reconciliation must find exactly those there.
-
-Memory is this process's: the runner and both functions (moto's server runs in a process of its
-own, since it keeps everything stored; its growth is reported apart). A warm-up pass first uploads
-each distinct file once (under warmup/, reconciled with the rest), so that first-use costs such as
-codec libraries and per-thread allocator arenas are not taken for growth. Then, while the N uploads
-run, resident memory is sampled every N/40 uploads; it must stay flat: the median of the last
-quarter of the samples at most MAX_MEMORY_GROWTH above the first quarter's. Uploads are kept at
+docs/reliability.md says what the mix holds (#the-load: formats, the hostile catalogue's light cases,
+deletes and overwrites, the warm-up pass, moto's memory reported apart), that a key's operations come
+back to back (#concurrent-events-for-one-key) and which keys are poisoned (#faults): the reconciliation
+must find exactly those in a dead-letter queue. Resident memory must stay flat: the median of the
+last quarter of the samples at most MAX_MEMORY_GROWTH above the first quarter's. Uploads are kept at
 most IN_FLIGHT ahead of image_processor, as a steady load.
 """
 
@@ -42,12 +33,12 @@ MAX_MEMORY_GROWTH = 0.20
 DRAIN_TIMEOUT_S = 600
 KEY_PREFIX = "load/"
 WARMUP_PREFIX = "warmup/"
-# Share of keys that get more than one operation, each back to back: (share, operations).
-LIFECYCLES = (
-    (0.06, ("upload", "delete")),
-    (0.05, ("upload", "delete", "upload")),
-    (0.05, ("upload", "upload")),
-)
+# Share of keys that get more than one operation, each back to back; the others get one upload.
+LIFECYCLES = {
+    ("upload", "delete"): 0.06,
+    ("upload", "delete", "upload"): 0.05,
+    ("upload", "upload"): 0.05,
+}
 # With faults on: share of single-upload keys poisoned for each function (at least one each).
 POISON_SHARE = 0.005
 HOSTILE_SHARE = 0.3
@@ -189,9 +180,7 @@ def hostile_files() -> list[File]:
     moto without the server).
     """
     return [
-        File(case.key.removeprefix(PREFIX) if case.key.startswith(PREFIX) else case.key, case.data, case.status)
-        for case in light_cases()
-        if "\n" not in case.key
+        File(case.key.removeprefix(PREFIX), case.data, case.status) for case in light_cases() if "\n" not in case.key
     ]
 
 
@@ -215,8 +204,9 @@ def plan_load(uploads: int, seed: int | None = None, poison: bool = False) -> Lo
         first = pick()
         key = _key(index, first)
         index += 1
-        operations = _lifecycle(rng)
-        operations = operations[: _fit(operations, uploads - made)]
+        operations = rng.choices([*LIFECYCLES, ("upload",)], [*LIFECYCLES.values(), 1 - sum(LIFECYCLES.values())])[0]
+        if operations.count("upload") > uploads - made:  # the uploads must not pass the total
+            operations = ("upload",)
         for position, operation in enumerate(operations):
             file = (first if position == 0 else pick()) if operation == "upload" else None
             steps.append(Step(key, file))
@@ -230,25 +220,6 @@ def plan_load(uploads: int, seed: int | None = None, poison: bool = False) -> Lo
     warmup = [step for step in warmup if len(step.key.encode()) <= 1024]
     expected |= {step.key: step.file.status for step in warmup if step.file}
     return LoadPlan(warmup, steps, expected, frozenset(poisoned[:half]), frozenset(poisoned[half:]))
-
-
-def _lifecycle(rng: random.Random) -> tuple[str, ...]:
-    draw = rng.random()
-    for share, operations in LIFECYCLES:
-        if draw < share:
-            return operations
-        draw -= share
-    return ("upload",)
-
-
-def _fit(operations: tuple[str, ...], uploads_left: int) -> int:
-    """How many of the operations to keep so that the uploads do not pass the total."""
-    count = 0
-    for length, operation in enumerate(operations, start=1):
-        count += operation == "upload"
-        if count > uploads_left:
-            return length - 1
-    return len(operations)
 
 
 def _key(index: int, file: File) -> str:

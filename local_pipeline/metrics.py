@@ -1,9 +1,6 @@
-"""Records in moto's CloudWatch the metrics AWS would record, and sets the queue alarms' states.
-
-moto stores what put_metric_data sends and records nothing itself. Here, as on AWS: the handlers' Embedded
-Metric Format lines become their metrics (CloudWatch Logs does that), each invocation becomes Lambda's
-metrics, the queues' attributes SQS's, and db_writer's PutItem calls DynamoDB's. moto evaluates no alarm
-either: the alarms on a queue's depth follow the same reading of the queues.
+"""Records in moto's CloudWatch the metrics AWS would record, and sets the queue alarms' states: moto
+stores what put_metric_data sends but records and evaluates nothing itself. docs/local.md ("Metrics",
+"Alarms") says what is recorded, from what, and which alarms follow the queues.
 """
 
 from __future__ import annotations
@@ -79,7 +76,7 @@ class MetricsRecorder:
             if line.startswith('{"_aws"'):
                 self._put_embedded(json.loads(line))
 
-    def record_queue(self, queue_name: str, depths: dict[str, float]) -> None:
+    def record_queue(self, queue_name: str, depths: dict[str, int]) -> None:
         """A queue's depths, by metric name, and the age of its oldest message where it can be known."""
         metrics = [(name, value, "Count") for name, value in depths.items()]
         age_s = _oldest_message_age_s(queue_name)
@@ -105,19 +102,20 @@ class MetricsRecorder:
         self._put("AWS/DynamoDB", table, metrics)
 
     def _put_embedded(self, document: dict[str, Any]) -> None:
+        timestamp_s = document["_aws"]["Timestamp"] / 1000
         for directive in document["_aws"]["CloudWatchMetrics"]:
             for dimension_set in directive["Dimensions"]:
                 dimensions = [{"Name": name, "Value": str(document[name])} for name in dimension_set]
                 data = [
                     {"MetricName": m["Name"], "Dimensions": dimensions, "Values": _values(document[m["Name"]])}
-                    | {"Unit": m.get("Unit", "None"), "Timestamp": _time(document["_aws"]["Timestamp"] / 1000)}
+                    | {"Unit": m.get("Unit", "None"), "Timestamp": datetime.fromtimestamp(timestamp_s, UTC)}
                     for m in directive["Metrics"]
                 ]
                 self.cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
 
     def _put(self, namespace: str, dimension: tuple[str, str] | None, metrics: list[tuple[str, float, str]]) -> None:
         dimensions = [{"Name": dimension[0], "Value": dimension[1]}] if dimension else []
-        now = _time(time.time())
+        now = datetime.now(UTC)
         data = [
             {"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit, "Timestamp": now}
             for name, value, unit in metrics
@@ -142,21 +140,15 @@ class QueueWatcher:
         self._steps = 0
 
     def step(self) -> None:
-        depths = {queue.name: self._depths(queue.name) for queue in self._stack.queues}
+        depths = {queue.name: queue_depths(self._sqs, self._queue_urls[queue.name]) for queue in self._stack.queues}
         if self._alarms:
             self._set_alarm_states(depths)
         if self._steps % QUEUE_METRICS_EVERY == 0:
-            for queue_name, queue_depths in depths.items():
-                self._metrics.record_queue(queue_name, queue_depths)
+            for queue_name, counts in depths.items():
+                self._metrics.record_queue(queue_name, counts)
         self._steps += 1
 
-    def _depths(self, queue_name: str) -> dict[str, float]:
-        attributes = self._sqs.get_queue_attributes(
-            QueueUrl=self._queue_urls[queue_name], AttributeNames=list(QUEUE_METRIC_OF_ATTRIBUTE)
-        )["Attributes"]
-        return {QUEUE_METRIC_OF_ATTRIBUTE[name]: float(value) for name, value in attributes.items()}
-
-    def _value(self, alarm: MetricAlarm, depths: dict[str, dict[str, float]]) -> float:
+    def _value(self, alarm: MetricAlarm, depths: dict[str, dict[str, int]]) -> float:
         """The alarm's metric, or its expression over the queue's depths (QUEUE_EXPRESSIONS)."""
         figures = [depths[metric.dimension[1]][metric.name] for metric in alarm.metrics if metric.dimension]
         if alarm.expression is None:
@@ -166,7 +158,7 @@ class QueueWatcher:
         self._previous[alarm.name] = total
         return QUEUE_EXPRESSIONS[alarm.expression](total, previous)
 
-    def _set_alarm_states(self, depths: dict[str, dict[str, float]]) -> None:
+    def _set_alarm_states(self, depths: dict[str, dict[str, int]]) -> None:
         cloudwatch = self._metrics.cloudwatch
         response = cloudwatch.describe_alarms(AlarmNames=[a.name for a in self._alarms])
         current = {a["AlarmName"]: a["StateValue"] for a in response["MetricAlarms"]}
@@ -187,6 +179,12 @@ class QueueWatcher:
                 self._console.say(f"ALARM {alarm.name}: {reason}")
             elif current.get(alarm.name) == "ALARM":
                 self._console.say(f"OK    {alarm.name}: back to normal")
+
+
+def queue_depths(sqs: Any, queue_url: str) -> dict[str, int]:
+    """The queue's messages by SQS metric name: visible, in flight and delayed, together every message it holds."""
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(QUEUE_METRIC_OF_ATTRIBUTE))
+    return {QUEUE_METRIC_OF_ATTRIBUTE[name]: int(value) for name, value in attributes["Attributes"].items()}
 
 
 def _reads_queue_depths(alarm: MetricAlarm) -> bool:
@@ -213,7 +211,3 @@ def _oldest_message_age_s(queue_name: str) -> float | None:
 def _values(value: float | list[float]) -> list[float]:
     """EMF holds one value or a list of them (db_writer's latencies, one per record)."""
     return [float(v) for v in value] if isinstance(value, list) else [float(value)]
-
-
-def _time(epoch_s: float) -> datetime:
-    return datetime.fromtimestamp(epoch_s, UTC)

@@ -3,13 +3,13 @@ the pipeline has drained (no event or message left anywhere but in a dead-letter
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -21,10 +21,10 @@ from local_pipeline.event_source import SqsEventSource
 from local_pipeline.faults import FaultConfig, Faults
 from local_pipeline.lambda_api import ConfigurationRefusedError, LambdaApi, ServedFunction
 from local_pipeline.loop import BackgroundLoop
-from local_pipeline.metrics import QUEUE_CHECK_INTERVAL_S, MetricsRecorder, QueueWatcher
+from local_pipeline.metrics import QUEUE_CHECK_INTERVAL_S, MetricsRecorder, QueueWatcher, queue_depths
 from local_pipeline.resources import Resources, create_resources
 from local_pipeline.runtime import LambdaFunction, load_handler
-from local_pipeline.s3_notifications import NotificationPump, describe
+from local_pipeline.s3_notifications import describe, pump_notifications
 from local_pipeline.stack import REGION, FunctionSettings, Stack
 
 # image_processor invocations at once. Pillow releases the GIL while it decodes and resizes, so a
@@ -34,12 +34,6 @@ IMAGE_PROCESSOR_CONCURRENCY = 4
 # invocation ending and its retry starting, which the counts below cover, plus one poll.
 DRAINED_FOR_S = 1.5
 DRAIN_CHECK_INTERVAL_S = 0.25
-# The queue attributes that together hold every message of a queue.
-QUEUE_COUNTS = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
 
 
 class NotDrainedError(Exception):
@@ -56,11 +50,11 @@ class Pipeline:
     faults: Faults | None
     # The S3 notification pump, apart so that a test can stop it and deliver events in its own order.
     notifications: BackgroundLoop
-    loops: list[BackgroundLoop] = field(default_factory=list)
-    lambda_api: LambdaApi | None = None  # the endpoint's Invoke API, where image_processor is served
+    loops: list[BackgroundLoop]
+    lambda_api: LambdaApi | None  # the endpoint's Invoke API, where image_processor is served
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+        return _client(self.endpoint, service)
 
     def queue_url(self, name: str) -> str:
         return self.resources.queue_urls[name]
@@ -68,14 +62,13 @@ class Pipeline:
     def pending(self) -> dict[str, int]:
         """Work not finished yet, by where it is; every value is 0 once the pipeline has drained."""
         sqs = self.client("sqs")
-        counts = {
+        return {
             "S3 events held back by faults": self.faults.delayed if self.faults else 0,
-            "S3 events queued for image_processor": _queue_depth(sqs, self.resources.events_queue_url),
+            "S3 events queued for image_processor": sum(queue_depths(sqs, self.resources.events_queue_url).values()),
             "image_processor events queued, running or awaiting a retry": self.invoker.pending,
-            "metadata messages": _queue_depth(sqs, self.queue_url(self.stack.metadata_queue.name)),
+            "metadata messages": sum(queue_depths(sqs, self.queue_url(self.stack.metadata_queue.name)).values()),
             "db_writer batches running": self.event_source.busy,
         }
-        return counts
 
     def wait_until_drained(self, timeout_s: float) -> float:
         """Returns the seconds waited, once nothing is pending for DRAINED_FOR_S."""
@@ -119,16 +112,13 @@ def start_pipeline(
     The handlers are imported here, so AWS credentials, region and AWS_ENDPOINT_URL must already be
     in the environment; their own variables are added to it.
     """
-
-    def client(service: str) -> Any:
-        return boto3.client(service, endpoint_url=endpoint, region_name=REGION)
-
+    client = functools.partial(_client, endpoint)
     resources = create_resources(stack, client)
     metadata_queue_url = resources.queue_urls[stack.metadata_queue.name]
+    # image_processor's environment as the Lambda API reports and changes it.
+    environment = stack.image_processor.environment | {"METADATA_QUEUE_URL": metadata_queue_url}
     # Both handlers share this process and read their configuration at import (a test checks they agree).
-    os.environ.update(
-        stack.image_processor.environment | {"METADATA_QUEUE_URL": metadata_queue_url} | stack.db_writer.environment
-    )
+    os.environ.update(environment | stack.db_writer.environment)
     image_processor_handler = load_handler(stack.image_processor.handler)
     db_writer_handler = load_handler(stack.db_writer.handler)
     injected = Faults(faults) if faults else None
@@ -160,7 +150,6 @@ def start_pipeline(
         redeliver=injected.redeliver if injected else None,
     )
     if lambda_api is not None:
-        environment = stack.image_processor.environment | {"METADATA_QUEUE_URL": metadata_queue_url}
 
         def configure(variables: dict[str, str]) -> None:
             """The new environment, for every invocation from now on: the handler is imported again,
@@ -174,8 +163,8 @@ def start_pipeline(
             os.environ.update(variables)
             environment.clear()
             environment.update(variables)
-            module = importlib.reload(sys.modules[stack.image_processor.handler.rpartition(".")[0]])
-            handler = getattr(module, stack.image_processor.handler.rpartition(".")[2])
+            importlib.reload(sys.modules[stack.image_processor.handler.rpartition(".")[0]])
+            handler = load_handler(stack.image_processor.handler)
             if injected:
                 injected.install(_handler_clients(stack)[:2])
                 handler = injected.crashing(handler)
@@ -191,23 +180,18 @@ def start_pipeline(
                 event_invoke_config=lambda: _event_invoke_config(stack),
             )
         )
-    deliver: Callable[[dict[str, Any]], Any] = invoker.submit
-    if injected:
-        deliver = injected.delivering(deliver)
-    pump = NotificationPump(sqs, resources.events_queue_url, deliver)
-    notifications = BackgroundLoop("s3-notifications", pump.step, console)
+    deliver = injected.delivering(invoker.submit) if injected else invoker.submit
+    pump = functools.partial(pump_notifications, sqs, resources.events_queue_url, deliver)
+    notifications = BackgroundLoop("s3-notifications", pump, console)
     queues = QueueWatcher(stack, sqs, resources.queue_urls, metrics, console)
-    pipeline = Pipeline(
-        stack, endpoint, resources, invoker, event_source, injected, notifications, lambda_api=lambda_api
-    )
-    pipeline.loops = [
+    loops = [
         notifications,
         BackgroundLoop("sqs-event-source", event_source.step, console),
         BackgroundLoop("queues", queues.step, console, pause_s=QUEUE_CHECK_INTERVAL_S),
     ]
-    for loop in pipeline.loops:
+    for loop in loops:
         loop.start()
-    return pipeline
+    return Pipeline(stack, endpoint, resources, invoker, event_source, injected, notifications, loops, lambda_api)
 
 
 def _function_configuration(function: FunctionSettings, environment: dict[str, str]) -> dict[str, Any]:
@@ -232,13 +216,12 @@ def _event_invoke_config(stack: Stack) -> dict[str, Any]:
     }
 
 
+def _client(endpoint: str, service: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION)
+
+
 def _handler_clients(stack: Stack) -> list[Any]:
     """The boto3 clients the handler modules created at import: the ones whose calls faults hit."""
     image_processor = sys.modules[stack.image_processor.handler.rpartition(".")[0]]
     db_writer = sys.modules[stack.db_writer.handler.rpartition(".")[0]]
     return [image_processor.s3, image_processor.sqs, db_writer.dynamodb]
-
-
-def _queue_depth(sqs: Any, queue_url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(QUEUE_COUNTS))["Attributes"]
-    return sum(int(attributes[name]) for name in QUEUE_COUNTS)

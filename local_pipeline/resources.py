@@ -32,23 +32,17 @@ def create_resources(stack: Stack, clients: Any) -> Resources:
     s3 = clients("s3")
     for bucket in stack.buckets:
         _create_bucket(s3, bucket, stack)
-    notification: dict[str, Any] = {
-        "Id": "image-processor",
-        "QueueArn": events_queue.arn,
-        "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-    }
+    events: dict[str, Any] = {"Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}
     if stack.upload_prefix:
-        notification["Filter"] = {"Key": {"FilterRules": [{"Name": "prefix", "Value": stack.upload_prefix}]}}
+        events["Filter"] = {"Key": {"FilterRules": [{"Name": "prefix", "Value": stack.upload_prefix}]}}
     # The function's own entry too, as Terraform writes it, so what reads the configuration (scripts/reprocess.py
     # checks the bucket is the function's event source) sees what it sees on AWS. moto cannot invoke the
-    # function and skips it: the events travel through the queue entry above.
-    function_notification = {key: value for key, value in notification.items() if key not in ("Id", "QueueArn")}
-    function_notification["LambdaFunctionArn"] = stack.image_processor.arn
+    # function and skips it: the events travel through the queue entry.
     s3.put_bucket_notification_configuration(
         Bucket=stack.upload_bucket,
         NotificationConfiguration={
-            "QueueConfigurations": [notification],
-            "LambdaFunctionConfigurations": [function_notification],
+            "QueueConfigurations": [{"Id": "image-processor", "QueueArn": events_queue.arn, **events}],
+            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": stack.image_processor.arn, **events}],
         },
     )
 
@@ -81,13 +75,13 @@ def _alarm_metric(alarm: MetricAlarm) -> dict[str, Any]:
     """put_metric_alarm's arguments for the metric an alarm watches: one metric, or a metric math expression."""
     if alarm.metric is not None:
         metric = alarm.metric
-        statistic = {"ExtendedStatistic": metric.statistic} if metric.statistic.startswith("p") else {}
         return {
             "Namespace": metric.namespace,
             "MetricName": metric.name,
             "Dimensions": _dimensions(metric),
             "Period": metric.period_s,
-            **(statistic or {"Statistic": metric.statistic}),
+            # A percentile such as p99 is an extended statistic.
+            "ExtendedStatistic" if metric.statistic.startswith("p") else "Statistic": metric.statistic,
         }
     queries = [{"Id": "expression", "Expression": alarm.expression, "ReturnData": True}]
     for metric_id, metric in alarm.inputs:

@@ -1,9 +1,6 @@
-"""Plays the Lambda runtime for handlers imported into this process.
-
-Each invocation gets a Lambda-like context and its own captured output. The output is shipped to
-the function's CloudWatch Logs group between START/END/REPORT lines, as Lambda writes them; each
-worker thread stands for one execution environment and so writes to one log stream.
-"""
+"""Plays the Lambda runtime for handlers imported into this process: a Lambda-like context, and each
+invocation's output shipped to CloudWatch Logs as docs/local.md describes (one log stream per worker
+thread, which stands for an execution environment)."""
 
 from __future__ import annotations
 
@@ -173,14 +170,10 @@ class LambdaFunction:
         duration_ms = (time.perf_counter() - started) * 1000
         # A thread cannot be killed: an overrun invocation runs to its end, then counts as timed out.
         if duration_ms > timeout_s * 1000:
+            message = f"Task timed out after {timeout_s:.2f} seconds"
+            log.add(f"{iso_8601_datetime_with_milliseconds()} {request_id} {message}")
             response = None
-            error = {
-                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
-                "errorType": "Sandbox.Timedout",
-            }
-            log.add(
-                f"{iso_8601_datetime_with_milliseconds()} {request_id} Task timed out after {timeout_s:.2f} seconds"
-            )
+            error = {"errorMessage": f"RequestId: {request_id} Error: {message}", "errorType": "Sandbox.Timedout"}
         log.add(f"END RequestId: {request_id}")
         log.add(
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
@@ -202,7 +195,9 @@ class LambdaFunction:
             log.add(f"{message}\nRuntime.ExitError")
             return None, {"errorMessage": message, "errorType": "Runtime.ExitError"}
         except Exception as exc:  # noqa: BLE001 - as Lambda does: any exception is a function error
-            error = _error_document(exc, context.aws_request_id)
+            # The first frame is _run's call into the handler, which Lambda's runtime would not show.
+            frames = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
+            error = _error_document(str(exc), type(exc).__name__, context.aws_request_id, frames)
             log.add(
                 f"[ERROR] {error['errorType']}: {error['errorMessage']}\n"
                 "Traceback (most recent call last):\n" + "".join(error["stackTrace"]).rstrip("\n")
@@ -216,13 +211,7 @@ class LambdaFunction:
         except (TypeError, ValueError) as exc:
             message = f"Unable to marshal response: {exc}"
             log.add(f"[ERROR] Runtime.MarshalError: {message}")
-            error = {
-                "errorMessage": message,
-                "errorType": "Runtime.MarshalError",
-                "requestId": context.aws_request_id,
-                "stackTrace": [],
-            }
-            return None, error
+            return None, _error_document(message, "Runtime.MarshalError", context.aws_request_id, [])
 
     def _log_stream(self) -> str:
         stream = getattr(self._environment, "stream", None)
@@ -241,15 +230,8 @@ class LambdaFunction:
         self._logs.put_log_events(logGroupName=self.settings.log_group, logStreamName=stream, logEvents=log_events)
 
 
-def _error_document(exc: Exception, request_id: str) -> dict[str, Any]:
-    # The first frame is _run's call into the handler, which Lambda's runtime would not show.
-    frames = traceback.extract_tb(exc.__traceback__)[1:]
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "requestId": request_id,
-        "stackTrace": traceback.format_list(frames),
-    }
+def _error_document(message: str, error_type: str, request_id: str, stack_trace: list[str]) -> dict[str, Any]:
+    return {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack_trace}
 
 
 def peak_rss_mb() -> float:

@@ -1,21 +1,18 @@
 """Delivers the uploads bucket's event notifications to image_processor, shaped as S3 sends them.
 
 moto can send S3 notifications to an SQS queue but cannot invoke a function, so the local stack
-points the bucket at an internal queue and NotificationPump turns each notification into an
-asynchronous invocation. moto's notifications also differ from S3's in four ways that matter to
-this pipeline; `moto_sending_s3_notifications` mends them where moto builds them, since the events are
-produced inside this process:
-- no `sequencer` (db_writer orders writes by it) and no `versionId` in a versioned bucket;
-- no event at all when a delete in a versioned bucket creates a delete marker (the default here);
-- a completed multipart upload sends ObjectCreated:Put before ObjectCreated:CompleteMultipartUpload;
-- keys encode "/" as %2F, and removal events repeat the deleted object's size and ETag.
+points the bucket at an internal queue and `pump_notifications` turns each notification into an
+asynchronous invocation. `moto_sending_s3_notifications` mends moto's notifications where moto
+builds them, in this process, into S3's: what docs/local.md lists (`sequencer`, `versionId`, the
+delete-marker event, one event per multipart upload), and keys that moto encodes "/" as %2F in and
+removal events where it repeats the deleted object's size and ETag.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,23 +30,9 @@ LOCAL_PRINCIPAL = "AWS:LOCAL"
 LOCAL_IP = "127.0.0.1"
 
 
-class Sequencer:
-    """Hex strings that sort in the order S3 events happen, as S3's per-key `sequencer` does.
-
-    Nanosecond time keeps them rising across restarts; the counter, within one nanosecond.
-    """
-
-    def __init__(self) -> None:
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> str:
-        with self._lock:
-            self._last = max(self._last + 1, time.time_ns())
-            return f"{self._last:018X}"
-
-
-_sequencer = Sequencer()
+# S3's per-key `sequencer`: hex strings that sort in the order the events happen. Counting from
+# the time in nanoseconds keeps them rising across restarts; next() on a count is one atomic step.
+_sequence = itertools.count(time.time_ns())
 
 
 @contextlib.contextmanager
@@ -95,7 +78,7 @@ def s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> di
         obj |= {"size": key.size, "eTag": key.etag.strip('"')}
     if bucket.is_versioned:
         obj["versionId"] = key.version_id
-    obj["sequencer"] = _sequencer()
+    obj["sequencer"] = f"{next(_sequence):018X}"
     return {
         "Records": [
             {
@@ -128,23 +111,14 @@ def describe(event: dict[str, Any]) -> str:
     return f"{record['eventName']} {unquote_plus(record['s3']['object']['key'])}"
 
 
-class NotificationPump:
-    """One step: receive notifications from the internal queue and hand them to `deliver`, which
+def pump_notifications(sqs: Any, queue_url: str, deliver: Callable[[dict[str, Any]], None]) -> None:
+    """One step: receives notifications from the internal queue and hands them to `deliver`, which
     invokes the function asynchronously. S3's set-up `s3:TestEvent` goes only to queues and topics,
     never to a function, so it is dropped here."""
-
-    def __init__(self, sqs: Any, queue_url: str, deliver: Callable[[dict[str, Any]], None]) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
-        self._deliver = deliver
-
-    def step(self) -> None:
-        response = self._sqs.receive_message(
-            QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=POLL_WAIT_S
-        )
-        for message in response.get("Messages", []):
-            notification = json.loads(message["Body"])
-            if "Records" in notification:
-                self._deliver(notification)
-            # Accepted, as Lambda's own event queue accepts an invocation: retries are the invoker's job.
-            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+    response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=POLL_WAIT_S)
+    for message in response.get("Messages", []):
+        notification = json.loads(message["Body"])
+        if "Records" in notification:
+            deliver(notification)
+        # Accepted, as Lambda's own event queue accepts an invocation: retries are the invoker's job.
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -5,8 +5,9 @@ what `terraform apply` with the default variables creates, in moto's account and
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +144,7 @@ class Stack:
 def default_stack(terraform_dir: Path = TERRAFORM_DIR) -> Stack:
     """The stack terraform_dir describes, with its variables' defaults."""
     values = Evaluator(load_terraform(terraform_dir))
-    # Terraform streams the table only with dynamodb_stream_enabled = true (off by default); the local
-    # stack always does, so that a consumer can be tried against it.
-    streaming = Evaluator(values.terraform, variables={"dynamodb_stream_enabled": True})
+    streaming = Evaluator(values.terraform, variables={"dynamodb_stream_enabled": True})  # see Stack
     queues = {name: _queue(values, name) for name in values.terraform.resources_of_type("aws_sqs_queue")}
     [lifecycle] = [
         rule
@@ -153,7 +152,9 @@ def default_stack(terraform_dir: Path = TERRAFORM_DIR) -> Stack:
         if "noncurrent_version_expiration" in rule
     ]
     [notification] = values.argument("aws_s3_bucket_notification", "uploads", "lambda_function")
-    [scaling] = values.argument("aws_lambda_event_source_mapping", "db_writer", "scaling_config")
+    mapping = partial(values.argument, "aws_lambda_event_source_mapping", "db_writer")
+    invoke_config = partial(values.argument, "aws_lambda_function_event_invoke_config", "image_processor")
+    [scaling] = mapping("scaling_config")
     return Stack(
         prefix=values.local("prefix"),
         upload_bucket=values.argument("aws_s3_bucket", "this", "bucket", "uploads"),
@@ -174,19 +175,13 @@ def default_stack(terraform_dir: Path = TERRAFORM_DIR) -> Stack:
         image_processor=_function(values, "image_processor"),
         db_writer=_function(values, "db_writer"),
         event_source=EventSourceSettings(
-            batch_size=values.argument("aws_lambda_event_source_mapping", "db_writer", "batch_size"),
-            maximum_batching_window_s=values.argument(
-                "aws_lambda_event_source_mapping", "db_writer", "maximum_batching_window_in_seconds"
-            ),
+            batch_size=mapping("batch_size"),
+            maximum_batching_window_s=mapping("maximum_batching_window_in_seconds"),
             maximum_concurrency=scaling["maximum_concurrency"],
         ),
         async_invoke=AsyncInvokeSettings(
-            maximum_retry_attempts=values.argument(
-                "aws_lambda_function_event_invoke_config", "image_processor", "maximum_retry_attempts"
-            ),
-            maximum_event_age_s=values.argument(
-                "aws_lambda_function_event_invoke_config", "image_processor", "maximum_event_age_in_seconds"
-            ),
+            maximum_retry_attempts=invoke_config("maximum_retry_attempts"),
+            maximum_event_age_s=invoke_config("maximum_event_age_in_seconds"),
         ),
         alarms=tuple(
             _alarm(values, name, key)
@@ -201,13 +196,20 @@ def _uploads(values: Evaluator, resource_type: str, block: str) -> list[dict[str
     return values.argument(resource_type, "this", block, "uploads")
 
 
-def _queue(values: Evaluator, name: str) -> QueueSettings:
+def _optional(values: Evaluator, resource_type: str, name: str, key: str | None = None) -> Callable[..., Any]:
+    """setting(argument, default=None) reads one of the resource's arguments, which Terraform may leave out."""
+
     def setting(argument: str, default: Any = None) -> Any:
         try:
-            return values.argument("aws_sqs_queue", name, argument)
+            return values.argument(resource_type, name, argument, key)
         except KeyError:
             return default
 
+    return setting
+
+
+def _queue(values: Evaluator, name: str) -> QueueSettings:
+    setting = _optional(values, "aws_sqs_queue", name)
     redrive = setting("redrive_policy")
     redrive = json.loads(redrive) if redrive else {}
     return QueueSettings(
@@ -222,24 +224,19 @@ def _queue(values: Evaluator, name: str) -> QueueSettings:
 
 
 def _function(values: Evaluator, name: str) -> FunctionSettings:
-    [environment] = values.argument("aws_lambda_function", name, "environment")
+    setting = partial(values.argument, "aws_lambda_function", name)
+    [environment] = setting("environment")
     return FunctionSettings(
-        name=values.argument("aws_lambda_function", name, "function_name"),
-        handler=values.argument("aws_lambda_function", name, "handler"),
-        memory_mb=values.argument("aws_lambda_function", name, "memory_size"),
-        timeout_s=values.argument("aws_lambda_function", name, "timeout"),
-        # The queue's URL depends on the endpoint: the runner adds it at start-up.
+        name=setting("function_name"),
+        handler=setting("handler"),
+        memory_mb=setting("memory_size"),
+        timeout_s=setting("timeout"),
         environment={key: value for key, value in environment["variables"].items() if key != "METADATA_QUEUE_URL"},
     )
 
 
 def _alarm(values: Evaluator, name: str, key: str | None) -> MetricAlarm:
-    def setting(argument: str, default: Any = None) -> Any:
-        try:
-            return values.argument("aws_cloudwatch_metric_alarm", name, argument, key)
-        except KeyError:
-            return default
-
+    setting = _optional(values, "aws_cloudwatch_metric_alarm", name, key)
     queries = setting("metric_query", [])
     [returned] = [query for query in queries if query.get("return_data")] or [{}]
     return MetricAlarm(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local_pipeline.s3_notifications import NotificationPump
+from local_pipeline.s3_notifications import pump_notifications
 from local_pipeline.stack import QueueSettings
 from tests.conftest import load_event
 from tests.local.conftest import make_queue, wait_until
@@ -41,10 +41,10 @@ def bucket(aws) -> str:
 def delivered(aws, queue_url: str) -> list[dict[str, Any]]:
     """Runs the pump until the queue is drained; returns the events it delivered, in order."""
     events: list[dict[str, Any]] = []
-    pump = NotificationPump(aws("sqs"), queue_url, events.append)
+    sqs = aws("sqs")
     while True:
         before = len(events)
-        pump.step()
+        pump_notifications(sqs, queue_url, events.append)
         if len(events) == before and not _visible(aws, queue_url):
             return events
 
