@@ -24,11 +24,11 @@ from local_pipeline.outputs_file import outputs_path, remove_outputs, write_outp
 from local_pipeline.pipeline import Pipeline, start_pipeline
 from local_pipeline.resources import Resources
 from local_pipeline.runtime import HandlerImportError, output_routing
-from local_pipeline.s3_notifications import moto_sending_s3_notifications
 from local_pipeline.server import PortError, ensure_port_free, free_port_near, start_server, start_server_process
 from local_pipeline.stack import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, Stack, default_stack
 from local_pipeline.terraform import TERRAFORM_DIR, Evaluator, UnsupportedTerraform, load_terraform
 from moto_extensions.dashboard_page import REFRESH_S, dashboard_url
+from moto_extensions.s3_notifications import moto_sending_s3_notifications
 
 DEFAULT_PORT = 4566
 

@@ -9,8 +9,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 
@@ -24,7 +26,6 @@ from local_pipeline.loop import BackgroundLoop
 from local_pipeline.metrics import QUEUE_CHECK_INTERVAL_S, MetricsRecorder, QueueWatcher, queue_depths
 from local_pipeline.resources import Resources, create_resources
 from local_pipeline.runtime import LambdaFunction, load_handler
-from local_pipeline.s3_notifications import describe, pump_notifications
 from local_pipeline.stack import REGION, FunctionSettings, Stack
 
 # image_processor invocations at once. Pillow releases the GIL while it decodes and resizes, so a
@@ -34,6 +35,8 @@ IMAGE_PROCESSOR_CONCURRENCY = 4
 # invocation ending and its retry starting, which the counts below cover, plus one poll.
 DRAINED_FOR_S = 1.5
 DRAIN_CHECK_INTERVAL_S = 0.25
+# Long-poll wait for S3's notifications: bounds how long stopping the runner waits for the poll under way.
+NOTIFICATION_POLL_WAIT_S = 1
 
 
 class NotDrainedError(Exception):
@@ -192,6 +195,26 @@ def start_pipeline(
     for loop in loops:
         loop.start()
     return Pipeline(stack, endpoint, resources, invoker, event_source, injected, notifications, loops, lambda_api)
+
+
+def describe(event: dict[str, Any]) -> str:
+    """A console label for an invocation event: the event name and decoded key."""
+    record = event["Records"][0]
+    return f"{record['eventName']} {unquote_plus(record['s3']['object']['key'])}"
+
+
+def pump_notifications(sqs: Any, queue_url: str, deliver: Callable[[dict[str, Any]], None]) -> None:
+    """One step of S3's delivery to image_processor: moto can send S3's notifications to an SQS queue but
+    cannot invoke a function, so the uploads bucket notifies an internal queue, and this step receives
+    them and hands them to `deliver`, which invokes the function asynchronously. S3's set-up
+    `s3:TestEvent` goes only to queues and topics, never to a function, so it is dropped here."""
+    response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=NOTIFICATION_POLL_WAIT_S)
+    for message in response.get("Messages", []):
+        notification = json.loads(message["Body"])
+        if "Records" in notification:
+            deliver(notification)
+        # Accepted, as Lambda's own event queue accepts an invocation: retries are the invoker's job.
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def _function_configuration(function: FunctionSettings, environment: dict[str, str]) -> dict[str, Any]:

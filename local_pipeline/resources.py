@@ -8,7 +8,7 @@ from typing import Any
 
 from local_pipeline.stack import Metric, MetricAlarm, QueueSettings, Stack, queue_arn
 
-# S3 notifications reach image_processor through this queue (see s3_notifications.py); it exists
+# S3 notifications reach image_processor through this queue (see pipeline.pump_notifications); it exists
 # only locally. moto cannot filter on its name, so it carries the stack prefix like everything else.
 EVENTS_QUEUE_SUFFIX = "local-s3-events"
 

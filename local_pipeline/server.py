@@ -18,11 +18,11 @@ from werkzeug.serving import make_server
 
 from local_pipeline.console import Console
 from local_pipeline.lambda_api import LambdaApi
-from local_pipeline.s3_notifications import moto_sending_s3_notifications
 from local_pipeline.stack import ACCOUNT_ID, REGION
 from moto_extensions.dashboard_page import DashboardPages, Sources
 from moto_extensions.message_moves import MessageMoveTasks
 from moto_extensions.not_emulated import NotEmulated
+from moto_extensions.s3_notifications import moto_sending_s3_notifications
 
 HOST = "127.0.0.1"
 LISTEN_BACKLOG = 128  # werkzeug's own

@@ -1,9 +1,11 @@
-"""What moto's server lacks, answered in front of it as AWS answers: SQS message move tasks (the DLQ
-redrive), the CloudWatch console's dashboard page (metric math, percentiles and Logs Insights queries
-included), and one clear 501 for any other operation moto does not implement.
+"""What moto lacks or answers otherwise than AWS, made to answer as AWS does: SQS message move tasks (the
+DLQ redrive), the CloudWatch console's dashboard page (metric math, percentiles and Logs Insights queries
+included), S3's event notifications field for field, and one clear 501 for any other operation moto does
+not implement.
 
-Each piece is WSGI middleware around moto's server app and knows nothing of the image pipeline:
-local_pipeline/server.py stacks them in front of moto for the local stack.
+None of it knows the image pipeline. The answers are WSGI middleware around moto's server app, which
+local_pipeline/server.py stacks in front of moto for the local stack; the notifications are a patch of
+moto in the process that runs its server.
 """
 
 from collections.abc import Callable, Iterable

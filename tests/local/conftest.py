@@ -21,7 +21,6 @@ from local_pipeline.faults import FaultConfig
 from local_pipeline.lambda_api import LambdaApi
 from local_pipeline.pipeline import Pipeline, start_pipeline
 from local_pipeline.runtime import Handler, LambdaFunction, output_routing
-from local_pipeline.s3_notifications import moto_sending_s3_notifications
 from local_pipeline.server import LocalEndpoint, start_server
 from local_pipeline.stack import (
     FAKE_CREDENTIALS,
@@ -32,6 +31,7 @@ from local_pipeline.stack import (
     default_stack,
     queue_arn,
 )
+from moto_extensions.s3_notifications import moto_sending_s3_notifications
 
 Clients = Callable[[str], Any]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local_pipeline.s3_notifications import pump_notifications
+from local_pipeline.pipeline import pump_notifications
 from local_pipeline.stack import QueueSettings
 from tests.conftest import load_event
 from tests.local.conftest import make_queue, wait_until
@@ -139,7 +139,7 @@ def test_patches_are_undone_when_the_block_ends():
     from moto.s3 import notifications
     from moto.s3.models import S3Backend
 
-    from local_pipeline.s3_notifications import moto_sending_s3_notifications, s3_event
+    from moto_extensions.s3_notifications import moto_sending_s3_notifications, s3_event
 
     before = notifications._get_s3_event, notifications.send_event, S3Backend.delete_object
     with moto_sending_s3_notifications():

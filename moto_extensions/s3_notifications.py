@@ -1,30 +1,23 @@
-"""Delivers the uploads bucket's event notifications to image_processor, shaped as S3 sends them.
-
-moto can send S3 notifications to an SQS queue but cannot invoke a function, so the local stack
-points the bucket at an internal queue and `pump_notifications` turns each notification into an
-asynchronous invocation. `moto_sending_s3_notifications` mends moto's notifications where moto
-builds them, in this process, into S3's: what docs/local.md lists (`sequencer`, `versionId`, the
-delete-marker event, one event per multipart upload), and keys that moto encodes "/" as %2F in and
-removal events where it repeats the deleted object's size and ETag.
+"""S3's event notifications as S3 sends them, from moto: `moto_sending_s3_notifications` mends moto's
+notifications where moto builds them, in this process: what docs/local.md lists (`sequencer`,
+`versionId`, the delete-marker event, one event per multipart upload), and keys that moto encodes "/"
+as %2F in and removal events where it repeats the deleted object's size and ETag.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus
 
 from moto.core.utils import iso_8601_datetime_with_milliseconds
 from moto.s3 import notifications
 from moto.s3.models import S3Backend
 
-# Long-poll wait: bounds how long stopping the runner waits for the poll under way.
-POLL_WAIT_S = 1
 # Stands for the caller in event records; S3 puts the uploader's principal and IP address there.
 LOCAL_PRINCIPAL = "AWS:LOCAL"
 LOCAL_IP = "127.0.0.1"
@@ -103,22 +96,3 @@ def s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> di
             }
         ]
     }
-
-
-def describe(event: dict[str, Any]) -> str:
-    """A console label for an invocation event: the event name and decoded key."""
-    record = event["Records"][0]
-    return f"{record['eventName']} {unquote_plus(record['s3']['object']['key'])}"
-
-
-def pump_notifications(sqs: Any, queue_url: str, deliver: Callable[[dict[str, Any]], None]) -> None:
-    """One step: receives notifications from the internal queue and hands them to `deliver`, which
-    invokes the function asynchronously. S3's set-up `s3:TestEvent` goes only to queues and topics,
-    never to a function, so it is dropped here."""
-    response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=POLL_WAIT_S)
-    for message in response.get("Messages", []):
-        notification = json.loads(message["Body"])
-        if "Records" in notification:
-            deliver(notification)
-        # Accepted, as Lambda's own event queue accepts an invocation: retries are the invoker's job.
-        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
