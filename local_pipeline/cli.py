@@ -165,7 +165,7 @@ def _run(runner: Runner, args: argparse.Namespace) -> int:
     write_outputs(outputs_path(), endpoint, REGION, outputs)
     _print_ready(runner.console, stack, runner.pipeline.resources, endpoint, time.monotonic() - started)
     if faults:
-        runner.console.say(f"faults on: {faults.describe()} (local_pipeline/faults.py says what each does)")
+        runner.console.say(f"faults on: {faults.describe()} (docs/reliability.md says what each does)")
     if args.demo:
         client = runner.pipeline.client
         ok = run_demo(client("s3"), client("dynamodb"), stack.upload_bucket, stack.table_name, runner.console)
