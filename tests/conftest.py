@@ -6,6 +6,7 @@ import copy
 import importlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -16,10 +17,21 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local_pipeline.outputs_file import OUTPUTS_VARIABLE
 from local_pipeline.stack import REGION, default_stack
 
 EVENTS_DIR = Path(__file__).parent / "events"
 TERRAFORM = default_stack()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def local_stack_outputs_apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every local stack the tests start writes its outputs file here, inherited by subprocesses, never
+    over .local-stack/outputs.json: a stack the developer runs meanwhile keeps its file, which the
+    operator tools read (a test that kills its stack would otherwise leave a stale file in its place)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(OUTPUTS_VARIABLE, str(tmp_path_factory.mktemp("local-stack") / "outputs.json"))
+        yield
 
 
 def load_event(name: str) -> dict[str, Any]:
