@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, unquote
 from werkzeug.wrappers import Request, Response
 
 from local_pipeline.runtime import Invocation
+from moto_extensions import WsgiApp
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _FUNCTION_PATH = re.compile(
     r"/(?:2015-03-31|2019-09-25)/functions/(?P<function>[^/]+)/(?P<action>invocations|configuration|event-invoke-config)"
 )
