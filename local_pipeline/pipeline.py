@@ -62,9 +62,14 @@ class Pipeline:
     def queue_url(self, name: str) -> str:
         return self.resources.queue_urls[name]
 
+    @functools.cached_property
+    def _sqs(self) -> Any:
+        """One client for the drain checks, which read the queues four times a second."""
+        return self.client("sqs")
+
     def pending(self) -> dict[str, int]:
         """Work not finished yet, by where it is; every value is 0 once the pipeline has drained."""
-        sqs = self.client("sqs")
+        sqs = self._sqs
         return {
             "S3 events held back by faults": self.faults.delayed if self.faults else 0,
             "S3 events queued for image_processor": sum(queue_depths(sqs, self.resources.events_queue_url).values()),
